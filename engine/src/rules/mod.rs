@@ -1,0 +1,155 @@
+//! Rules as data: the model, TOML loading, validators and the embedded default ruleset.
+
+mod load;
+mod model;
+mod validate;
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+pub use load::LoadError;
+pub use model::{Action, Category, Rule, Scope, ScopeSet, Severity};
+pub use validate::{shannon_entropy, Validator};
+
+/// The default ruleset, compiled into the binary.
+pub const DEFAULT_RULESET: &str = include_str!("../../../rulesets/default.toml");
+pub const DEFAULT_RULESET_NAME: &str = "<embedded>/rulesets/default.toml";
+
+/// An ordered list of rules; a rule's index is its Hyperscan pattern id.
+#[derive(Debug, Clone, Default)]
+pub struct Ruleset {
+    pub rules: Vec<Rule>,
+}
+
+impl Ruleset {
+    pub fn embedded_default() -> Ruleset {
+        load::parse_ruleset(DEFAULT_RULESET, DEFAULT_RULESET_NAME)
+            .expect("the embedded default ruleset is checked by the test suite")
+    }
+
+    pub fn from_toml(text: &str, file_name: &str) -> Result<Ruleset, LoadError> {
+        load::parse_ruleset(text, file_name)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Ruleset, LoadError> {
+        load::read_file(path)
+    }
+
+    /// Adds `other`'s rules; an id already present is an error naming both places.
+    pub fn extend(&mut self, other: Ruleset) -> Result<(), LoadError> {
+        for r in other.rules {
+            if let Some(existing) = self.rules.iter().find(|e| e.id == r.id) {
+                let (file, line) = split_origin(&r.origin);
+                return Err(LoadError {
+                    file,
+                    line,
+                    rule_id: Some(r.id.clone()),
+                    message: format!("rule id already defined at {}", existing.origin),
+                });
+            }
+            self.rules.push(r);
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// A digest of everything that affects compilation and matching, for the database cache.
+    pub fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        for r in &self.rules {
+            h.update(r.id.as_bytes());
+            h.update([0]);
+            h.update(r.pattern.as_bytes());
+            h.update([0, r.normalize as u8, r.category as u8]);
+        }
+        hex(&h.finalize()[..16])
+    }
+}
+
+fn split_origin(origin: &str) -> (String, Option<usize>) {
+    match origin.rsplit_once(':') {
+        Some((f, l)) => (f.to_string(), l.parse().ok()),
+        None => (origin.to_string(), None),
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Ruleset, LoadError> {
+        Ruleset::from_toml(text, "custom.toml")
+    }
+
+    #[test]
+    fn error_names_file_line_and_rule() {
+        let text = "[[rule]]\nid = \"a.b\"\nname = \"x\"\ncategory = \"secret\"\npattern = \"abc\"\n\n[[rule]]\nid = \"c.d\"\nname = \"y\"\ncategory = \"nope\"\npattern = \"abc\"\n";
+        let e = load(text).unwrap_err();
+        assert_eq!(e.file, "custom.toml");
+        assert_eq!(e.line, Some(10));
+        assert_eq!(e.rule_id.as_deref(), Some("c.d"));
+        assert!(e.to_string().starts_with("custom.toml:10: rule `c.d`: unknown category"));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_line() {
+        let text = "[[rule]]\nid = \"a.b\"\nname = \"x\"\ncategory = \"secret\"\npattern = \"abc\"\npaterns = 1\n";
+        let e = load(text).unwrap_err();
+        assert!(e.message.contains("paterns"), "{e}");
+        assert!(e.line.is_some());
+    }
+
+    #[test]
+    fn bad_pattern_and_missing_capture_are_reported() {
+        let e = load("[[rule]]\nid = \"a\"\nname = \"x\"\ncategory = \"pii\"\npattern = \"(abc\"\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.message.contains("does not parse"), "{e}");
+        let e = load("[[rule]]\nid = \"a\"\nname = \"x\"\ncategory = \"pii\"\npattern = \"(a)bc\"\ncapture = 2\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert!(e.message.contains("capture group 2"), "{e}");
+        let e = load("[[rule]]\nid = \"a\"\nname = \"x\"\ncategory = \"pii\"\npattern = \"a*\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("empty string"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected() {
+        let one = "[[rule]]\nid = \"a\"\nname = \"x\"\ncategory = \"pii\"\npattern = \"abc\"\n";
+        let e = load(&format!("{one}\n{one}")).unwrap_err();
+        assert!(e.message.contains("duplicate"), "{e}");
+        let mut base = load(one).unwrap();
+        let e = base.extend(load(one).unwrap()).unwrap_err();
+        assert!(e.message.contains("already defined"), "{e}");
+    }
+
+    #[test]
+    fn capture_defaults_to_first_group() {
+        let rs = load("[[rule]]\nid = \"a\"\nname = \"x\"\ncategory = \"secret\"\npattern = \"key=(\\\\w+)\"\n")
+            .unwrap();
+        assert_eq!(rs.rules[0].capture, 1);
+        assert_eq!(rs.rules[0].action, Action::Redact);
+    }
+}

@@ -1,0 +1,219 @@
+//! Post-match validators: checks a regular expression cannot express (checksums, entropy).
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Validator {
+    /// Luhn checksum over the digits of the span (payment card numbers).
+    Luhn,
+    /// ISO 7064 mod-97-10 over an IBAN (spaces ignored).
+    Iban,
+    /// Minimum Shannon entropy in bits per byte of the span.
+    MinEntropy(f64),
+    /// US SSN structure: area not 000, 666 or 9xx; group not 00; serial not 0000.
+    Ssn,
+    /// The first dot-separated part is base64url of a JSON object with an `alg` member.
+    JwtHeader,
+    /// The span is not one character repeated, nor a run such as 0123456789 / abcdef.
+    NotSequential,
+}
+
+impl Validator {
+    pub fn check(&self, span: &[u8]) -> bool {
+        match *self {
+            Validator::Luhn => luhn(span),
+            Validator::Iban => iban_mod97(span),
+            Validator::MinEntropy(min) => shannon_entropy(span) >= min,
+            Validator::Ssn => ssn(span),
+            Validator::JwtHeader => jwt_header(span),
+            Validator::NotSequential => !sequential(span),
+        }
+    }
+}
+
+impl fmt::Display for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Validator::Luhn => f.write_str("luhn"),
+            Validator::Iban => f.write_str("iban"),
+            Validator::MinEntropy(v) => write!(f, "entropy>={v}"),
+            Validator::Ssn => f.write_str("ssn"),
+            Validator::JwtHeader => f.write_str("jwt"),
+            Validator::NotSequential => f.write_str("not-sequential"),
+        }
+    }
+}
+
+impl FromStr for Validator {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(v) = s.strip_prefix("entropy>=") {
+            let v: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("validator `{s}`: `{v}` is not a number"))?;
+            if !(0.0..=8.0).contains(&v) {
+                return Err(format!(
+                    "validator `{s}`: entropy is measured in bits per byte, 0 to 8"
+                ));
+            }
+            return Ok(Validator::MinEntropy(v));
+        }
+        match s {
+            "luhn" => Ok(Validator::Luhn),
+            "iban" => Ok(Validator::Iban),
+            "ssn" => Ok(Validator::Ssn),
+            "jwt" => Ok(Validator::JwtHeader),
+            "not-sequential" => Ok(Validator::NotSequential),
+            _ => Err(format!(
+                "unknown validator `{s}` (expected luhn, iban, ssn, jwt, not-sequential or entropy>=N)"
+            )),
+        }
+    }
+}
+
+pub fn luhn(span: &[u8]) -> bool {
+    let mut sum = 0u32;
+    let mut n = 0usize;
+    for &b in span.iter().rev() {
+        if !b.is_ascii_digit() {
+            continue;
+        }
+        let mut d = u32::from(b - b'0');
+        if n % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+        n += 1;
+    }
+    n >= 12 && sum % 10 == 0
+}
+
+pub fn iban_mod97(span: &[u8]) -> bool {
+    let chars: Vec<u8> = span
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'-')
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    if chars.len() < 15 || chars.len() > 34 || !chars.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let rotated = chars[4..].iter().chain(chars[..4].iter());
+    let mut rem: u32 = 0;
+    for &c in rotated {
+        if c.is_ascii_digit() {
+            rem = (rem * 10 + u32::from(c - b'0')) % 97;
+        } else {
+            let v = u32::from(c - b'A') + 10;
+            rem = (rem * 100 + v) % 97;
+        }
+    }
+    rem == 1
+}
+
+pub fn shannon_entropy(span: &[u8]) -> f64 {
+    if span.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in span {
+        counts[b as usize] += 1;
+    }
+    let len = span.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / len;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+fn ssn(span: &[u8]) -> bool {
+    let digits: Vec<u8> = span
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .map(|b| b - b'0')
+        .collect();
+    if digits.len() != 9 {
+        return false;
+    }
+    let area = u32::from(digits[0]) * 100 + u32::from(digits[1]) * 10 + u32::from(digits[2]);
+    let group = digits[3] * 10 + digits[4];
+    let serial = digits[5..].iter().fold(0u32, |a, d| a * 10 + u32::from(*d));
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+fn jwt_header(span: &[u8]) -> bool {
+    use base64::Engine;
+    let head = span.split(|b| *b == b'.').next().unwrap_or_default();
+    let Ok(decoded) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head) else {
+        return false;
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&decoded) else {
+        return false;
+    };
+    v.get("alg").is_some()
+}
+
+fn sequential(span: &[u8]) -> bool {
+    let bytes: Vec<u8> = span.iter().copied().filter(u8::is_ascii_alphanumeric).collect();
+    if bytes.len() < 2 {
+        return true;
+    }
+    let same = bytes.iter().all(|b| *b == bytes[0]);
+    let up = bytes.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
+    let down = bytes.windows(2).all(|w| w[1] == w[0].wrapping_sub(1));
+    same || up || down
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_accepts_test_card_and_rejects_off_by_one() {
+        assert!(luhn(b"4111 1111 1111 1111"));
+        assert!(!luhn(b"4111 1111 1111 1112"));
+    }
+
+    #[test]
+    fn iban_mod97_matches_reference_examples() {
+        assert!(iban_mod97(b"GB82 WEST 1234 5698 7654 32"));
+        assert!(iban_mod97(b"DE89370400440532013000"));
+        assert!(!iban_mod97(b"DE89370400440532013001"));
+    }
+
+    #[test]
+    fn entropy_orders_random_above_repetitive() {
+        assert!(shannon_entropy(b"aaaaaaaaaaaaaaaa") < 0.1);
+        assert!(shannon_entropy(b"q8Zr2LmX0vB7nKp4") > 3.5);
+    }
+
+    #[test]
+    fn ssn_structure() {
+        assert!(ssn(b"123-45-6789"));
+        assert!(!ssn(b"000-45-6789"));
+        assert!(!ssn(b"666-45-6789"));
+        assert!(!ssn(b"923-45-6789"));
+        assert!(!ssn(b"123-00-6789"));
+    }
+
+    #[test]
+    fn parse_validators() {
+        assert_eq!("luhn".parse::<Validator>(), Ok(Validator::Luhn));
+        assert_eq!(
+            "entropy>=3.5".parse::<Validator>(),
+            Ok(Validator::MinEntropy(3.5))
+        );
+        assert!("entropy>=9".parse::<Validator>().is_err());
+        assert!("crc".parse::<Validator>().is_err());
+    }
+}
