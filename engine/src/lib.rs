@@ -1,10 +1,19 @@
-//! sluice's inspection engine: rules, Hyperscan scanning, JSON-RPC walking, verdicts, SSE.
-//! Knows nothing of sockets.
+//! sluice's inspection engine: rules, Hyperscan scanning, JSON-RPC walking, redaction,
+//! verdicts, SSE streams and the worker pool. Knows nothing of sockets.
 
 pub mod compile;
+pub mod inspect;
+pub mod mcp;
+pub mod normalize;
+pub mod redact;
 pub mod rules;
 pub mod scan;
+pub mod verdict;
 
 pub use compile::{CompileError, CompiledRules};
+pub use inspect::{Finding, InspectError, Inspection, Inspector};
+pub use mcp::{Direction, MessageInfo, MessageKind};
+pub use redact::RedactStrategy;
 pub use rules::{Action, Category, LoadError, Rule, Ruleset, Scope};
 pub use scan::{Match, ScanError, Scanner};
+pub use verdict::{Policy, Verdict};

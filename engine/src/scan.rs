@@ -48,6 +48,8 @@ pub struct Segment {
     pub view: View,
     /// Index of the string this segment renders, for the caller (the JSON walk).
     pub source: usize,
+    /// View-specific data for the caller (for the normalized view: where its offset map starts).
+    pub aux: usize,
 }
 
 /// A confirmed, validated match. Offsets are into the scanned buffer (or, for a stream,
@@ -137,6 +139,7 @@ impl Scanner {
             scope,
             view: View::Text,
             source: 0,
+            aux: 0,
         }];
         let mut out = Vec::new();
         self.scan(text, &seg, &mut out)?;
@@ -330,6 +333,7 @@ impl StreamScanner {
             scope: self.scope,
             view: View::Text,
             source: 0,
+            aux: 0,
         };
         for &(rule, end) in &self.hits {
             if !applies(&self.rules, rule, &seg) || end < self.history_base {

@@ -1,0 +1,454 @@
+//! One JSON-RPC message in, a verdict and findings out: parse (simd-json) -> walk strings ->
+//! lay decoded strings (and normalized / blob views) into one scan buffer -> scan once ->
+//! policy -> verdict. A clean message is never re-serialized.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use crate::compile::CompiledRules;
+use crate::mcp::walk::{walk, PathElem, StrRef, Walk, WalkError};
+use crate::mcp::{Direction, MessageInfo};
+use crate::normalize::{needs_view, normalize_into};
+use crate::redact::{fingerprint, raw_string_end, redact_bytes, write_json_bytes, RedactSpan};
+use crate::rules::{Action, Category, Scope, Severity};
+use crate::scan::{Match, ScanError, Scanner, Segment, View};
+use crate::verdict::{block_response, Policy, Verdict};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error("malformed JSON at byte {offset}: {reason}")]
+    Json { offset: usize, reason: String },
+    #[error("invalid UTF-8 in the JSON text")]
+    InvalidUtf8,
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error("message of {size} bytes is over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+}
+
+impl InspectError {
+    /// JSON-RPC error code for this failure, for answering the peer.
+    pub fn jsonrpc_code(&self) -> i64 {
+        match self {
+            InspectError::Json { .. } | InspectError::InvalidUtf8 => -32700,
+            InspectError::Walk(WalkError::NotJsonRpc) => -32600,
+            _ => -32603,
+        }
+    }
+}
+
+/// One finding, as reported and audited. Never holds the matched text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub action: Action,
+    pub scope: Scope,
+    /// JSON pointer of the string (for a match in an object key: of the object). Key
+    /// components that themselves matched are written `*`.
+    pub pointer: String,
+    pub in_key: bool,
+    pub view: &'static str,
+    /// Byte span in the decoded string (in the decoded bytes, for a blob).
+    pub start: usize,
+    pub end: usize,
+    /// Salted SHA-256 prefix of the matched span.
+    pub fingerprint: String,
+    /// Index of the message in a batch (0 otherwise).
+    pub message: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    /// The envelope of each message (one, or one per batch element).
+    pub messages: Vec<MessageInfo>,
+}
+
+impl Inspection {
+    pub fn info(&self) -> Option<&MessageInfo> {
+        self.messages.first()
+    }
+}
+
+/// Per-thread inspection state: a scanner plus every buffer the path reuses.
+pub struct Inspector {
+    scanner: Scanner,
+    parse_buf: Vec<u8>,
+    json_buffers: simd_json::Buffers,
+    walk: Walk,
+    scan_buf: Vec<u8>,
+    segments: Vec<Segment>,
+    norm_map: Vec<u32>,
+    matches: Vec<Match>,
+}
+
+impl Inspector {
+    pub fn new(rules: Arc<CompiledRules>) -> Result<Inspector, ScanError> {
+        Ok(Inspector {
+            scanner: Scanner::new(rules)?,
+            parse_buf: Vec::new(),
+            json_buffers: simd_json::Buffers::default(),
+            walk: Walk::default(),
+            scan_buf: Vec::new(),
+            segments: Vec::new(),
+            norm_map: Vec::new(),
+            matches: Vec::new(),
+        })
+    }
+
+    pub fn rules(&self) -> &Arc<CompiledRules> {
+        self.scanner.rules()
+    }
+
+    pub fn scanner(&mut self) -> &mut Scanner {
+        &mut self.scanner
+    }
+
+    /// Inspects one message sent in `dir`. `method_hint` is the method of the request a
+    /// response answers, when the caller tracks ids (it sharpens scopes).
+    pub fn inspect(
+        &mut self,
+        msg: &[u8],
+        dir: Direction,
+        method_hint: Option<&str>,
+        policy: &Policy,
+    ) -> Result<Inspection, InspectError> {
+        if msg.len() > policy.max_message_bytes {
+            return Err(InspectError::TooLarge {
+                size: msg.len(),
+                limit: policy.max_message_bytes,
+            });
+        }
+        self.parse_and_walk(msg, dir, method_hint, policy.max_depth)?;
+        self.lay_out_segments();
+        self.matches.clear();
+        self.scanner
+            .scan(&self.scan_buf, &self.segments, &mut self.matches)?;
+        let (findings, sources) = self.findings(policy);
+        let verdict = self.verdict(msg, &findings, &sources, policy);
+        Ok(Inspection {
+            verdict,
+            findings,
+            messages: std::mem::take(&mut self.walk.messages),
+        })
+    }
+
+    fn parse_and_walk(
+        &mut self,
+        msg: &[u8],
+        dir: Direction,
+        method_hint: Option<&str>,
+        max_depth: usize,
+    ) -> Result<(), InspectError> {
+        self.parse_buf.clear();
+        self.parse_buf.extend_from_slice(msg);
+        let base = self.parse_buf.as_ptr();
+        let tape = simd_json::to_tape_with_buffers(&mut self.parse_buf, &mut self.json_buffers)
+            .map_err(|e| match e.error() {
+                simd_json::ErrorType::InvalidUtf8 => InspectError::InvalidUtf8,
+                other => InspectError::Json {
+                    offset: e.index(),
+                    reason: format!("{other:?}"),
+                },
+            })?;
+        walk(&tape.0, base, dir, method_hint, max_depth, &mut self.walk)?;
+        Ok(())
+    }
+
+    fn lay_out_segments(&mut self) {
+        let any_normalized = self.scanner.rules().any_normalized;
+        self.scan_buf.clear();
+        self.segments.clear();
+        self.norm_map.clear();
+        for (i, s) in self.walk.strings.iter().enumerate() {
+            let text = &self.parse_buf[s.start..s.start + s.len];
+            push_segment(&mut self.scan_buf, &mut self.segments, text, s.scope, View::Text, i, 0);
+            if s.blob {
+                let start = self.scan_buf.len();
+                if base64::engine::general_purpose::STANDARD
+                    .decode_vec(text, &mut self.scan_buf)
+                    .is_ok()
+                {
+                    self.segments.push(Segment {
+                        start,
+                        end: self.scan_buf.len(),
+                        scope: s.scope,
+                        view: View::Blob,
+                        source: i,
+                        aux: 0,
+                    });
+                    self.scan_buf.push(b'\n');
+                } else {
+                    self.scan_buf.truncate(start);
+                }
+            }
+            if any_normalized && s.scope != Scope::Metadata {
+                // SAFETY of the unwrap-free path: simd-json validated UTF-8.
+                if let Ok(t) = std::str::from_utf8(text) {
+                    if needs_view(t) {
+                        let start = self.scan_buf.len();
+                        let aux = self.norm_map.len();
+                        normalize_into(t, &mut self.scan_buf, &mut self.norm_map);
+                        self.segments.push(Segment {
+                            start,
+                            end: self.scan_buf.len(),
+                            scope: s.scope,
+                            view: View::Normalized,
+                            source: i,
+                            aux,
+                        });
+                        self.scan_buf.push(b'\n');
+                    }
+                }
+            }
+        }
+    }
+
+    /// Findings with spans relative to their string, actions resolved by policy; and for each
+    /// finding the index of its string.
+    fn findings(&mut self, policy: &Policy) -> (Vec<Finding>, Vec<usize>) {
+        if self.matches.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let rules = self.scanner.rules().clone();
+        // (source, rule, start, end) of text-view matches, to drop normalized duplicates.
+        let mut spans: Vec<(usize, usize, usize, usize, usize)> = Vec::new();
+        for m in &self.matches {
+            let seg = self.segments[m.segment];
+            let (start, end) = match seg.view {
+                View::Text | View::Blob => (m.start - seg.start, m.end - seg.start),
+                View::Normalized => {
+                    let s = &self.walk.strings[seg.source];
+                    let text = &self.parse_buf[s.start..s.start + s.len];
+                    let first = self.norm_map[seg.aux + (m.start - seg.start)] as usize;
+                    let last = self.norm_map[seg.aux + (m.end - seg.start) - 1] as usize;
+                    (first, last + utf8_len(text[last]))
+                }
+            };
+            spans.push((m.segment, seg.source, m.rule, start, end));
+        }
+        let mut key_hit = vec![false; self.walk.strings.len()];
+        for &(_, source, ..) in &spans {
+            if self.walk.strings[source].is_key {
+                key_hit[source] = true;
+            }
+        }
+        let batch = self.walk.messages.len() > 1
+            || matches!(self.walk.path_arena.first(), Some(PathElem::Index(_)));
+        let mut out: Vec<Finding> = Vec::with_capacity(spans.len());
+        let mut sources = Vec::with_capacity(spans.len());
+        for &(seg_idx, source, rule_idx, start, end) in spans.iter() {
+            let seg = self.segments[seg_idx];
+            if seg.view == View::Normalized
+                && spans.iter().any(|&(si, so, r, s, e)| {
+                    so == source
+                        && r == rule_idx
+                        && self.segments[si].view == View::Text
+                        && s < end
+                        && start < e
+                })
+            {
+                continue;
+            }
+            let rule = rules.rule(rule_idx);
+            let s = self.walk.strings[source];
+            let matched: &[u8] = match seg.view {
+                View::Blob => &self.scan_buf[seg.start + start..seg.start + end],
+                _ => &self.parse_buf[s.start + start..s.start + end],
+            };
+            let path = self.walk.path_of(&s);
+            out.push(Finding {
+                rule_id: rule.id.clone(),
+                rule_name: rule.name.clone(),
+                category: rule.category,
+                severity: rule.severity,
+                action: policy.action_for(rule, seg.scope),
+                scope: seg.scope,
+                pointer: pointer(&self.walk, &self.parse_buf, path, &key_hit),
+                in_key: s.is_key,
+                view: match seg.view {
+                    View::Text => "text",
+                    View::Normalized => "normalized",
+                    View::Blob => "blob",
+                },
+                start,
+                end,
+                fingerprint: fingerprint(&policy.salt, matched),
+                message: match (batch, path.first()) {
+                    (true, Some(PathElem::Index(i))) => *i as usize,
+                    _ => 0,
+                },
+            });
+            sources.push(source);
+        }
+        (out, sources)
+    }
+
+    fn verdict(
+        &self,
+        msg: &[u8],
+        findings: &[Finding],
+        sources: &[usize],
+        policy: &Policy,
+    ) -> Verdict {
+        if findings.iter().any(|f| f.action == Action::Block) {
+            let mut ids: Vec<&str> = findings
+                .iter()
+                .filter(|f| f.action == Action::Block)
+                .map(|f| f.rule_id.as_str())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            return Verdict::Block {
+                response: self.block_body(&ids),
+            };
+        }
+        if !findings.iter().any(|f| f.action == Action::Redact) {
+            return Verdict::Forward;
+        }
+        Verdict::Redacted(self.redacted(msg, findings, sources, policy))
+    }
+
+    fn block_body(&self, ids: &[&str]) -> Option<Vec<u8>> {
+        let batch = self.walk.messages.len() > 1
+            || matches!(self.walk.path_arena.first(), Some(PathElem::Index(_)));
+        if !batch {
+            return self
+                .walk
+                .messages
+                .first()
+                .and_then(|m| block_response(m, ids))
+                .map(String::into_bytes);
+        }
+        let errors: Vec<String> = self
+            .walk
+            .messages
+            .iter()
+            .filter_map(|m| block_response(m, ids))
+            .collect();
+        if errors.is_empty() {
+            return None;
+        }
+        Some(format!("[{}]", errors.join(",")).into_bytes())
+    }
+
+    /// The original bytes with each affected string replaced; everything else byte-identical.
+    fn redacted(
+        &self,
+        msg: &[u8],
+        findings: &[Finding],
+        sources: &[usize],
+        policy: &Policy,
+    ) -> Vec<u8> {
+        let mut by_source: Vec<(usize, bool, RedactSpan<'_>)> = Vec::new();
+        for (f, &source) in findings.iter().zip(sources) {
+            if f.action != Action::Redact {
+                continue;
+            }
+            by_source.push((
+                source,
+                f.view == "blob",
+                RedactSpan {
+                    start: f.start,
+                    end: f.end,
+                    rule_id: &f.rule_id,
+                },
+            ));
+        }
+        by_source.sort_by_key(|(s, blob, r)| (*s, *blob, r.start));
+        let mut out = Vec::with_capacity(msg.len() + 64);
+        let mut pos = 0;
+        let mut i = 0;
+        while i < by_source.len() {
+            let source = by_source[i].0;
+            let s: StrRef = self.walk.strings[source];
+            let mut text_spans = Vec::new();
+            let mut blob_spans = Vec::new();
+            while i < by_source.len() && by_source[i].0 == source {
+                if by_source[i].1 {
+                    blob_spans.push(by_source[i].2.clone());
+                } else {
+                    text_spans.push(by_source[i].2.clone());
+                }
+                i += 1;
+            }
+            let text = &self.parse_buf[s.start..s.start + s.len];
+            let mut new = if text_spans.is_empty() {
+                text.to_vec()
+            } else {
+                redact_bytes(text, &mut text_spans, policy.redaction, &policy.salt)
+            };
+            if !blob_spans.is_empty() {
+                let engine = &base64::engine::general_purpose::STANDARD;
+                let decoded = engine.decode(text).unwrap_or_default();
+                let red = redact_bytes(&decoded, &mut blob_spans, policy.redaction, &policy.salt);
+                new = engine.encode(red).into_bytes();
+            }
+            let raw_end = raw_string_end(msg, s.start);
+            out.extend_from_slice(&msg[pos..s.start - 1]);
+            write_json_bytes(&mut out, &new);
+            pos = raw_end + 1;
+        }
+        out.extend_from_slice(&msg[pos..]);
+        out
+    }
+}
+
+fn push_segment(
+    buf: &mut Vec<u8>,
+    segs: &mut Vec<Segment>,
+    text: &[u8],
+    scope: Scope,
+    view: View,
+    source: usize,
+    aux: usize,
+) {
+    let start = buf.len();
+    buf.extend_from_slice(text);
+    segs.push(Segment {
+        start,
+        end: buf.len(),
+        scope,
+        view,
+        source,
+        aux,
+    });
+    // A separator no token pattern crosses; confirmation never looks past a segment anyway.
+    buf.push(b'\n');
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
+fn pointer(walk: &Walk, buf: &[u8], path: &[PathElem], key_hit: &[bool]) -> String {
+    let mut p = String::new();
+    for e in path {
+        p.push('/');
+        match *e {
+            PathElem::Index(i) => p.push_str(&i.to_string()),
+            PathElem::Key(k) => {
+                if key_hit[k as usize] {
+                    p.push('*');
+                    continue;
+                }
+                let s = &walk.strings[k as usize];
+                let key = String::from_utf8_lossy(&buf[s.start..s.start + s.len]);
+                p.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+        }
+    }
+    p
+}

@@ -1,0 +1,414 @@
+//! Walks a parsed JSON-RPC message (a simd-json tape) and lists every string, object keys
+//! included, with where it sits: its scope in MCP terms and its JSON pointer.
+
+use simd_json::{Node, StaticNode};
+
+use super::message::{Direction, JsonRpcId, MessageInfo, MessageKind};
+use crate::rules::Scope;
+
+/// One element of a JSON pointer: an object member (by the string index of its key) or an
+/// array index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathElem {
+    Key(u32),
+    Index(u32),
+}
+
+/// A string of the message. Offsets are into the parse buffer, where simd-json leaves each
+/// decoded string at the offset its raw text starts in the original message.
+#[derive(Debug, Clone, Copy)]
+pub struct StrRef {
+    pub start: usize,
+    pub len: usize,
+    pub scope: Scope,
+    pub is_key: bool,
+    /// A base64 `blob` of resource contents.
+    pub blob: bool,
+    /// The pointer to this string (for a key: to its object), as a range of the path arena.
+    pub path_start: u32,
+    pub path_len: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WalkError {
+    #[error("JSON nesting is deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("the message is not a JSON-RPC object or batch array")]
+    NotJsonRpc,
+}
+
+/// Per-thread reusable output of a walk.
+#[derive(Debug, Default)]
+pub struct Walk {
+    pub strings: Vec<StrRef>,
+    pub path_arena: Vec<PathElem>,
+    pub messages: Vec<MessageInfo>,
+    path: Vec<PathElem>,
+}
+
+impl Walk {
+    pub fn clear(&mut self) {
+        self.strings.clear();
+        self.path_arena.clear();
+        self.messages.clear();
+        self.path.clear();
+    }
+
+    pub fn path_of(&self, s: &StrRef) -> &[PathElem] {
+        &self.path_arena[s.path_start as usize..(s.path_start + s.path_len) as usize]
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Ctx {
+    Fixed(Scope),
+    Params,
+    Result,
+}
+
+struct Walker<'w, 'n> {
+    nodes: &'n [Node<'n>],
+    base: usize,
+    out: &'w mut Walk,
+    max_depth: usize,
+    dir: Direction,
+    method_hint: Option<&'w str>,
+}
+
+/// Walks `nodes` (parsed from the buffer starting at `base`).
+pub fn walk(
+    nodes: &[Node<'_>],
+    base: *const u8,
+    dir: Direction,
+    method_hint: Option<&str>,
+    max_depth: usize,
+    out: &mut Walk,
+) -> Result<(), WalkError> {
+    out.clear();
+    let mut w = Walker {
+        nodes,
+        base: base as usize,
+        out,
+        max_depth,
+        dir,
+        method_hint,
+    };
+    match nodes.first() {
+        Some(Node::Object { .. }) => {
+            w.message(0)?;
+        }
+        Some(Node::Array { len, .. }) => {
+            // A JSON-RPC batch (2025-03-26 allows them): each element is its own message.
+            let mut idx = 1;
+            for i in 0..*len {
+                w.out.path.push(PathElem::Index(i as u32));
+                if matches!(w.nodes.get(idx), Some(Node::Object { .. })) {
+                    idx = w.message(idx)?;
+                } else {
+                    w.out.messages.push(MessageInfo::unknown());
+                    idx = w.value(idx, Ctx::Fixed(Scope::Metadata), 1)?;
+                }
+                w.out.path.pop();
+            }
+        }
+        _ => return Err(WalkError::NotJsonRpc),
+    }
+    Ok(())
+}
+
+fn node_str<'n>(n: &Node<'n>) -> Option<&'n str> {
+    match n {
+        Node::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Index just past the value at `idx`.
+fn skip(nodes: &[Node<'_>], idx: usize) -> usize {
+    match nodes[idx] {
+        Node::Object { count, .. } | Node::Array { count, .. } => idx + 1 + count,
+        _ => idx + 1,
+    }
+}
+
+impl<'w, 'n> Walker<'w, 'n> {
+    fn message(&mut self, idx: usize) -> Result<usize, WalkError> {
+        let Node::Object { len, .. } = self.nodes[idx] else {
+            return Err(WalkError::NotJsonRpc);
+        };
+        // First pass: the envelope, whose members may come in any order.
+        let mut info = MessageInfo::unknown();
+        let (mut has_result, mut has_error, mut has_id) = (false, false, false);
+        let mut i = idx + 1;
+        for _ in 0..len {
+            let key = node_str(&self.nodes[i]).unwrap_or_default();
+            let v = i + 1;
+            match key {
+                "method" => info.method = node_str(&self.nodes[v]).map(str::to_owned),
+                "id" => {
+                    has_id = true;
+                    info.id = Some(match self.nodes[v] {
+                        Node::String(s) => JsonRpcId::Str(s.to_owned()),
+                        Node::Static(StaticNode::I64(n)) => JsonRpcId::Int(n),
+                        Node::Static(StaticNode::U64(n)) => JsonRpcId::UInt(n),
+                        Node::Static(StaticNode::F64(n)) => JsonRpcId::Float(n),
+                        _ => JsonRpcId::Null,
+                    });
+                }
+                "result" => has_result = true,
+                "error" => has_error = true,
+                "params" => {
+                    if let Node::Object { len: plen, .. } = self.nodes[v] {
+                        let mut j = v + 1;
+                        for _ in 0..plen {
+                            if node_str(&self.nodes[j]) == Some("name") {
+                                info.tool = node_str(&self.nodes[j + 1]).map(str::to_owned);
+                            }
+                            j = skip(self.nodes, j + 1);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            i = skip(self.nodes, v);
+        }
+        info.kind = if info.method.is_some() {
+            if has_id {
+                MessageKind::Request
+            } else {
+                MessageKind::Notification
+            }
+        } else if has_error {
+            MessageKind::ErrorResponse
+        } else if has_result {
+            MessageKind::Response
+        } else {
+            MessageKind::Unknown
+        };
+        if info.method.is_none() {
+            info.method = self.method_hint.map(str::to_owned);
+        }
+        let is_list_result = match info.method.as_deref() {
+            None => true,
+            Some(m) => m.ends_with("/list") || m == "initialize" || m == "server/discover",
+        };
+        let tool_is_params_name = matches!(
+            info.method.as_deref(),
+            Some("tools/call") | Some("prompts/get")
+        );
+        self.out.messages.push(info);
+
+        // Second pass: every string, with its scope.
+        let data = match self.dir {
+            Direction::ClientToServer => Scope::Arguments,
+            Direction::ServerToClient => Scope::Results,
+        };
+        let mut i = idx + 1;
+        for _ in 0..len {
+            let key = node_str(&self.nodes[i]).unwrap_or_default();
+            let ctx = match key {
+                "params" => Ctx::Params,
+                "result" => Ctx::Result,
+                "error" => Ctx::Fixed(data),
+                _ => Ctx::Fixed(Scope::Metadata),
+            };
+            let key_idx = self.string(i, Scope::Metadata, true, false);
+            self.out.path.push(PathElem::Key(key_idx));
+            let ctx = self.refine(ctx, key, is_list_result, tool_is_params_name);
+            i = self.value(i + 1, ctx, 2)?;
+            self.out.path.pop();
+        }
+        Ok(i)
+    }
+
+    /// Root-level contexts are resolved here so `value` only deals with fixed scopes and the
+    /// one level below `params` / `result`.
+    fn refine(&self, ctx: Ctx, _key: &str, is_list_result: bool, tool_name: bool) -> Ctx {
+        match ctx {
+            Ctx::Result if !is_list_result || self.dir == Direction::ClientToServer => {
+                // Only list and initialize results describe tools; other results are data.
+                Ctx::Fixed(match self.dir {
+                    Direction::ClientToServer => Scope::Arguments,
+                    Direction::ServerToClient => Scope::Results,
+                })
+            }
+            Ctx::Params if !tool_name && self.dir == Direction::ServerToClient => {
+                Ctx::Fixed(Scope::Results)
+            }
+            other => other,
+        }
+    }
+
+    fn child_scope(&self, parent: Ctx, key: &str) -> Scope {
+        match parent {
+            Ctx::Fixed(s) => s,
+            Ctx::Params => match key {
+                "_meta" | "name" | "cursor" | "protocolVersion" | "capabilities"
+                | "clientInfo" | "level" => Scope::Metadata,
+                _ => match self.dir {
+                    Direction::ClientToServer => Scope::Arguments,
+                    Direction::ServerToClient => Scope::Results,
+                },
+            },
+            Ctx::Result => match key {
+                "tools" | "prompts" | "resources" | "resourceTemplates" | "instructions" => {
+                    Scope::Descriptions
+                }
+                "_meta" | "serverInfo" | "capabilities" | "protocolVersion" | "nextCursor"
+                | "ttlMs" | "cacheScope" => Scope::Metadata,
+                _ => Scope::Results,
+            },
+        }
+    }
+
+    fn value(&mut self, idx: usize, ctx: Ctx, depth: usize) -> Result<usize, WalkError> {
+        if depth > self.max_depth {
+            return Err(WalkError::TooDeep(self.max_depth));
+        }
+        match self.nodes[idx] {
+            Node::String(_) => {
+                let scope = match ctx {
+                    Ctx::Fixed(s) => s,
+                    _ => self.child_scope(ctx, ""),
+                };
+                self.string(idx, scope, false, false);
+                Ok(idx + 1)
+            }
+            Node::Object { len, .. } => {
+                let mut i = idx + 1;
+                for _ in 0..len {
+                    let key = node_str(&self.nodes[i]).unwrap_or_default();
+                    let scope = self.child_scope(ctx, key);
+                    let key_idx = self.string(i, scope, true, false);
+                    let is_blob = key == "blob"
+                        && matches!(scope, Scope::Results | Scope::Arguments)
+                        && matches!(self.nodes[i + 1], Node::String(_));
+                    self.out.path.push(PathElem::Key(key_idx));
+                    if is_blob {
+                        self.string(i + 1, scope, false, true);
+                        i += 2;
+                    } else {
+                        i = self.value(i + 1, Ctx::Fixed(scope), depth + 1)?;
+                    }
+                    self.out.path.pop();
+                }
+                Ok(i)
+            }
+            Node::Array { len, .. } => {
+                let mut i = idx + 1;
+                let scope = match ctx {
+                    Ctx::Fixed(s) => s,
+                    _ => self.child_scope(ctx, ""),
+                };
+                for n in 0..len {
+                    self.out.path.push(PathElem::Index(n as u32));
+                    i = self.value(i, Ctx::Fixed(scope), depth + 1)?;
+                    self.out.path.pop();
+                }
+                Ok(i)
+            }
+            Node::Static(_) => Ok(idx + 1),
+        }
+    }
+
+    fn string(&mut self, idx: usize, scope: Scope, is_key: bool, blob: bool) -> u32 {
+        let s = node_str(&self.nodes[idx]).unwrap_or_default();
+        let path_start = self.out.path_arena.len() as u32;
+        self.out.path_arena.extend_from_slice(&self.out.path);
+        let n = self.out.strings.len() as u32;
+        self.out.strings.push(StrRef {
+            start: s.as_ptr() as usize - self.base,
+            len: s.len(),
+            scope,
+            is_key,
+            blob,
+            path_start,
+            path_len: self.out.path.len() as u32,
+        });
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(json: &str, dir: Direction) -> (Walk, Vec<u8>) {
+        let mut buf = json.as_bytes().to_vec();
+        let base = buf.as_ptr();
+        let tape = simd_json::to_tape(&mut buf).unwrap();
+        let mut w = Walk::default();
+        walk(&tape.0, base, dir, None, 64, &mut w).unwrap();
+        drop(tape);
+        (w, buf)
+    }
+
+    fn scopes(w: &Walk, buf: &[u8]) -> Vec<(String, Scope, bool)> {
+        w.strings
+            .iter()
+            .map(|s| {
+                (
+                    String::from_utf8(buf[s.start..s.start + s.len].to_vec()).unwrap(),
+                    s.scope,
+                    s.is_key,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tools_call_arguments_and_envelope() {
+        let (w, buf) = run(
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi\u0041"}}}"#,
+            Direction::ClientToServer,
+        );
+        let info = &w.messages[0];
+        assert_eq!(info.kind, MessageKind::Request);
+        assert_eq!(info.method.as_deref(), Some("tools/call"));
+        assert_eq!(info.tool.as_deref(), Some("echo"));
+        assert_eq!(info.id, Some(JsonRpcId::UInt(7)));
+        let s = scopes(&w, &buf);
+        assert!(s.contains(&("hiA".into(), Scope::Arguments, false)));
+        assert!(s.contains(&("echo".into(), Scope::Metadata, false)));
+        assert!(s.contains(&("tools/call".into(), Scope::Metadata, false)));
+    }
+
+    #[test]
+    fn tools_list_descriptions_and_call_results() {
+        let (w, buf) = run(
+            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"add","description":"Adds","inputSchema":{"type":"object"}}],"nextCursor":"c"}}"#,
+            Direction::ServerToClient,
+        );
+        let s = scopes(&w, &buf);
+        assert!(s.contains(&("Adds".into(), Scope::Descriptions, false)));
+        assert!(s.contains(&("object".into(), Scope::Descriptions, false)));
+        assert!(s.contains(&("c".into(), Scope::Metadata, false)));
+        let (w, buf) = run(
+            r#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"out"}],"isError":false}}"#,
+            Direction::ServerToClient,
+        );
+        assert!(scopes(&w, &buf).contains(&("out".into(), Scope::Results, false)));
+    }
+
+    #[test]
+    fn blob_is_marked_and_depth_is_bounded() {
+        let (w, _) = run(
+            r#"{"jsonrpc":"2.0","id":3,"result":{"contents":[{"uri":"file:///a","blob":"aGk="}]}}"#,
+            Direction::ServerToClient,
+        );
+        assert!(w.strings.iter().any(|s| s.blob));
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":{}1{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let mut buf = deep.into_bytes();
+        let base = buf.as_ptr();
+        let tape = simd_json::to_tape(&mut buf).unwrap();
+        let mut w = Walk::default();
+        assert_eq!(
+            walk(&tape.0, base, Direction::ServerToClient, None, 64, &mut w),
+            Err(WalkError::TooDeep(64))
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! The normalized view injection rules also see: invisible characters removed, fullwidth
+//! forms mapped to ASCII, ASCII case folded. `I\u{200d}gnore previous instructions` becomes
+//! `ignore previous instructions`.
+
+/// Characters that render as nothing (or reorder text) and so can hide words from a reader
+/// while a model still reads them.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD            // soft hyphen
+        | 0x034F          // combining grapheme joiner
+        | 0x061C          // Arabic letter mark
+        | 0x115F | 0x1160 | 0x3164 | 0xFFA0 // Hangul fillers
+        | 0x180E          // Mongolian vowel separator
+        | 0x200B..=0x200F // zero-width space/non-joiner/joiner, LRM, RLM
+        | 0x202A..=0x202E // bidi embeddings and overrides
+        | 0x2060..=0x2064 // word joiner, invisible operators
+        | 0x2066..=0x2069 // bidi isolates
+        | 0xFE00..=0xFE0F // variation selectors
+        | 0xFEFF          // zero-width no-break space
+        | 0xE0000..=0xE007F // tag characters
+        | 0xE0100..=0xE01EF // variation selectors supplement
+    )
+}
+
+/// Whether normalizing `s` could change more than ASCII case: only then is a separate view
+/// worth scanning, since injection rules are case-insensitive already.
+pub fn needs_view(s: &str) -> bool {
+    !s.is_ascii() && s.chars().any(|c| is_invisible(c) || ('\u{FF01}'..='\u{FF5E}').contains(&c))
+}
+
+/// Writes the normalized view of `s` to `out`, and for every output byte the offset of the
+/// input byte it came from to `map` (so a match can be traced back for redaction).
+pub fn normalize_into(s: &str, out: &mut Vec<u8>, map: &mut Vec<u32>) {
+    for (i, c) in s.char_indices() {
+        if is_invisible(c) {
+            continue;
+        }
+        let c = if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+            char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c)
+        } else {
+            c
+        };
+        let mut tmp = [0u8; 4];
+        for b in c.encode_utf8(&mut tmp).bytes() {
+            out.push(b.to_ascii_lowercase());
+            map.push(i as u32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_invisible_and_folds() {
+        let s = "I\u{200d}gnore \u{FF30}revious\u{E0041}";
+        assert!(needs_view(s));
+        let (mut out, mut map) = (Vec::new(), Vec::new());
+        normalize_into(s, &mut out, &mut map);
+        assert_eq!(out, b"ignore previous");
+        assert_eq!(out.len(), map.len());
+        // 'g' came from byte 4 (after 'I' and the 3-byte joiner).
+        assert_eq!(map[1], 4);
+        assert!(!needs_view("plain ASCII"));
+        assert!(!needs_view("café"));
+    }
+}

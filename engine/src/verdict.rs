@@ -1,0 +1,119 @@
+//! Policy applied to findings, and the verdict on a message: forward it as it came, forward a
+//! redacted copy, or block it and answer with a JSON-RPC error.
+
+use std::collections::HashMap;
+
+use crate::mcp::{JsonRpcId, MessageInfo, MessageKind};
+use crate::redact::{write_json_string, RedactStrategy};
+use crate::rules::{Action, Category, Rule, Scope};
+
+/// JSON-RPC error code of a message blocked by sluice (implementation-defined server error
+/// range, -32000 to -32099).
+pub const BLOCKED_CODE: i64 = -32001;
+
+/// What to do with findings. Precedence, most specific first: per rule, per category, per
+/// scope, the global mode, and last the rule's own `action`.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub mode: Option<Action>,
+    pub rules: HashMap<String, Action>,
+    pub categories: HashMap<Category, Action>,
+    pub scopes: HashMap<Scope, Action>,
+    pub redaction: RedactStrategy,
+    /// Salt of fingerprints and `hash` redaction markers.
+    pub salt: Vec<u8>,
+    pub max_depth: usize,
+    pub max_message_bytes: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            mode: None,
+            rules: HashMap::new(),
+            categories: HashMap::new(),
+            scopes: HashMap::new(),
+            redaction: RedactStrategy::Mask,
+            salt: Vec::new(),
+            max_depth: 128,
+            max_message_bytes: 64 << 20,
+        }
+    }
+}
+
+impl Policy {
+    pub fn with_mode(mode: Action) -> Self {
+        Policy {
+            mode: Some(mode),
+            ..Policy::default()
+        }
+    }
+
+    pub fn action_for(&self, rule: &Rule, scope: Scope) -> Action {
+        self.rules
+            .get(&rule.id)
+            .or_else(|| self.categories.get(&rule.category))
+            .or_else(|| self.scopes.get(&scope))
+            .copied()
+            .or(self.mode)
+            .unwrap_or(rule.action)
+    }
+}
+
+/// What to send in place of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward the original bytes, unchanged.
+    Forward,
+    /// Forward these bytes: the message with sensitive spans replaced.
+    Redacted(Vec<u8>),
+    /// Do not forward. `response` is the JSON-RPC error to answer with, or `None` for a
+    /// notification, which has no one to answer.
+    Block { response: Option<Vec<u8>> },
+}
+
+impl Verdict {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Forward => "forward",
+            Verdict::Redacted(_) => "redact",
+            Verdict::Block { .. } => "block",
+        }
+    }
+}
+
+/// The error sent in place of a blocked message. Names rules, never the matched text.
+pub fn block_response(info: &MessageInfo, rule_ids: &[&str]) -> Option<String> {
+    let id = match (info.kind, &info.id) {
+        (MessageKind::Notification, _) | (_, None) => return None,
+        (_, Some(id)) => id,
+    };
+    Some(error_response(
+        id,
+        BLOCKED_CODE,
+        &format!("Blocked by sluice: the message matched {}", rule_ids.join(", ")),
+        rule_ids,
+    ))
+}
+
+pub fn error_response(id: &JsonRpcId, code: i64, message: &str, rule_ids: &[&str]) -> String {
+    let mut out = String::with_capacity(160);
+    out.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
+    id.write_json(&mut out);
+    out.push_str(",\"error\":{\"code\":");
+    out.push_str(&code.to_string());
+    out.push_str(",\"message\":");
+    write_json_string(&mut out, message);
+    if !rule_ids.is_empty() {
+        out.push_str(",\"data\":{\"blockedBy\":\"sluice\",\"rules\":[");
+        for (i, r) in rule_ids.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json_string(&mut out, r);
+        }
+        out.push_str("]}");
+    }
+    out.push_str("}}");
+    out
+}
