@@ -3,11 +3,14 @@
 
 pub mod compile;
 pub mod inspect;
+pub mod json_stream;
 pub mod mcp;
 pub mod normalize;
+pub mod pool;
 pub mod redact;
 pub mod rules;
 pub mod scan;
+pub mod sse;
 pub mod verdict;
 
 pub use compile::{CompileError, CompiledRules};
@@ -17,3 +20,5 @@ pub use redact::RedactStrategy;
 pub use rules::{Action, Category, LoadError, Rule, Ruleset, Scope};
 pub use scan::{Match, ScanError, Scanner};
 pub use verdict::{Policy, Verdict};
+pub use pool::{Pool, PoolError};
+pub use sse::{EventDecision, EventOutcome, Flow, SseInspector};

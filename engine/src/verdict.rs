@@ -24,6 +24,8 @@ pub struct Policy {
     pub salt: Vec<u8>,
     pub max_depth: usize,
     pub max_message_bytes: usize,
+    /// Forward what could not be inspected (malformed data in a stream) instead of dropping it.
+    pub fail_open: bool,
 }
 
 impl Default for Policy {
@@ -37,6 +39,7 @@ impl Default for Policy {
             salt: Vec::new(),
             max_depth: 128,
             max_message_bytes: 64 << 20,
+            fail_open: false,
         }
     }
 }

@@ -1,0 +1,613 @@
+//! Inspecting a `text/event-stream` body fed in arbitrary chunks. Each event is framed,
+//! its JSON-RPC message inspected, and its bytes emitted as soon as it is decided: the
+//! original bytes when forwarded, otherwise the same event with its `data:` lines replaced.
+//! `id:`, `event:`, `retry:` and comment lines always pass through unchanged.
+//!
+//! Memory per stream is bounded: an event is held whole up to `event_cap` bytes; a larger
+//! one is scanned incrementally with the streaming database, forwarding all but the last
+//! [`SseInspector::holdback`] bytes, so a secret is never sent before it could be seen. Such
+//! an event cannot be rewritten after part of it has gone out: a block or redact finding in
+//! it aborts the stream ([`Flow::Abort`]), and the caller closes the connection without the
+//! event's final blank line, so the client never dispatches it (per the SSE processing model,
+//! an unterminated event is discarded).
+
+use crate::inspect::{InspectError, Inspection, Inspector};
+use crate::json_stream::JsonStrings;
+use crate::mcp::Direction;
+use crate::rules::{Action, Scope};
+use crate::scan::{dedup_matches, Match, ScanError, StreamScanner};
+use crate::verdict::{Policy, Verdict};
+
+/// Largest event held whole in memory by default.
+pub const DEFAULT_EVENT_CAP: usize = 8 << 20;
+
+/// Whether the caller may go on sending this stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Close the connection now, without sending anything more of this stream.
+    Abort,
+}
+
+/// A finding in an event too large to hold, from the streaming database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamedFinding {
+    pub rule_id: String,
+    pub action: Action,
+}
+
+/// What happened to one event.
+#[derive(Debug)]
+pub enum EventOutcome {
+    /// No data to inspect (comments, `id:`/`retry:` only, priming events), or an `endpoint`
+    /// event of the legacy HTTP+SSE transport (its data is a URL, rewritten by the proxy).
+    Passed,
+    Inspected(Inspection),
+    /// The data could not be inspected; the event's data was dropped unless the policy
+    /// fails open.
+    Failed(InspectError),
+    /// An event over the cap, scanned as a stream.
+    Streamed {
+        findings: Vec<StreamedFinding>,
+        aborted: bool,
+    },
+}
+
+#[derive(Debug)]
+pub struct EventDecision {
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub data_bytes: usize,
+    pub outcome: EventOutcome,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SseError {
+    #[error("the stream was aborted by an earlier finding")]
+    Aborted,
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineField {
+    /// Field name not complete yet (bytes so far counted in `prefix`).
+    Unknown,
+    /// Inside the value of a `data:` line; `skip_space` until the first value byte.
+    Data { skip_space: bool },
+    Other,
+}
+
+struct BigEvent {
+    scanner: Option<StreamScanner>,
+    scope: Scope,
+    json: JsonStrings,
+    decoded: Vec<u8>,
+    held: Vec<u8>,
+    field: LineField,
+    prefix: Vec<u8>,
+    data_lines: usize,
+    data_bytes: usize,
+    matches: Vec<Match>,
+    event_id: Option<String>,
+}
+
+pub struct SseInspector {
+    dir: Direction,
+    method_hint: Option<String>,
+    event_cap: usize,
+    raw: Vec<u8>,
+    line_start: usize,
+    after_cr: bool,
+    swallow_lf: bool,
+    big: Option<Box<BigEvent>>,
+    aborted: bool,
+}
+
+impl SseInspector {
+    pub fn new(dir: Direction, event_cap: usize) -> Self {
+        SseInspector {
+            dir,
+            method_hint: None,
+            event_cap,
+            raw: Vec::new(),
+            line_start: 0,
+            after_cr: false,
+            swallow_lf: false,
+            big: None,
+            aborted: false,
+        }
+    }
+
+    /// The method of the request this stream answers, when known.
+    pub fn with_method_hint(mut self, method: Option<String>) -> Self {
+        self.method_hint = method;
+        self
+    }
+
+    /// Raw bytes held back of an oversized event.
+    pub fn holdback(insp: &Inspector) -> usize {
+        8 * (insp.rules().max_window + 2)
+    }
+
+    /// Feeds the next chunk of the body. Bytes to forward are appended to `out`, one
+    /// decision per completed event to `decisions`.
+    pub fn feed(
+        &mut self,
+        mut chunk: &[u8],
+        insp: &mut Inspector,
+        policy: &Policy,
+        out: &mut Vec<u8>,
+        decisions: &mut Vec<EventDecision>,
+    ) -> Result<Flow, SseError> {
+        if self.aborted {
+            return Err(SseError::Aborted);
+        }
+        while !chunk.is_empty() {
+            if self.swallow_lf {
+                self.swallow_lf = false;
+                if chunk[0] == b'\n' {
+                    out.push(b'\n');
+                    chunk = &chunk[1..];
+                    continue;
+                }
+            }
+            if self.big.is_some() {
+                let (used, flow) = self.feed_big(chunk, insp, policy, out, decisions)?;
+                chunk = &chunk[used..];
+                if flow == Flow::Abort {
+                    self.aborted = true;
+                    return Ok(Flow::Abort);
+                }
+                continue;
+            }
+            if self.after_cr {
+                self.after_cr = false;
+                if chunk[0] == b'\n' {
+                    self.raw.push(b'\n');
+                    self.line_start = self.raw.len();
+                    chunk = &chunk[1..];
+                    continue;
+                }
+            }
+            match memchr::memchr2(b'\n', b'\r', chunk) {
+                None => {
+                    self.raw.extend_from_slice(chunk);
+                    chunk = &[];
+                }
+                Some(p) => {
+                    let term = chunk[p];
+                    self.raw.extend_from_slice(&chunk[..=p]);
+                    chunk = &chunk[p + 1..];
+                    let blank = self.raw.len() - 1 == self.line_start;
+                    if blank {
+                        self.dispatch(insp, policy, out, decisions);
+                        self.swallow_lf = term == b'\r';
+                        continue;
+                    }
+                    self.after_cr = term == b'\r';
+                    self.line_start = self.raw.len();
+                }
+            }
+            if self.raw.len() > self.event_cap {
+                self.start_big(insp, policy, out)?;
+                if self.aborted {
+                    return Ok(Flow::Abort);
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// The body ended. An unterminated event is never forwarded: clients discard it anyway,
+    /// and it has not been inspected as a whole.
+    pub fn finish(&mut self, decisions: &mut Vec<EventDecision>) -> Flow {
+        if let Some(big) = self.big.take() {
+            decisions.push(EventDecision {
+                event_id: big.event_id,
+                event_type: None,
+                data_bytes: big.data_bytes,
+                outcome: EventOutcome::Streamed {
+                    findings: Vec::new(),
+                    aborted: true,
+                },
+            });
+            return Flow::Abort;
+        }
+        self.raw.clear();
+        self.line_start = 0;
+        Flow::Continue
+    }
+
+    fn dispatch(
+        &mut self,
+        insp: &mut Inspector,
+        policy: &Policy,
+        out: &mut Vec<u8>,
+        decisions: &mut Vec<EventDecision>,
+    ) {
+        let raw = std::mem::take(&mut self.raw);
+        self.line_start = 0;
+        let parsed = parse_event(&raw);
+        let mut decision = EventDecision {
+            event_id: parsed.id.clone(),
+            event_type: parsed.event.clone(),
+            data_bytes: parsed.data.len(),
+            outcome: EventOutcome::Passed,
+        };
+        if !parsed.has_data || parsed.data.is_empty() || parsed.event.as_deref() == Some("endpoint")
+        {
+            out.extend_from_slice(&raw);
+        } else {
+            match insp.inspect(&parsed.data, self.dir, self.method_hint.as_deref(), policy) {
+                Ok(inspection) => {
+                    match &inspection.verdict {
+                        Verdict::Forward => out.extend_from_slice(&raw),
+                        Verdict::Redacted(bytes) => rebuild(&raw, Some(bytes), out),
+                        Verdict::Block { response } => rebuild(&raw, response.as_deref(), out),
+                    }
+                    decision.outcome = EventOutcome::Inspected(inspection);
+                }
+                Err(e) => {
+                    if policy.fail_open {
+                        out.extend_from_slice(&raw);
+                    } else {
+                        rebuild(&raw, None, out);
+                    }
+                    decision.outcome = EventOutcome::Failed(e);
+                }
+            }
+        }
+        decisions.push(decision);
+        self.raw = raw;
+        self.raw.clear();
+    }
+
+    fn start_big(
+        &mut self,
+        insp: &mut Inspector,
+        policy: &Policy,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SseError> {
+        let scope = data_scope(self.dir);
+        let scanner = insp.scanner().open_stream(scope)?;
+        let mut big = Box::new(BigEvent {
+            scanner: Some(scanner),
+            scope,
+            json: JsonStrings::default(),
+            decoded: Vec::new(),
+            held: Vec::new(),
+            field: LineField::Unknown,
+            prefix: Vec::new(),
+            data_lines: 0,
+            data_bytes: 0,
+            matches: Vec::new(),
+            event_id: None,
+        });
+        let raw = std::mem::take(&mut self.raw);
+        self.line_start = 0;
+        // Replay what is held through the incremental path, then forward all but the tail.
+        let mut held = Vec::new();
+        let flow = big.consume(&raw, self.after_cr, policy, insp, &mut held)?;
+        self.after_cr = false;
+        self.big = Some(big);
+        if flow == Flow::Abort {
+            self.aborted = true;
+            return Ok(());
+        }
+        let keep = Self::holdback(insp);
+        if held.len() > keep {
+            out.extend_from_slice(&held[..held.len() - keep]);
+            held.drain(..held.len() - keep);
+        }
+        if let Some(b) = self.big.as_mut() {
+            b.held = held;
+        }
+        Ok(())
+    }
+
+    fn feed_big(
+        &mut self,
+        chunk: &[u8],
+        insp: &mut Inspector,
+        policy: &Policy,
+        out: &mut Vec<u8>,
+        decisions: &mut Vec<EventDecision>,
+    ) -> Result<(usize, Flow), SseError> {
+        let keep = Self::holdback(insp);
+        let big = self.big.as_mut().expect("big event");
+        // Consume up to and including the event's blank line, if this chunk has it.
+        let (used, ended) = big.find_event_end(chunk);
+        let mut held = std::mem::take(&mut big.held);
+        let flow = big.consume(&chunk[..used], false, policy, insp, &mut held)?;
+        if flow == Flow::Abort {
+            let big = self.big.take().expect("big event");
+            decisions.push(big.decision(insp, policy, true));
+            return Ok((used, Flow::Abort));
+        }
+        if ended {
+            let mut big = self.big.take().expect("big event");
+            if let Some(scanner) = big.scanner.take() {
+                scanner.finish(&mut big.matches)?;
+            }
+            let blocked = big.blocking(insp, policy);
+            decisions.push(big.decision(insp, policy, blocked));
+            if blocked {
+                return Ok((used, Flow::Abort));
+            }
+            out.extend_from_slice(&held);
+            return Ok((used, Flow::Continue));
+        }
+        if held.len() > keep {
+            out.extend_from_slice(&held[..held.len() - keep]);
+            held.drain(..held.len() - keep);
+        }
+        big.held = held;
+        Ok((used, Flow::Continue))
+    }
+}
+
+fn data_scope(dir: Direction) -> Scope {
+    match dir {
+        Direction::ClientToServer => Scope::Arguments,
+        Direction::ServerToClient => Scope::Results,
+    }
+}
+
+impl BigEvent {
+    /// How much of `chunk` belongs to this event, and whether the event ends in it.
+    fn find_event_end(&self, chunk: &[u8]) -> (usize, bool) {
+        // The event ends at an empty line: a terminator right after a terminator (or at the
+        // start of a line when the previous chunk ended one).
+        let mut at_line_start = self.field == LineField::Unknown && self.prefix.is_empty();
+        let mut i = 0;
+        while i < chunk.len() {
+            match chunk[i] {
+                b'\n' | b'\r' => {
+                    let mut end = i + 1;
+                    if chunk[i] == b'\r' && chunk.get(i + 1) == Some(&b'\n') {
+                        end += 1;
+                    }
+                    if at_line_start {
+                        return (end, true);
+                    }
+                    at_line_start = true;
+                    i = end;
+                }
+                _ => {
+                    at_line_start = false;
+                    match memchr::memchr2(b'\n', b'\r', &chunk[i..]) {
+                        Some(p) => i += p,
+                        None => return (chunk.len(), false),
+                    }
+                }
+            }
+        }
+        (chunk.len(), false)
+    }
+
+    /// Runs raw event bytes through line parsing, JSON string decoding and the stream
+    /// scanner; appends them to `held`.
+    fn consume(
+        &mut self,
+        raw: &[u8],
+        _after_cr: bool,
+        policy: &Policy,
+        insp: &Inspector,
+        held: &mut Vec<u8>,
+    ) -> Result<Flow, SseError> {
+        held.extend_from_slice(raw);
+        let mut i = 0;
+        self.decoded.clear();
+        while i < raw.len() {
+            let b = raw[i];
+            if b == b'\n' || b == b'\r' {
+                if self.field == LineField::Unknown && self.prefix.starts_with(b"id:") {
+                    let v = &self.prefix[3..];
+                    let v = v.strip_prefix(b" ").unwrap_or(v);
+                    self.event_id = Some(String::from_utf8_lossy(v).into_owned());
+                }
+                self.field = LineField::Unknown;
+                self.prefix.clear();
+                i += 1;
+                continue;
+            }
+            match self.field {
+                LineField::Unknown => {
+                    self.prefix.push(b);
+                    if b == b':' {
+                        if self.prefix == b"data:" {
+                            if self.data_lines > 0 {
+                                self.json.feed(b"\n", &mut self.decoded);
+                            }
+                            self.data_lines += 1;
+                            self.field = LineField::Data { skip_space: true };
+                        } else if self.prefix != b"id:" {
+                            self.field = LineField::Other;
+                        }
+                    } else if self.prefix.len() > 64 {
+                        self.field = LineField::Other;
+                    }
+                    i += 1;
+                }
+                LineField::Data { skip_space } => {
+                    let mut start = i;
+                    if skip_space && b == b' ' {
+                        start += 1;
+                    }
+                    self.field = LineField::Data { skip_space: false };
+                    let end = memchr::memchr2(b'\n', b'\r', &raw[start..])
+                        .map_or(raw.len(), |p| start + p);
+                    self.data_bytes += end - start;
+                    self.json.feed(&raw[start..end], &mut self.decoded);
+                    i = end;
+                }
+                LineField::Other => {
+                    i = memchr::memchr2(b'\n', b'\r', &raw[i..]).map_or(raw.len(), |p| i + p);
+                }
+            }
+        }
+        let before = self.matches.len();
+        if let Some(scanner) = self.scanner.as_mut() {
+            scanner.feed(&self.decoded, &mut self.matches)?;
+        }
+        let rules = insp.rules();
+        let scope = self.scanner_scope();
+        let stop = self.matches[before..]
+            .iter()
+            .any(|m| policy.action_for(rules.rule(m.rule), scope) != Action::Monitor);
+        Ok(if stop { Flow::Abort } else { Flow::Continue })
+    }
+
+    fn scanner_scope(&self) -> Scope {
+        self.scope
+    }
+
+    fn blocking(&self, insp: &Inspector, policy: &Policy) -> bool {
+        let rules = insp.rules();
+        self.matches
+            .iter()
+            .any(|m| policy.action_for(rules.rule(m.rule), self.scanner_scope()) != Action::Monitor)
+    }
+
+    fn decision(mut self, insp: &Inspector, policy: &Policy, aborted: bool) -> EventDecision {
+        dedup_matches(&mut self.matches);
+        let rules = insp.rules();
+        let findings = self
+            .matches
+            .iter()
+            .map(|m| {
+                let r = rules.rule(m.rule);
+                StreamedFinding {
+                    rule_id: r.id.clone(),
+                    action: policy.action_for(r, self.scanner_scope()),
+                }
+            })
+            .collect();
+        EventDecision {
+            event_id: self.event_id.take(),
+            event_type: None,
+            data_bytes: self.data_bytes,
+            outcome: EventOutcome::Streamed { findings, aborted },
+        }
+    }
+}
+
+struct ParsedEvent {
+    id: Option<String>,
+    event: Option<String>,
+    data: Vec<u8>,
+    has_data: bool,
+}
+
+fn lines(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    // (line without terminator, terminator)
+    let mut rest = raw;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let p = memchr::memchr2(b'\n', b'\r', rest).unwrap_or(rest.len());
+        let mut t = (p + 1).min(rest.len());
+        if p < rest.len() && rest[p] == b'\r' && rest.get(p + 1) == Some(&b'\n') {
+            t += 1;
+        }
+        let (line, term) = (&rest[..p], &rest[p..t]);
+        rest = &rest[t..];
+        Some((line, term))
+    })
+}
+
+fn field(line: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b':', line) {
+        Some(p) => {
+            let v = &line[p + 1..];
+            (&line[..p], v.strip_prefix(b" ").unwrap_or(v))
+        }
+        None => (line, &[]),
+    }
+}
+
+fn parse_event(raw: &[u8]) -> ParsedEvent {
+    let mut ev = ParsedEvent {
+        id: None,
+        event: None,
+        data: Vec::new(),
+        has_data: false,
+    };
+    for (line, _) in lines(raw) {
+        if line.is_empty() || line[0] == b':' {
+            continue;
+        }
+        let (name, value) = field(line);
+        match name {
+            b"data" => {
+                if ev.has_data {
+                    ev.data.push(b'\n');
+                }
+                ev.has_data = true;
+                ev.data.extend_from_slice(value);
+            }
+            b"id" => ev.id = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => ev.event = Some(String::from_utf8_lossy(value).into_owned()),
+            _ => {}
+        }
+    }
+    ev
+}
+
+/// The event with its data lines replaced by `data` (or removed when `None`); every other
+/// line, and the terminators, as they came.
+fn rebuild(raw: &[u8], data: Option<&[u8]>, out: &mut Vec<u8>) {
+    let start = out.len();
+    let mut data_written = false;
+    let mut kept_other = false;
+    for (line, term) in lines(raw) {
+        let is_data = !line.is_empty() && line[0] != b':' && field(line).0 == b"data";
+        if is_data {
+            if let (false, Some(d)) = (data_written, data) {
+                for (i, part) in d.split(|b| *b == b'\n').enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(if term.is_empty() { b"\n" } else { term });
+                    }
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(part);
+                }
+                out.extend_from_slice(if term.is_empty() { b"\n" } else { term });
+            }
+            data_written = true;
+            continue;
+        }
+        if !line.is_empty() {
+            kept_other = true;
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(term);
+    }
+    if data.is_none() && !kept_other {
+        // Nothing left of the event: send nothing rather than a stray blank line.
+        out.truncate(start);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebuild_keeps_fields_and_replaces_data() {
+        let raw = b"id: 7\r\n: note\r\ndata: {\"a\":\r\ndata: 1}\r\nretry: 10\r\n\r\n";
+        let mut out = Vec::new();
+        rebuild(raw, Some(b"{\"b\":2}"), &mut out);
+        assert_eq!(
+            out,
+            b"id: 7\r\n: note\r\ndata: {\"b\":2}\r\nretry: 10\r\n\r\n".to_vec()
+        );
+        let ev = parse_event(raw);
+        assert_eq!(ev.data, b"{\"a\":\n1}");
+        assert_eq!(ev.id.as_deref(), Some("7"));
+        let mut out = Vec::new();
+        rebuild(b"data: x\n\n", None, &mut out);
+        assert!(out.is_empty());
+    }
+}
