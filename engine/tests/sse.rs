@@ -1,0 +1,142 @@
+//! SSE inspection under arbitrary chunking, and events larger than the in-memory cap.
+
+mod common;
+
+use sluice_engine::sse::{EventOutcome, Flow, SseInspector};
+use sluice_engine::{Action, Direction, Inspector, Policy};
+
+const AWS: &str = "AKIAQX7ZR2M4KD5T6WYB"; // fabricated
+
+fn stream() -> Vec<u8> {
+    let mut s = String::new();
+    s.push_str("id: 0\ndata:\n\n"); // priming event
+    s.push_str(": keep-alive\n\n");
+    s.push_str("retry: 3000\n\n");
+    s.push_str("event: message\r\nid: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"step 1 done\"}}\r\n\r\n");
+    s.push_str(&format!("id: 2\ndata: {{\"jsonrpc\":\"2.0\",\"id\":7,\n: mid-event comment\ndata: \"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"key {AWS}\"}}]}}}}\n\n"));
+    s.push_str("id: 3\rdata: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{}}\r\r");
+    s.into_bytes()
+}
+
+fn run(chunks: &[&[u8]], policy: &Policy, cap: usize) -> (Vec<u8>, Vec<Flow>, usize) {
+    let mut insp = Inspector::new(common::default_rules()).unwrap();
+    let mut sse = SseInspector::new(Direction::ServerToClient, cap);
+    let mut out = Vec::new();
+    let mut decisions = Vec::new();
+    let mut flows = Vec::new();
+    for c in chunks {
+        let f = sse.feed(c, &mut insp, policy, &mut out, &mut decisions).unwrap();
+        flows.push(f);
+        if f == Flow::Abort {
+            break;
+        }
+    }
+    if flows.last() != Some(&Flow::Abort) {
+        flows.push(sse.finish(&mut decisions));
+    }
+    (out, flows, decisions.len())
+}
+
+#[test]
+fn events_pass_through_and_secret_event_is_redacted() {
+    let input = stream();
+    let (out, _, n) = run(&[&input], &Policy::with_mode(Action::Redact), 1 << 20);
+    assert_eq!(n, 6);
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains(AWS));
+    assert!(text.starts_with("id: 0\ndata:\n\n: keep-alive\n\nretry: 3000\n\nevent: message\r\nid: 1\r\n"));
+    // Data lines are rewritten where the first one stood; the comment keeps its line.
+    assert!(text.contains("id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\ndata: \"result\":{\"content\":[{\"type\":\"text\",\"text\":\"key [REDACTED:aws.access-key-id]\"}]}}\n: mid-event comment\n\n"), "{text}");
+    assert!(text.ends_with("id: 3\rdata: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{}}\r\r"));
+}
+
+#[test]
+fn clean_stream_is_byte_identical_for_every_split() {
+    let input = String::from_utf8(stream()).unwrap().replace(AWS, "nothing-secret-here").into_bytes();
+    let policy = Policy::with_mode(Action::Block);
+    for split in 0..=input.len() {
+        let (a, b) = input.split_at(split);
+        let (out, _, _) = run(&[a, b], &policy, 1 << 20);
+        assert_eq!(out, input, "split at {split}");
+    }
+    let singles: Vec<&[u8]> = input.chunks(1).collect();
+    assert_eq!(run(&singles, &policy, 1 << 20).0, input);
+}
+
+#[test]
+fn redacted_output_is_the_same_for_every_split() {
+    let input = stream();
+    let policy = Policy::with_mode(Action::Redact);
+    let (whole, _, _) = run(&[&input], &policy, 1 << 20);
+    for split in 0..=input.len() {
+        let (a, b) = input.split_at(split);
+        assert_eq!(run(&[a, b], &policy, 1 << 20).0, whole, "split at {split}");
+    }
+}
+
+#[test]
+fn blocked_response_event_becomes_error_with_same_id_field() {
+    let input = stream();
+    let (out, _, _) = run(&[&input], &Policy::with_mode(Action::Block), 1 << 20);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32001"), "{text}");
+    assert!(text.contains("\n: mid-event comment\n\nid: 3"), "{text}");
+}
+
+fn big_event(payload: &str) -> Vec<u8> {
+    format!(
+        "id: 9\ndata: {{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"{payload}\"}}]}}}}\n\nid: 10\ndata: {{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{{}}}}\n\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn oversized_clean_event_streams_through_unchanged() {
+    let filler = "lorem ipsum dolor sit amet \\n ".repeat(40_000); // ~1.2 MB
+    let input = big_event(&filler);
+    let chunks: Vec<&[u8]> = input.chunks(7_919).collect();
+    let (out, flows, n) = run(&chunks, &Policy::with_mode(Action::Block), 64 << 10);
+    assert_eq!(n, 2);
+    assert!(flows.iter().all(|f| *f == Flow::Continue));
+    assert_eq!(out, input);
+}
+
+#[test]
+fn oversized_event_with_secret_aborts_before_the_secret_is_sent() {
+    let filler = "x ".repeat(200_000);
+    let payload = format!("{filler} {AWS} {filler}");
+    let input = big_event(&payload);
+    let chunks: Vec<&[u8]> = input.chunks(4_096).collect();
+    let (out, flows, _) = run(&chunks, &Policy::with_mode(Action::Redact), 64 << 10);
+    assert_eq!(flows.last(), Some(&Flow::Abort));
+    let text = String::from_utf8_lossy(&out);
+    assert!(!text.contains("AKIAQX7"), "secret prefix leaked");
+    assert!(!text.contains("\n\n"), "the event must stay unterminated");
+    // Monitor mode lets it through, reporting the finding.
+    let mut insp = Inspector::new(common::default_rules()).unwrap();
+    let mut sse = SseInspector::new(Direction::ServerToClient, 64 << 10);
+    let (mut out, mut d) = (Vec::new(), Vec::new());
+    let policy = Policy::with_mode(Action::Monitor);
+    for c in &chunks {
+        assert_eq!(sse.feed(c, &mut insp, &policy, &mut out, &mut d).unwrap(), Flow::Continue);
+    }
+    assert_eq!(out, input);
+    match &d[0].outcome {
+        EventOutcome::Streamed { findings, aborted } => {
+            assert!(!aborted);
+            assert!(findings.iter().any(|f| f.rule_id == "aws.access-key-id"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_event_data_is_dropped_unless_fail_open() {
+    let input = b"id: 1\ndata: {not json\n\n";
+    let (out, _, _) = run(&[input], &Policy::default(), 1 << 20);
+    assert_eq!(out, b"id: 1\n\n");
+    let mut open = Policy::default();
+    open.fail_open = true;
+    let (out, _, _) = run(&[input], &open, 1 << 20);
+    assert_eq!(out, input);
+}
