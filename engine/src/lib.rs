@@ -2,6 +2,7 @@
 //! verdicts, SSE streams and the worker pool. Knows nothing of sockets.
 
 pub mod compile;
+pub mod corpus;
 pub mod inspect;
 pub mod json_stream;
 pub mod mcp;

@@ -181,7 +181,9 @@ pub(crate) fn confirm(
         return None;
     }
     let text = &buf[start..stop];
-    if !r.validators.iter().all(|v| v.check(text)) {
+    let match_start = hay_start + whole.start();
+    let before = (match_start > seg_start).then(|| buf[match_start - 1]);
+    if !r.validators.iter().all(|v| v.check(text, before)) {
         return None;
     }
     if !r.keywords.is_empty() {

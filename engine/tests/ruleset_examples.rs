@@ -61,3 +61,24 @@ fn every_example_is_found_and_every_negative_is_not() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn demo_corpus_labels_match_what_is_found() {
+    let rules = common::default_rules();
+    let mut insp = Inspector::new(rules).unwrap();
+    let entries = sluice_engine::corpus::parse(sluice_engine::corpus::DEMO_CORPUS, "demo.jsonl").unwrap();
+    assert!(entries.len() >= 20);
+    let mut problems = Vec::new();
+    for e in &entries {
+        let res = insp.inspect(&e.message, e.direction, None, &Policy::default()).unwrap();
+        let mut found: Vec<(String, String)> = res.findings.iter().map(|f| (f.rule_id.clone(), f.pointer.clone())).collect();
+        found.sort();
+        found.dedup();
+        let mut want: Vec<(String, String)> = e.expected.iter().map(|x| (x.rule.clone(), x.pointer.clone())).collect();
+        want.sort();
+        if found != want {
+            problems.push(format!("line {} ({}): found {found:?}, labelled {want:?}", e.line, e.note));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

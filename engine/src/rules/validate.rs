@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Validator {
     /// Luhn checksum over the digits of the span (payment card numbers).
     Luhn,
@@ -17,11 +17,16 @@ pub enum Validator {
     JwtHeader,
     /// The span is not one character repeated, nor a run such as 0123456789 / abcdef.
     NotSequential,
+    /// The byte before the match is none of these (e.g. `:` keeps `user:pass@host` from
+    /// reading as an email address).
+    NotAfter(Vec<u8>),
 }
 
 impl Validator {
-    pub fn check(&self, span: &[u8]) -> bool {
+    /// `before` is the byte preceding the whole match in the same string, if any.
+    pub fn check(&self, span: &[u8], before: Option<u8>) -> bool {
         match *self {
+            Validator::NotAfter(ref set) => before.is_none_or(|b| !set.contains(&b)),
             Validator::Luhn => luhn(span),
             Validator::Iban => iban_mod97(span),
             Validator::MinEntropy(min) => shannon_entropy(span) >= min,
@@ -41,6 +46,7 @@ impl fmt::Display for Validator {
             Validator::Ssn => f.write_str("ssn"),
             Validator::JwtHeader => f.write_str("jwt"),
             Validator::NotSequential => f.write_str("not-sequential"),
+            Validator::NotAfter(set) => write!(f, "not-after={}", String::from_utf8_lossy(set)),
         }
     }
 }
@@ -61,6 +67,12 @@ impl FromStr for Validator {
             }
             return Ok(Validator::MinEntropy(v));
         }
+        if let Some(set) = s.strip_prefix("not-after=") {
+            if set.is_empty() || !set.is_ascii() {
+                return Err(format!("validator `{s}`: name one or more ASCII characters"));
+            }
+            return Ok(Validator::NotAfter(set.as_bytes().to_vec()));
+        }
         match s {
             "luhn" => Ok(Validator::Luhn),
             "iban" => Ok(Validator::Iban),
@@ -68,7 +80,7 @@ impl FromStr for Validator {
             "jwt" => Ok(Validator::JwtHeader),
             "not-sequential" => Ok(Validator::NotSequential),
             _ => Err(format!(
-                "unknown validator `{s}` (expected luhn, iban, ssn, jwt, not-sequential or entropy>=N)"
+                "unknown validator `{s}` (expected luhn, iban, ssn, jwt, not-sequential, entropy>=N or not-after=CHARS)"
             )),
         }
     }
