@@ -1,1 +1,57 @@
-fn main(){}
+//! sluice: a streaming DLP and inspection proxy for MCP traffic.
+
+mod cmd;
+mod rules_args;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Streaming DLP and inspection for MCP (Model Context Protocol) traffic",
+    long_about = "sluice inspects MCP JSON-RPC messages (tool-call arguments, tool results, tool \
+descriptions, SSE streams) with secret, PII and prompt-injection rules compiled into Hyperscan, \
+and for each finding blocks, redacts or only records it.\n\n\
+Start with `sluice demo`, then `sluice scan FILE` or `sluice inspect < messages.jsonl`.",
+    after_help = "Exit codes: scan exits 0 when clean, 1 when something was found, 2 on error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan files (or stdin) for secrets, PII and injection; JSON-RPC lines are inspected as
+    /// messages, anything else as text.
+    Scan(cmd::scan::Args),
+    /// Read JSON-RPC messages one per line on stdin; write exactly what sluice would forward.
+    Inspect(cmd::inspect::Args),
+    /// Inspect the bundled demo corpus with the default ruleset and print what was found.
+    Demo(cmd::demo::Args),
+    /// List or check the rules in use.
+    Rules(cmd::rules::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(a) => cmd::scan::run(a),
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Rules(a) => cmd::rules::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

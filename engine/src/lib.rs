@@ -18,7 +18,7 @@ pub use compile::{CompileError, CompiledRules};
 pub use inspect::{Finding, InspectError, Inspection, Inspector};
 pub use mcp::{Direction, MessageInfo, MessageKind};
 pub use redact::RedactStrategy;
-pub use rules::{Action, Category, LoadError, Rule, Ruleset, Scope};
+pub use rules::{Action, Category, LoadError, Rule, Ruleset, Scope, Severity};
 pub use scan::{Match, ScanError, Scanner};
 pub use verdict::{Policy, Verdict};
 pub use pool::{Pool, PoolError};

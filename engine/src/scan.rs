@@ -295,6 +295,16 @@ impl StreamScanner {
 
     /// Feeds the next chunk; confirmed matches (absolute offsets) are appended to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Match>) -> Result<(), ScanError> {
+        self.feed_each(chunk, |m, _| out.push(m))
+    }
+
+    /// Feeds the next chunk, calling `f` with each confirmed match and its sensitive bytes
+    /// (which the stream may not hold once this returns).
+    pub fn feed_each(
+        &mut self,
+        chunk: &[u8],
+        mut f: impl FnMut(Match, &[u8]),
+    ) -> Result<(), ScanError> {
         self.history.extend_from_slice(chunk);
         self.hits.clear();
         let hits = &mut self.hits;
@@ -304,7 +314,7 @@ impl StreamScanner {
                 Matching::Continue
             })?;
         }
-        self.confirm_hits(out);
+        self.confirm_hits(&mut f);
         let cap = self.history_cap();
         if self.history.len() > cap {
             let drop = self.history.len() - cap;
@@ -315,7 +325,12 @@ impl StreamScanner {
     }
 
     /// Ends the text: flushes matches that needed to see the end (trailing `\b`).
-    pub fn finish(mut self, out: &mut Vec<Match>) -> Result<(), ScanError> {
+    pub fn finish(self, out: &mut Vec<Match>) -> Result<(), ScanError> {
+        self.finish_each(|m, _| out.push(m))
+    }
+
+    /// As [`StreamScanner::finish`], with each match's sensitive bytes.
+    pub fn finish_each(mut self, mut f: impl FnMut(Match, &[u8])) -> Result<(), ScanError> {
         self.hits.clear();
         if let Some(stream) = self.stream.take() {
             let hits = &mut self.hits;
@@ -324,11 +339,11 @@ impl StreamScanner {
                 Matching::Continue
             })?;
         }
-        self.confirm_hits(out);
+        self.confirm_hits(&mut f);
         Ok(())
     }
 
-    fn confirm_hits(&mut self, out: &mut Vec<Match>) {
+    fn confirm_hits(&mut self, f: &mut impl FnMut(Match, &[u8])) {
         let seg = Segment {
             start: 0,
             end: usize::MAX,
@@ -344,13 +359,17 @@ impl StreamScanner {
             let rel_end = end - self.history_base;
             if let Some(m) = confirm(&self.rules, rule, &self.history, 0, rel_end) {
                 let base = self.history_base;
-                out.push(Match {
-                    start: m.start + base,
-                    end: m.end + base,
-                    match_start: m.match_start + base,
-                    match_end: m.match_end + base,
-                    ..m
-                });
+                let bytes = &self.history[m.start..m.end];
+                f(
+                    Match {
+                        start: m.start + base,
+                        end: m.end + base,
+                        match_start: m.match_start + base,
+                        match_end: m.match_end + base,
+                        ..m
+                    },
+                    bytes,
+                );
             }
         }
     }

@@ -1,0 +1,5 @@
+pub mod demo;
+pub mod inspect;
+pub mod report;
+pub mod rules;
+pub mod scan;
