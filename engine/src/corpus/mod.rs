@@ -1,6 +1,8 @@
 //! Labelled JSON-RPC traffic: one JSON object per line with the direction, the message as
 //! sent, and the findings expected in it (rule id and JSON pointer).
 
+pub mod synth;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -79,4 +81,4 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<CorpusEntry>, CorpusError> {
 }
 
 /// The demo corpus bundled with sluice.
-pub const DEMO_CORPUS: &str = include_str!("../../corpus/demo.jsonl");
+pub const DEMO_CORPUS: &str = include_str!("../../../corpus/demo.jsonl");

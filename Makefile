@@ -1,0 +1,34 @@
+# sluice: two commands for a fresh Debian machine.
+#   make demo   builds sluice and runs it on the embedded default ruleset and demo corpus
+#   make test   runs every test (unit, property, end-to-end) with fmt and clippy checks
+# Both install what is missing first (Hyperscan's development package through apt-get).
+
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test deps build bench fuzz clean
+
+deps:
+	@if ! pkg-config --exists libhs 2>/dev/null; then \
+		echo "installing libhyperscan-dev and pkg-config (apt-get)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libhyperscan-dev pkg-config; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup)"; exit 1; }
+
+build: deps
+	$(CARGO) build --release --locked
+
+demo: build
+	./target/release/sluice demo --once
+
+test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked --release --workspace
+
+bench: deps
+	$(CARGO) bench --locked --bench inspect
+
+clean:
+	$(CARGO) clean
