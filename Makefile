@@ -24,7 +24,7 @@ demo: build
 
 test: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) test --locked --release --workspace
 
 bench: deps

@@ -205,7 +205,10 @@ fn load_or_build<M: hyperscan::Mode>(
     key: &str,
     mode: &str,
 ) -> Result<hyperscan::Database<M>, CompileError> {
-    let path = cache.dir.as_ref().map(|d| d.join(format!("{key}-{mode}.hsdb")));
+    let path = cache
+        .dir
+        .as_ref()
+        .map(|d| d.join(format!("{key}-{mode}.hsdb")));
     if let Some(path) = &path {
         if let Ok(bytes) = std::fs::read(path) {
             if let Ok(db) = bytes.deserialize::<M>() {
@@ -284,7 +287,9 @@ mod tests {
     #[test]
     fn cache_round_trip() {
         let dir = std::env::temp_dir().join(format!("sluice-cache-test-{}", std::process::id()));
-        let cache = CacheConfig { dir: Some(dir.clone()) };
+        let cache = CacheConfig {
+            dir: Some(dir.clone()),
+        };
         let a = CompiledRules::compile_with_cache(one(r"abc\d+"), &cache).unwrap();
         assert!(std::fs::read_dir(&dir).unwrap().count() >= 2);
         let b = CompiledRules::compile_with_cache(one(r"abc\d+"), &cache).unwrap();

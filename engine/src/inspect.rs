@@ -169,7 +169,15 @@ impl Inspector {
         self.norm_map.clear();
         for (i, s) in self.walk.strings.iter().enumerate() {
             let text = &self.parse_buf[s.start..s.start + s.len];
-            push_segment(&mut self.scan_buf, &mut self.segments, text, s.scope, View::Text, i, 0);
+            push_segment(
+                &mut self.scan_buf,
+                &mut self.segments,
+                text,
+                s.scope,
+                View::Text,
+                i,
+                0,
+            );
             if s.blob {
                 let start = self.scan_buf.len();
                 if base64::engine::general_purpose::STANDARD

@@ -25,7 +25,9 @@ pub fn is_invisible(c: char) -> bool {
 /// Whether normalizing `s` could change more than ASCII case: only then is a separate view
 /// worth scanning, since injection rules are case-insensitive already.
 pub fn needs_view(s: &str) -> bool {
-    !s.is_ascii() && s.chars().any(|c| is_invisible(c) || ('\u{FF01}'..='\u{FF5E}').contains(&c))
+    !s.is_ascii()
+        && s.chars()
+            .any(|c| is_invisible(c) || ('\u{FF01}'..='\u{FF5E}').contains(&c))
 }
 
 /// Writes the normalized view of `s` to `out`, and for every output byte the offset of the

@@ -154,9 +154,21 @@ mod tests {
     fn merges_overlaps_and_names_rules() {
         let text = b"key AKIAABCDEFGHIJKLMNOP and mail a@b.io";
         let mut spans = vec![
-            RedactSpan { start: 4, end: 24, rule_id: "aws" },
-            RedactSpan { start: 10, end: 20, rule_id: "other" },
-            RedactSpan { start: 34, end: 40, rule_id: "pii.email" },
+            RedactSpan {
+                start: 4,
+                end: 24,
+                rule_id: "aws",
+            },
+            RedactSpan {
+                start: 10,
+                end: 20,
+                rule_id: "other",
+            },
+            RedactSpan {
+                start: 34,
+                end: 40,
+                rule_id: "pii.email",
+            },
         ];
         let out = redact_bytes(text, &mut spans, RedactStrategy::Mask, b"");
         assert_eq!(
@@ -168,7 +180,11 @@ mod tests {
     #[test]
     fn partial_and_hash() {
         let text = b"4111111111111111";
-        let mut s = vec![RedactSpan { start: 0, end: 16, rule_id: "cc" }];
+        let mut s = vec![RedactSpan {
+            start: 0,
+            end: 16,
+            rule_id: "cc",
+        }];
         let p = redact_bytes(text, &mut s, RedactStrategy::Partial, b"");
         assert_eq!(String::from_utf8(p).unwrap(), "[REDACTED:cc:…1111]");
         let h1 = redact_bytes(text, &mut s, RedactStrategy::Hash, b"salt");

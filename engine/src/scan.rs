@@ -106,10 +106,12 @@ impl Scanner {
         }
         self.hits.clear();
         let hits = &mut self.hits;
-        self.rules.block.scan(buf, &self.scratch, |id, _from, to, _flags| {
-            hits.push((id as usize, to as usize));
-            Matching::Continue
-        })?;
+        self.rules
+            .block
+            .scan(buf, &self.scratch, |id, _from, to, _flags| {
+                hits.push((id as usize, to as usize));
+                Matching::Continue
+            })?;
         let first = out.len();
         for &(rule, end) in self.hits.iter() {
             // Hits arrive in end-offset order; the segment holding `end` is found by search.
@@ -191,7 +193,11 @@ pub(crate) fn confirm(
             .saturating_sub(KEYWORD_CONTEXT)
             .max(seg_start);
         let ctx = &buf[ctx_start..end];
-        if !r.keywords.iter().any(|k| contains_ignore_ascii_case(ctx, k.as_bytes())) {
+        if !r
+            .keywords
+            .iter()
+            .any(|k| contains_ignore_ascii_case(ctx, k.as_bytes()))
+        {
             return None;
         }
     }

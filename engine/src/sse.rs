@@ -74,7 +74,9 @@ enum LineField {
     /// Field name not complete yet (bytes so far counted in `prefix`).
     Unknown,
     /// Inside the value of a `data:` line; `skip_space` until the first value byte.
-    Data { skip_space: bool },
+    Data {
+        skip_space: bool,
+    },
     Other,
 }
 

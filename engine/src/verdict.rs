@@ -94,7 +94,10 @@ pub fn block_response(info: &MessageInfo, rule_ids: &[&str]) -> Option<String> {
     Some(error_response(
         id,
         BLOCKED_CODE,
-        &format!("Blocked by sluice: the message matched {}", rule_ids.join(", ")),
+        &format!(
+            "Blocked by sluice: the message matched {}",
+            rule_ids.join(", ")
+        ),
         rule_ids,
     ))
 }

@@ -13,7 +13,9 @@ fn examples() -> Vec<String> {
         .ruleset
         .rules
         .iter()
-        .filter(|r| r.scopes.contains(Scope::Results) && r.category != sluice_engine::Category::Injection)
+        .filter(|r| {
+            r.scopes.contains(Scope::Results) && r.category != sluice_engine::Category::Injection
+        })
         .flat_map(|r| r.examples.iter().cloned())
         .collect()
 }

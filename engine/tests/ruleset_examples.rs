@@ -10,7 +10,11 @@ fn default_ruleset_has_at_least_80_rules_with_examples() {
     assert!(rs.len() >= 80, "{} rules", rs.len());
     for r in &rs.rules {
         assert!(!r.examples.is_empty(), "{} has no example", r.id);
-        assert!(!r.negative_examples.is_empty(), "{} has no negative example", r.id);
+        assert!(
+            !r.negative_examples.is_empty(),
+            "{} has no negative example",
+            r.id
+        );
     }
 }
 
@@ -31,15 +35,21 @@ fn every_example_is_found_and_every_negative_is_not() {
             // What the verdict forwards must no longer hold what the rule found.
             match (&res.verdict, rule.action) {
                 (Verdict::Redacted(bytes), Action::Redact) => {
-                    let v: serde_json::Value = serde_json::from_slice(bytes)
-                        .unwrap_or_else(|e| panic!("{}: redacted output is not JSON: {e}", rule.id));
+                    let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_else(|e| {
+                        panic!("{}: redacted output is not JSON: {e}", rule.id)
+                    });
                     assert!(v.is_object());
                     let again = insp.inspect(bytes, dir, None, &policy).unwrap();
                     if again.findings.iter().any(|f| f.rule_id == rule.id) {
                         failures.push(format!("{}: redacted output still matches", rule.id));
                     }
                 }
-                (Verdict::Block { response: Some(err) }, _) => {
+                (
+                    Verdict::Block {
+                        response: Some(err),
+                    },
+                    _,
+                ) => {
                     let v: serde_json::Value = serde_json::from_slice(err).unwrap();
                     assert!(v["error"]["code"].is_i64());
                     assert!(!v["id"].is_null());
@@ -66,18 +76,32 @@ fn every_example_is_found_and_every_negative_is_not() {
 fn demo_corpus_labels_match_what_is_found() {
     let rules = common::default_rules();
     let mut insp = Inspector::new(rules).unwrap();
-    let entries = sluice_engine::corpus::parse(sluice_engine::corpus::DEMO_CORPUS, "demo.jsonl").unwrap();
+    let entries =
+        sluice_engine::corpus::parse(sluice_engine::corpus::DEMO_CORPUS, "demo.jsonl").unwrap();
     assert!(entries.len() >= 20);
     let mut problems = Vec::new();
     for e in &entries {
-        let res = insp.inspect(&e.message, e.direction, None, &Policy::default()).unwrap();
-        let mut found: Vec<(String, String)> = res.findings.iter().map(|f| (f.rule_id.clone(), f.pointer.clone())).collect();
+        let res = insp
+            .inspect(&e.message, e.direction, None, &Policy::default())
+            .unwrap();
+        let mut found: Vec<(String, String)> = res
+            .findings
+            .iter()
+            .map(|f| (f.rule_id.clone(), f.pointer.clone()))
+            .collect();
         found.sort();
         found.dedup();
-        let mut want: Vec<(String, String)> = e.expected.iter().map(|x| (x.rule.clone(), x.pointer.clone())).collect();
+        let mut want: Vec<(String, String)> = e
+            .expected
+            .iter()
+            .map(|x| (x.rule.clone(), x.pointer.clone()))
+            .collect();
         want.sort();
         if found != want {
-            problems.push(format!("line {} ({}): found {found:?}, labelled {want:?}", e.line, e.note));
+            problems.push(format!(
+                "line {} ({}): found {found:?}, labelled {want:?}",
+                e.line, e.note
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

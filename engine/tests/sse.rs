@@ -25,7 +25,9 @@ fn run(chunks: &[&[u8]], policy: &Policy, cap: usize) -> (Vec<u8>, Vec<Flow>, us
     let mut decisions = Vec::new();
     let mut flows = Vec::new();
     for c in chunks {
-        let f = sse.feed(c, &mut insp, policy, &mut out, &mut decisions).unwrap();
+        let f = sse
+            .feed(c, &mut insp, policy, &mut out, &mut decisions)
+            .unwrap();
         flows.push(f);
         if f == Flow::Abort {
             break;
@@ -44,7 +46,8 @@ fn events_pass_through_and_secret_event_is_redacted() {
     assert_eq!(n, 6);
     let text = String::from_utf8(out).unwrap();
     assert!(!text.contains(AWS));
-    assert!(text.starts_with("id: 0\ndata:\n\n: keep-alive\n\nretry: 3000\n\nevent: message\r\nid: 1\r\n"));
+    assert!(text
+        .starts_with("id: 0\ndata:\n\n: keep-alive\n\nretry: 3000\n\nevent: message\r\nid: 1\r\n"));
     // Data lines are rewritten where the first one stood; the comment keeps its line.
     assert!(text.contains("id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\ndata: \"result\":{\"content\":[{\"type\":\"text\",\"text\":\"key [REDACTED:aws.access-key-id]\"}]}}\n: mid-event comment\n\n"), "{text}");
     assert!(text.ends_with("id: 3\rdata: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{}}\r\r"));
@@ -52,7 +55,10 @@ fn events_pass_through_and_secret_event_is_redacted() {
 
 #[test]
 fn clean_stream_is_byte_identical_for_every_split() {
-    let input = String::from_utf8(stream()).unwrap().replace(AWS, "nothing-secret-here").into_bytes();
+    let input = String::from_utf8(stream())
+        .unwrap()
+        .replace(AWS, "nothing-secret-here")
+        .into_bytes();
     let policy = Policy::with_mode(Action::Block);
     for split in 0..=input.len() {
         let (a, b) = input.split_at(split);
@@ -79,7 +85,10 @@ fn blocked_response_event_becomes_error_with_same_id_field() {
     let input = stream();
     let (out, _, _) = run(&[&input], &Policy::with_mode(Action::Block), 1 << 20);
     let text = String::from_utf8(out).unwrap();
-    assert!(text.contains("id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32001"), "{text}");
+    assert!(
+        text.contains("id: 2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32001"),
+        "{text}"
+    );
     assert!(text.contains("\n: mid-event comment\n\nid: 3"), "{text}");
 }
 
@@ -118,7 +127,10 @@ fn oversized_event_with_secret_aborts_before_the_secret_is_sent() {
     let (mut out, mut d) = (Vec::new(), Vec::new());
     let policy = Policy::with_mode(Action::Monitor);
     for c in &chunks {
-        assert_eq!(sse.feed(c, &mut insp, &policy, &mut out, &mut d).unwrap(), Flow::Continue);
+        assert_eq!(
+            sse.feed(c, &mut insp, &policy, &mut out, &mut d).unwrap(),
+            Flow::Continue
+        );
     }
     assert_eq!(out, input);
     match &d[0].outcome {
@@ -135,8 +147,10 @@ fn malformed_event_data_is_dropped_unless_fail_open() {
     let input = b"id: 1\ndata: {not json\n\n";
     let (out, _, _) = run(&[input], &Policy::default(), 1 << 20);
     assert_eq!(out, b"id: 1\n\n");
-    let mut open = Policy::default();
-    open.fail_open = true;
+    let open = Policy {
+        fail_open: true,
+        ..Policy::default()
+    };
     let (out, _, _) = run(&[input], &open, 1 << 20);
     assert_eq!(out, input);
 }

@@ -31,8 +31,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let entries = parse(DEMO_CORPUS, "corpus/demo.jsonl")?;
     let mut insp = Inspector::new(rules.clone())?;
-    let mut policy = Policy::default();
-    policy.salt = random_salt();
+    let policy = Policy {
+        salt: random_salt(),
+        ..Policy::default()
+    };
     println!(
         "{:>3}  {:<7} {:<28} {:<8} {:<40} what",
         "#", "dir", "message", "verdict", "rules"
@@ -98,14 +100,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(p) = text.find("[REDACTED:") {
                 let from = text[..p].char_indices().rev().nth(30).map_or(0, |(i, _)| i);
                 let to = (p + 60).min(text.len());
-                let to = (to..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
-                println!("{:>5}  forwarded: …{}…", "", &text[from..to].replace('\n', "\\n"));
+                let to = (to..=text.len())
+                    .find(|i| text.is_char_boundary(*i))
+                    .unwrap_or(text.len());
+                println!(
+                    "{:>5}  forwarded: …{}…",
+                    "",
+                    &text[from..to].replace('\n', "\\n")
+                );
             }
         }
     }
     println!();
     let v: Vec<String> = verdicts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    let c: Vec<String> = by_category.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let c: Vec<String> = by_category
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
     println!("verdicts: {}", v.join(", "));
     println!("findings: {}", c.join(", "));
     let precision = tp as f64 / (tp + fp).max(1) as f64;

@@ -34,11 +34,13 @@ pub enum Dir {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  sluice inspect --mode redact --direction response < results.jsonl > forwarded.jsonl\n  \
+#[command(
+    after_help = "Examples:\n  sluice inspect --mode redact --direction response < results.jsonl > forwarded.jsonl\n  \
 sluice inspect --mode block --direction request --report findings.jsonl < calls.jsonl\n\n\
 A blocked request or response is replaced by a JSON-RPC error with the same id; a blocked \
 notification is dropped (nothing is written for it). A line that is not valid JSON is not \
-forwarded (fail closed) unless --fail-open; it is reported on stderr and the exit code is 2.")]
+forwarded (fail closed) unless --fail-open; it is reported on stderr and the exit code is 2."
+)]
 pub struct Args {
     /// What to do with findings.
     #[arg(long, value_enum, default_value_t = Mode::Rules)]
@@ -73,7 +75,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     policy.redaction = args.redaction;
     policy.fail_open = args.fail_open;
-    policy.salt = args.salt.map(String::into_bytes).unwrap_or_else(random_salt);
+    policy.salt = args
+        .salt
+        .map(String::into_bytes)
+        .unwrap_or_else(random_salt);
     let mut report = match &args.report {
         Some(p) => Some(BufWriter::new(
             File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
@@ -141,7 +146,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     write_line(&mut out, msg)?;
                 }
                 if let Some(r) = report.as_mut() {
-                    writeln!(r, "{}", json!({"line": n, "error": e.to_string(), "forwarded": policy.fail_open}))?;
+                    writeln!(
+                        r,
+                        "{}",
+                        json!({"line": n, "error": e.to_string(), "forwarded": policy.fail_open})
+                    )?;
                 }
             }
         }

@@ -16,7 +16,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let set = args.rules.load()?;
-    println!("{:<40} {:<13} {:<9} {:<7} scope", "id", "category", "severity", "action");
+    println!(
+        "{:<40} {:<13} {:<9} {:<7} scope",
+        "id", "category", "severity", "action"
+    );
     for r in &set.rules {
         let scopes: Vec<&str> = r.scopes.iter().map(|s| s.as_str()).collect();
         println!(

@@ -18,8 +18,10 @@ use super::report::{sarif, Format, Row};
 use crate::rules_args::{random_salt, RulesArgs};
 
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  sluice scan traffic.jsonl\n  sluice scan --format sarif src/ > sluice.sarif\n  cat dump.txt | sluice scan -\n\n\
-Exit codes: 0 clean, 1 something was found, 2 an error (a file could not be read, a line was not valid JSON).")]
+#[command(
+    after_help = "Examples:\n  sluice scan traffic.jsonl\n  sluice scan --format sarif src/ > sluice.sarif\n  cat dump.txt | sluice scan -\n\n\
+Exit codes: 0 clean, 1 something was found, 2 an error (a file could not be read, a line was not valid JSON)."
+)]
 pub struct Args {
     /// Files or directories to scan; `-` reads stdin.
     #[arg(required = true, value_name = "PATH")]
@@ -62,8 +64,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
-    let progress = (!args.no_progress && std::io::stderr().is_terminal() && total > 8 << 20)
-        .then(|| {
+    let progress =
+        (!args.no_progress && std::io::stderr().is_terminal() && total > 8 << 20).then(|| {
             let pb = ProgressBar::new(total);
             pb.set_style(
                 ProgressStyle::with_template(
@@ -211,7 +213,9 @@ pub fn method_of(line: &[u8]) -> Option<String> {
     struct M {
         method: Option<String>,
     }
-    serde_json::from_slice::<M>(line).ok().and_then(|m| m.method)
+    serde_json::from_slice::<M>(line)
+        .ok()
+        .and_then(|m| m.method)
 }
 
 fn scan_messages(ctx: &mut Ctx, name: &str, mut reader: impl BufRead) -> anyhow::Result<()> {

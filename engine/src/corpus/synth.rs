@@ -2,16 +2,93 @@
 //! hashes, CSV rows, base64. Same seed, same bytes.
 
 const WORDS: &[&str] = &[
-    "the", "request", "returns", "a", "list", "of", "files", "in", "project", "and", "each",
-    "entry", "has", "name", "size", "modified", "time", "server", "client", "tool", "result",
-    "user", "asked", "for", "summary", "report", "quarterly", "revenue", "increased", "by",
-    "percent", "compared", "with", "last", "year", "team", "shipped", "new", "feature",
-    "release", "notes", "describe", "changes", "to", "parser", "cache", "invalidation",
-    "latency", "improved", "under", "load", "database", "migration", "completed", "without",
-    "errors", "deployment", "pipeline", "build", "passed", "tests", "coverage", "is", "stable",
-    "documentation", "explains", "how", "configure", "authentication", "rotate", "keys",
-    "monthly", "review", "access", "logs", "security", "team", "recommends", "least",
-    "privilege", "customer", "feedback", "was", "positive", "about", "search", "speed",
+    "the",
+    "request",
+    "returns",
+    "a",
+    "list",
+    "of",
+    "files",
+    "in",
+    "project",
+    "and",
+    "each",
+    "entry",
+    "has",
+    "name",
+    "size",
+    "modified",
+    "time",
+    "server",
+    "client",
+    "tool",
+    "result",
+    "user",
+    "asked",
+    "for",
+    "summary",
+    "report",
+    "quarterly",
+    "revenue",
+    "increased",
+    "by",
+    "percent",
+    "compared",
+    "with",
+    "last",
+    "year",
+    "team",
+    "shipped",
+    "new",
+    "feature",
+    "release",
+    "notes",
+    "describe",
+    "changes",
+    "to",
+    "parser",
+    "cache",
+    "invalidation",
+    "latency",
+    "improved",
+    "under",
+    "load",
+    "database",
+    "migration",
+    "completed",
+    "without",
+    "errors",
+    "deployment",
+    "pipeline",
+    "build",
+    "passed",
+    "tests",
+    "coverage",
+    "is",
+    "stable",
+    "documentation",
+    "explains",
+    "how",
+    "configure",
+    "authentication",
+    "rotate",
+    "keys",
+    "monthly",
+    "review",
+    "access",
+    "logs",
+    "security",
+    "team",
+    "recommends",
+    "least",
+    "privilege",
+    "customer",
+    "feedback",
+    "was",
+    "positive",
+    "about",
+    "search",
+    "speed",
 ];
 
 const CODE: &[&str] = &[
@@ -91,7 +168,7 @@ pub fn benign_text(rng: &mut Rng, len: usize, out: &mut String) {
             7 => {
                 out.push_str("commit ");
                 hex(rng, 40, out);
-                out.push_str("\n");
+                out.push('\n');
             }
             8 => {
                 let n = rng.next_u64() % 100_000;
@@ -132,7 +209,9 @@ pub fn tool_result(seed: u64, len: usize, secrets: &[&str]) -> Vec<u8> {
         benign_text(&mut rng, (len - produced).min(4096), &mut text);
         if let Some(s) = secret_iter.next() {
             let at = text.len() / 2;
-            let at = (at..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            let at = (at..text.len())
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
             text.insert_str(at, &format!(" {s} "));
         }
         produced += text.len();

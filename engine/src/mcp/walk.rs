@@ -243,8 +243,8 @@ impl<'w, 'n> Walker<'w, 'n> {
         match parent {
             Ctx::Fixed(s) => s,
             Ctx::Params => match key {
-                "_meta" | "name" | "cursor" | "protocolVersion" | "capabilities"
-                | "clientInfo" | "level" => Scope::Metadata,
+                "_meta" | "name" | "cursor" | "protocolVersion" | "capabilities" | "clientInfo"
+                | "level" => Scope::Metadata,
                 _ => match self.dir {
                     Direction::ClientToServer => Scope::Arguments,
                     Direction::ServerToClient => Scope::Results,

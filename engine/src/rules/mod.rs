@@ -109,7 +109,9 @@ mod tests {
         assert_eq!(e.file, "custom.toml");
         assert_eq!(e.line, Some(10));
         assert_eq!(e.rule_id.as_deref(), Some("c.d"));
-        assert!(e.to_string().starts_with("custom.toml:10: rule `c.d`: unknown category"));
+        assert!(e
+            .to_string()
+            .starts_with("custom.toml:10: rule `c.d`: unknown category"));
     }
 
     #[test]
@@ -122,8 +124,9 @@ mod tests {
 
     #[test]
     fn bad_pattern_and_missing_capture_are_reported() {
-        let e = load("[[rule]]\nid = \"a\"\nname = \"x\"\ncategory = \"pii\"\npattern = \"(abc\"\n")
-            .unwrap_err();
+        let e =
+            load("[[rule]]\nid = \"a\"\nname = \"x\"\ncategory = \"pii\"\npattern = \"(abc\"\n")
+                .unwrap_err();
         assert_eq!(e.line, Some(5));
         assert!(e.message.contains("does not parse"), "{e}");
         let e = load("[[rule]]\nid = \"a\"\nname = \"x\"\ncategory = \"pii\"\npattern = \"(a)bc\"\ncapture = 2\n")

@@ -69,7 +69,9 @@ impl FromStr for Validator {
         }
         if let Some(set) = s.strip_prefix("not-after=") {
             if set.is_empty() || !set.is_ascii() {
-                return Err(format!("validator `{s}`: name one or more ASCII characters"));
+                return Err(format!(
+                    "validator `{s}`: name one or more ASCII characters"
+                ));
             }
             return Ok(Validator::NotAfter(set.as_bytes().to_vec()));
         }
@@ -103,7 +105,7 @@ pub fn luhn(span: &[u8]) -> bool {
         sum += d;
         n += 1;
     }
-    n >= 12 && sum % 10 == 0
+    n >= 12 && sum.is_multiple_of(10)
 }
 
 pub fn iban_mod97(span: &[u8]) -> bool {
@@ -176,7 +178,11 @@ fn jwt_header(span: &[u8]) -> bool {
 }
 
 fn sequential(span: &[u8]) -> bool {
-    let bytes: Vec<u8> = span.iter().copied().filter(u8::is_ascii_alphanumeric).collect();
+    let bytes: Vec<u8> = span
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_alphanumeric)
+        .collect();
     if bytes.len() < 2 {
         return true;
     }

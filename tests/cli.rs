@@ -1,0 +1,172 @@
+//! The built `sluice` binary, end to end: exit codes, output formats, errors.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const AWS: &str = "AKIAQX7ZR2M4KD5T6WYB"; // fabricated
+
+fn sluice(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn tmp(name: &str, content: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+#[test]
+fn scan_exit_codes_and_positions() {
+    let clean = tmp("clean.txt", b"nothing to see\nhere\n");
+    let out = sluice(&["scan", clean.to_str().unwrap()], b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dirty = tmp("dirty.txt", format!("line one\nkey = {AWS}\n").as_bytes());
+    let out = sluice(&["scan", dirty.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("dirty.txt:2:7: aws.access-key-id"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(AWS));
+
+    let out = sluice(&["scan", "/nonexistent/file"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn scan_jsonrpc_lines_gives_pointers_and_sarif() {
+    let msgs = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"x\",\"arguments\":{{\"k\":\"{AWS}\"}}}}}}\n{{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{{}}}}\n"
+    );
+    let f = tmp("traffic.jsonl", msgs.as_bytes());
+    let out = sluice(&["scan", "--format", "json", f.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let row: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(row["pointer"], "/params/arguments/k");
+    assert_eq!(row["line"], 1);
+    assert_eq!(row["method"], "tools/call");
+
+    let out = sluice(&["scan", "--format", "sarif", f.to_str().unwrap()], b"");
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["ruleId"],
+        "aws.access-key-id"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(AWS));
+}
+
+#[test]
+fn scan_reads_stdin() {
+    let out = sluice(&["scan", "-"], format!("x {AWS}\n").as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<stdin>:1:3"));
+}
+
+#[test]
+fn inspect_writes_what_would_be_forwarded() {
+    let input = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"k={AWS}\"}}]}}}}\n\
+         {{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"fine\"}}]}}}}\n\
+         not json\n"
+    );
+    let report = std::env::temp_dir().join(format!("sluice-report-{}.jsonl", std::process::id()));
+    let out = sluice(
+        &[
+            "inspect",
+            "--mode",
+            "redact",
+            "--direction",
+            "response",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed line makes the exit code 2"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].contains("k=[REDACTED:aws.access-key-id]"));
+    assert_eq!(
+        lines[1],
+        input.lines().nth(1).unwrap(),
+        "clean line byte-identical"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3: malformed JSON"));
+    let rep = std::fs::read_to_string(&report).unwrap();
+    assert!(rep.contains("\"rule\":\"aws.access-key-id\""));
+    assert!(rep.contains("\"error\""));
+    assert!(!rep.contains(AWS));
+
+    let out = sluice(
+        &["inspect", "--mode", "block", "--direction", "request"],
+        input.lines().next().unwrap().as_bytes(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], -32001);
+    assert_eq!(v["id"], 1);
+}
+
+#[test]
+fn broken_rules_file_is_reported_with_file_line_and_rule() {
+    let rules = tmp(
+        "broken.toml",
+        b"[[rule]]\nid = \"ok.one\"\nname = \"one\"\ncategory = \"secret\"\npattern = 'abc\\d+'\n\n[[rule]]\nid = \"bad.two\"\nname = \"two\"\ncategory = \"secret\"\npattern = '(unclosed'\n",
+    );
+    let out = sluice(&["scan", "--rules", rules.to_str().unwrap(), "-"], b"x");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("broken.toml:11: rule `bad.two`"), "{err}");
+}
+
+#[test]
+fn custom_rules_extend_the_default() {
+    let rules = tmp(
+        "extra.toml",
+        b"[[rule]]\nid = \"acme.token\"\nname = \"Acme token\"\ncategory = \"secret\"\npattern = '''\\b(acme_[a-z0-9]{16})\\b'''\nexamples = [\"acme_0123456789abcdef\"]\nnegative_examples = [\"acme_short\"]\n",
+    );
+    let out = sluice(
+        &["scan", "--add-rules", rules.to_str().unwrap(), "-"],
+        format!("acme_0123456789abcdef {AWS}").as_bytes(),
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("acme.token"), "{stdout}");
+    assert!(stdout.contains("aws.access-key-id"), "{stdout}");
+}
+
+#[test]
+fn demo_runs_and_reports_labels() {
+    let out = sluice(&["demo", "--once"], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("precision 1.00, recall 1.00"), "{stdout}");
+    assert!(stdout.contains("redact"));
+    assert!(stdout.contains("block"));
+}
