@@ -38,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "compiled in {:.1} ms (block database {} bytes, longest confirmation window {} bytes)",
             t.elapsed().as_secs_f64() * 1e3,
-            c.block.as_ref().and_then(|b| b.size().ok()).unwrap_or(0),
+            c.block.size().unwrap_or(0),
             c.max_window
         );
     }
