@@ -43,25 +43,12 @@ pub struct Confirmer {
     pub utf8: bool,
 }
 
-/// A rule found around digit runs: its unanchored regex, searched near each run.
-#[derive(Debug)]
-pub struct DigitRule {
-    pub rule: usize,
-    pub min_digits: usize,
-    pub find: regex::bytes::Regex,
-}
-
 /// Everything a scanner needs, shared read-only between worker threads.
 pub struct CompiledRules {
     pub ruleset: Ruleset,
-    /// `None` when every rule is a digit rule.
-    pub block: Option<BlockDatabase>,
-    pub stream: Option<StreamingDatabase>,
+    pub block: BlockDatabase,
+    pub stream: StreamingDatabase,
     pub confirm: Vec<Confirmer>,
-    /// Rules searched around digit runs instead of by Hyperscan.
-    pub digit_rules: Vec<DigitRule>,
-    /// The smallest `digits` of any digit rule.
-    pub digit_min: usize,
     /// The longest window of any rule: what a stream must keep to confirm a late hit.
     pub max_window: usize,
     /// Whether any rule matches on the normalized view.
@@ -120,25 +107,8 @@ impl CompiledRules {
             .collect::<Result<Vec<_>, _>>()?;
         let patterns = hs_patterns(&ruleset.rules, &confirm)?;
         let key = cache_key(&ruleset);
-        let (block, stream) = if patterns.0.is_empty() {
-            (None, None)
-        } else {
-            (
-                Some(load_or_build(&patterns, &ruleset, cache, &key, "block")?),
-                Some(load_or_build(&patterns, &ruleset, cache, &key, "stream")?),
-            )
-        };
-        let mut digit_rules = Vec::new();
-        for (i, r) in ruleset.rules.iter().enumerate() {
-            if let Some(min_digits) = r.digits {
-                digit_rules.push(DigitRule {
-                    rule: i,
-                    min_digits,
-                    find: build_regex(r, &r.pattern, confirm[i].utf8)?,
-                });
-            }
-        }
-        let digit_min = digit_rules.iter().map(|d| d.min_digits).min().unwrap_or(0);
+        let block: BlockDatabase = load_or_build(&patterns, &ruleset, cache, &key, "block")?;
+        let stream: StreamingDatabase = load_or_build(&patterns, &ruleset, cache, &key, "stream")?;
         let max_window = confirm.iter().map(|c| c.window).max().unwrap_or(0);
         let any_normalized = ruleset.rules.iter().any(|r| r.normalize);
         Ok(Arc::new(CompiledRules {
@@ -146,8 +116,6 @@ impl CompiledRules {
             block,
             stream,
             confirm,
-            digit_rules,
-            digit_min,
             max_window,
             any_normalized,
         }))
@@ -169,7 +137,12 @@ fn confirmer(rule: &Rule) -> Result<Confirmer, CompileError> {
         origin: rule.origin.clone(),
         reason,
     };
-    let regex = build_regex(rule, &format!("(?:{})\\z", rule.pattern), utf8)?;
+    let regex = regex::bytes::RegexBuilder::new(&format!("(?:{})\\z", rule.pattern))
+        .unicode(utf8)
+        .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
+        .build()
+        .map_err(|e| err(e.to_string().lines().last().unwrap_or_default().to_string()))?;
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
         .unicode(utf8)
@@ -187,25 +160,9 @@ fn confirmer(rule: &Rule) -> Result<Confirmer, CompileError> {
     })
 }
 
-fn build_regex(rule: &Rule, pattern: &str, utf8: bool) -> Result<regex::bytes::Regex, CompileError> {
-    regex::bytes::RegexBuilder::new(pattern)
-        .unicode(utf8)
-        .size_limit(64 << 20)
-        .dfa_size_limit(16 << 20)
-        .build()
-        .map_err(|e| CompileError::Regex {
-            rule_id: rule.id.clone(),
-            origin: rule.origin.clone(),
-            reason: e.to_string().lines().last().unwrap_or_default().to_string(),
-        })
-}
-
 fn hs_patterns(rules: &[Rule], confirm: &[Confirmer]) -> Result<Patterns, CompileError> {
     let mut out = Vec::with_capacity(rules.len());
     for (i, (rule, c)) in rules.iter().zip(confirm).enumerate() {
-        if rule.digits.is_some() {
-            continue;
-        }
         // No SOM_LEFTMOST: it halves throughput. The confirming regex recovers the start.
         let mut flags = CompileFlags::empty();
         if c.utf8 {
@@ -336,10 +293,7 @@ mod tests {
         let a = CompiledRules::compile_with_cache(one(r"abc\d+"), &cache).unwrap();
         assert!(std::fs::read_dir(&dir).unwrap().count() >= 2);
         let b = CompiledRules::compile_with_cache(one(r"abc\d+"), &cache).unwrap();
-        assert_eq!(
-            a.block.as_ref().unwrap().size().unwrap(),
-            b.block.as_ref().unwrap().size().unwrap()
-        );
+        assert_eq!(a.block.size().unwrap(), b.block.size().unwrap());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -3,7 +3,6 @@
 
 pub mod compile;
 pub mod corpus;
-pub mod digit_runs;
 pub mod inspect;
 pub mod json_stream;
 pub mod mcp;

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use hyperscan::prelude::*;
 
-use crate::compile::{CompiledRules, DigitRule};
-use crate::digit_runs::{DigitRuns, Run, RUN_CAP};
+use crate::compile::CompiledRules;
 use crate::rules::Scope;
 
 /// How far before a match keywords are looked for (in the same string).
@@ -71,10 +70,8 @@ pub struct Match {
 /// One scanner per thread.
 pub struct Scanner {
     rules: Arc<CompiledRules>,
-    /// `None` when the ruleset has no Hyperscan rules (only digit rules).
-    scratch: Option<Scratch>,
+    scratch: Scratch,
     hits: Vec<(usize, usize)>,
-    runs: Vec<Run>,
 }
 
 // SAFETY: the scratch is only used by the thread that owns the scanner at a time; moving it
@@ -83,19 +80,12 @@ unsafe impl Send for Scanner {}
 
 impl Scanner {
     pub fn new(rules: Arc<CompiledRules>) -> Result<Scanner, ScanError> {
-        let scratch = match (&rules.block, &rules.stream) {
-            (Some(b), Some(st)) => {
-                let mut scratch = b.alloc_scratch()?;
-                st.realloc_scratch(&mut scratch)?;
-                Some(scratch)
-            }
-            _ => None,
-        };
+        let mut scratch = rules.block.alloc_scratch()?;
+        rules.stream.realloc_scratch(&mut scratch)?;
         Ok(Scanner {
             rules,
             scratch,
             hits: Vec::with_capacity(64),
-            runs: Vec::new(),
         })
     }
 
@@ -116,12 +106,12 @@ impl Scanner {
         }
         self.hits.clear();
         let hits = &mut self.hits;
-        if let (Some(db), Some(scratch)) = (&self.rules.block, &self.scratch) {
-            db.scan(buf, scratch, |id, _from, to, _flags| {
+        self.rules
+            .block
+            .scan(buf, &self.scratch, |id, _from, to, _flags| {
                 hits.push((id as usize, to as usize));
                 Matching::Continue
             })?;
-        }
         let first = out.len();
         for &(rule, end) in self.hits.iter() {
             // Hits arrive in end-offset order; the segment holding `end` is found by search.
@@ -138,38 +128,8 @@ impl Scanner {
                 out.push(m);
             }
         }
-        if !self.rules.digit_rules.is_empty() {
-            self.scan_digit_runs(buf, segments, out);
-        }
         dedup(&mut out[first..].to_vec(), out, first);
         Ok(())
-    }
-
-    fn scan_digit_runs(&mut self, buf: &[u8], segments: &[Segment], out: &mut Vec<Match>) {
-        let min = self.rules.digit_min;
-        let mut finder = DigitRuns::default();
-        self.runs.clear();
-        let runs = &mut self.runs;
-        finder.feed(buf, min, |r| runs.push(r));
-        finder.finish(min, |r| runs.push(r));
-        for run in &self.runs {
-            let seg_idx = match segments.partition_point(|s| s.start <= run.start) {
-                0 => continue,
-                i => i - 1,
-            };
-            let seg = &segments[seg_idx];
-            if run.end > seg.end {
-                continue;
-            }
-            for dr in &self.rules.digit_rules {
-                if run.digits >= dr.min_digits && applies(&self.rules, dr.rule, seg) {
-                    search_around(&self.rules, dr, buf, seg.start, seg.end, run, |mut m| {
-                        m.segment = seg_idx;
-                        out.push(m);
-                    });
-                }
-            }
-        }
     }
 
     /// Scans one text as a single segment: the raw-scanning entry point (`sluice scan` on
@@ -194,47 +154,6 @@ impl Scanner {
     }
 }
 
-/// Searches a digit rule near one run: every match overlapping the run, within the rule's
-/// window on either side and never outside `[lo, hi)` (the string, or what a stream holds).
-pub(crate) fn search_around(
-    rules: &CompiledRules,
-    dr: &DigitRule,
-    buf: &[u8],
-    lo: usize,
-    hi: usize,
-    run: &Run,
-    mut emit: impl FnMut(Match),
-) {
-    let w = rules.confirm[dr.rule].window;
-    let from = run.start.saturating_sub(w).max(lo);
-    let hay_start = from.saturating_sub(1).max(lo);
-    let hay_end = (run.end + w).min(hi);
-    if hay_end <= from {
-        return;
-    }
-    let hay = &buf[hay_start..hay_end];
-    let mut at = from - hay_start;
-    while at <= hay.len() {
-        let Some(caps) = dr.find.captures_at(hay, at) else {
-            break;
-        };
-        let Some(whole) = caps.get(0) else {
-            break;
-        };
-        let (ms, me) = (hay_start + whole.start(), hay_start + whole.end());
-        if ms < run.end && me > run.start {
-            if let Some(m) = finish_match(rules, dr.rule, buf, lo, hay_start, &caps) {
-                emit(m);
-            }
-        }
-        at = if whole.end() > whole.start() {
-            whole.end()
-        } else {
-            whole.end() + 1
-        };
-    }
-}
-
 fn applies(rules: &CompiledRules, rule: usize, seg: &Segment) -> bool {
     let r = rules.rule(rule);
     r.scopes.contains(seg.scope) && (seg.view != View::Normalized || r.normalize)
@@ -250,25 +169,13 @@ pub(crate) fn confirm(
     end: usize,
 ) -> Option<Match> {
     let c = &rules.confirm[rule];
+    let r = rules.rule(rule);
     let win_start = end.saturating_sub(c.window).max(seg_start);
     // The haystack starts one byte early where possible so `\b` at the window start sees its
     // real left neighbour.
     let hay_start = win_start.saturating_sub(1).max(seg_start);
     let hay = &buf[hay_start..end];
     let caps = c.regex.captures_at(hay, win_start - hay_start)?;
-    finish_match(rules, rule, buf, seg_start, hay_start, &caps)
-}
-
-/// From a regex match (offsets relative to `hay_start`) to a validated [`Match`].
-fn finish_match(
-    rules: &CompiledRules,
-    rule: usize,
-    buf: &[u8],
-    seg_start: usize,
-    hay_start: usize,
-    caps: &regex::bytes::Captures<'_>,
-) -> Option<Match> {
-    let r = rules.rule(rule);
     let whole = caps.get(0)?;
     let span = caps.get(r.capture).unwrap_or(whole);
     let (start, stop) = (hay_start + span.start(), hay_start + span.end());
@@ -285,7 +192,7 @@ fn finish_match(
         let ctx_start = (hay_start + whole.start())
             .saturating_sub(KEYWORD_CONTEXT)
             .max(seg_start);
-        let ctx = &buf[ctx_start..hay_start + whole.end()];
+        let ctx = &buf[ctx_start..end];
         if !r
             .keywords
             .iter()
@@ -356,9 +263,7 @@ pub fn dedup_matches(matches: &mut Vec<Match>) {
 pub struct StreamScanner {
     rules: Arc<CompiledRules>,
     stream: Option<Stream>,
-    scratch: Option<Scratch>,
-    digits: DigitRuns,
-    pending: Vec<Run>,
+    scratch: Scratch,
     scope: Scope,
     history: Vec<u8>,
     /// Absolute offset of `history[0]`.
@@ -371,16 +276,12 @@ unsafe impl Send for StreamScanner {}
 
 impl StreamScanner {
     fn new(rules: Arc<CompiledRules>, scope: Scope) -> Result<StreamScanner, ScanError> {
-        let (stream, scratch) = match &rules.stream {
-            Some(db) => (Some(db.open_stream()?), Some(db.alloc_scratch()?)),
-            None => (None, None),
-        };
+        let scratch = rules.stream.alloc_scratch()?;
+        let stream = rules.stream.open_stream()?;
         Ok(StreamScanner {
             rules,
-            stream,
+            stream: Some(stream),
             scratch,
-            digits: DigitRuns::default(),
-            pending: Vec::new(),
             scope,
             history: Vec::new(),
             history_base: 0,
@@ -390,9 +291,7 @@ impl StreamScanner {
 
     /// Bytes kept for confirming late hits: what bounds memory per stream.
     pub fn history_cap(&self) -> usize {
-        // A digit run is searched up to a window either side of it, once the window after it
-        // has arrived.
-        2 * self.rules.max_window + RUN_CAP + KEYWORD_CONTEXT + 2
+        self.rules.max_window + KEYWORD_CONTEXT + 1
     }
 
     /// Absolute offset of the next byte to be fed.
@@ -415,19 +314,13 @@ impl StreamScanner {
         self.history.extend_from_slice(chunk);
         self.hits.clear();
         let hits = &mut self.hits;
-        if let (Some(stream), Some(scratch)) = (&self.stream, &self.scratch) {
-            stream.scan(chunk, scratch, |id, _from, to, _flags| {
+        if let Some(stream) = &self.stream {
+            stream.scan(chunk, &self.scratch, |id, _from, to, _flags| {
                 hits.push((id as usize, to as usize));
                 Matching::Continue
             })?;
         }
         self.confirm_hits(&mut f);
-        if !self.rules.digit_rules.is_empty() {
-            let pending = &mut self.pending;
-            self.digits
-                .feed(chunk, self.rules.digit_min, |r| pending.push(r));
-            self.search_pending(false, &mut f);
-        }
         let cap = self.history_cap();
         if self.history.len() > cap {
             let drop = self.history.len() - cap;
@@ -445,61 +338,15 @@ impl StreamScanner {
     /// As [`StreamScanner::finish`], with each match's sensitive bytes.
     pub fn finish_each(mut self, mut f: impl FnMut(Match, &[u8])) -> Result<(), ScanError> {
         self.hits.clear();
-        if let (Some(stream), Some(scratch)) = (self.stream.take(), &self.scratch) {
+        if let Some(stream) = self.stream.take() {
             let hits = &mut self.hits;
-            stream.close(scratch, |id, _from, to, _flags| {
+            stream.close(&self.scratch, |id, _from, to, _flags| {
                 hits.push((id as usize, to as usize));
                 Matching::Continue
             })?;
         }
         self.confirm_hits(&mut f);
-        if !self.rules.digit_rules.is_empty() {
-            let pending = &mut self.pending;
-            self.digits
-                .finish(self.rules.digit_min, |r| pending.push(r));
-            self.search_pending(true, &mut f);
-        }
         Ok(())
-    }
-
-    /// Searches the runs whose right-hand window has arrived (all of them at the end).
-    fn search_pending(&mut self, at_end: bool, f: &mut impl FnMut(Match, &[u8])) {
-        let pos = self.position();
-        let base = self.history_base;
-        let rules = self.rules.clone();
-        let mut keep = Vec::new();
-        for run in self.pending.drain(..) {
-            let w = rules.max_window;
-            if !at_end && run.end + w > pos {
-                keep.push(run);
-                continue;
-            }
-            let rel = Run {
-                start: run.start - base,
-                end: run.end - base,
-                digits: run.digits,
-            };
-            for dr in &rules.digit_rules {
-                if rel.digits < dr.min_digits || !rules.rule(dr.rule).scopes.contains(self.scope) {
-                    continue;
-                }
-                let hist = &self.history;
-                search_around(&rules, dr, hist, 0, hist.len(), &rel, |m| {
-                    let bytes = &hist[m.start..m.end];
-                    f(
-                        Match {
-                            start: m.start + base,
-                            end: m.end + base,
-                            match_start: m.match_start + base,
-                            match_end: m.match_end + base,
-                            ..m
-                        },
-                        bytes,
-                    );
-                });
-            }
-        }
-        self.pending = keep;
     }
 
     fn confirm_hits(&mut self, f: &mut impl FnMut(Match, &[u8])) {
@@ -537,8 +384,8 @@ impl StreamScanner {
 impl Drop for StreamScanner {
     fn drop(&mut self) {
         // The hyperscan crate's Stream does not free itself; closing it does.
-        if let (Some(stream), Some(scratch)) = (self.stream.take(), &self.scratch) {
-            let _ = stream.close(scratch, ());
+        if let Some(stream) = self.stream.take() {
+            let _ = stream.close(&self.scratch, ());
         }
     }
 }

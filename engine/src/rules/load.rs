@@ -70,7 +70,6 @@ struct RawRule {
     action: Option<Spanned<String>>,
     scope: Option<Spanned<Vec<String>>>,
     normalize: Option<bool>,
-    digits: Option<Spanned<usize>>,
     #[serde(default)]
     examples: Vec<String>,
     #[serde(default)]
@@ -191,19 +190,6 @@ pub(super) fn parse_ruleset(text: &str, file: &str) -> Result<Ruleset, LoadError
             Some(s) => parse_scopes(s.get_ref()).map_err(|m| err(s.span(), m))?,
             None => default_scopes(category),
         };
-        let digits = match &r.digits {
-            Some(d) => {
-                let v = *d.get_ref();
-                if !(4..=64).contains(&v) {
-                    return Err(err(
-                        d.span(),
-                        format!("digits = {v}: a run must hold 4 to 64 digits"),
-                    ));
-                }
-                Some(v)
-            }
-            None => None,
-        };
         rules.push(Rule {
             id,
             name: r.name,
@@ -216,7 +202,6 @@ pub(super) fn parse_ruleset(text: &str, file: &str) -> Result<Ruleset, LoadError
             action,
             scopes,
             normalize: r.normalize.unwrap_or(category == Category::Injection),
-            digits,
             examples: r.examples,
             negative_examples: r.negative_examples,
             origin: format!("{file}:{rule_line}"),

@@ -72,7 +72,7 @@ impl Ruleset {
             h.update(r.id.as_bytes());
             h.update([0]);
             h.update(r.pattern.as_bytes());
-            h.update([0, r.normalize as u8, r.category as u8, r.digits.is_some() as u8]);
+            h.update([0, r.normalize as u8, r.category as u8]);
         }
         hex(&h.finalize()[..16])
     }

@@ -189,9 +189,6 @@ pub struct Rule {
     pub scopes: ScopeSet,
     /// Also match against the normalized view (invisible characters removed, case folded).
     pub normalize: bool,
-    /// Found around runs of at least this many digits instead of by Hyperscan (see
-    /// `digit_runs`): for digit patterns with no literal to anchor on.
-    pub digits: Option<usize>,
     pub examples: Vec<String>,
     pub negative_examples: Vec<String>,
     /// Where the rule came from, for error messages: `file:line`.
