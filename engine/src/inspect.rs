@@ -197,8 +197,8 @@ impl Inspector {
                     self.scan_buf.truncate(start);
                 }
             }
-            if any_normalized && s.scope != Scope::Metadata {
-                // SAFETY of the unwrap-free path: simd-json validated UTF-8.
+            // Only non-ASCII strings can hold what normalization removes.
+            if any_normalized && s.scope != Scope::Metadata && !text.is_ascii() {
                 if let Ok(t) = std::str::from_utf8(text) {
                     if needs_view(t) {
                         let start = self.scan_buf.len();
