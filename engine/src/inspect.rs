@@ -184,6 +184,10 @@ impl Inspector {
                     .decode_vec(text, &mut self.scan_buf)
                     .is_ok()
                 {
+                    // UTF-8-mode patterns must only ever see valid UTF-8 (Hyperscan leaves the
+                    // rest undefined); decoded binary keeps its length with invalid bytes
+                    // turned into NULs, so spans still map onto the blob.
+                    make_utf8_in_place(&mut self.scan_buf[start..]);
                     self.segments.push(Segment {
                         start,
                         end: self.scan_buf.len(),
@@ -430,6 +434,22 @@ fn push_segment(
     });
     // A separator no token pattern crosses; confirmation never looks past a segment anyway.
     buf.push(b'\n');
+}
+
+fn make_utf8_in_place(bytes: &mut [u8]) {
+    if std::str::from_utf8(bytes).is_ok() {
+        return;
+    }
+    let mut invalid = Vec::new();
+    let mut pos = 0;
+    for chunk in bytes.utf8_chunks() {
+        pos += chunk.valid().len();
+        invalid.push(pos..pos + chunk.invalid().len());
+        pos += chunk.invalid().len();
+    }
+    for r in invalid {
+        bytes[r].fill(0);
+    }
 }
 
 fn utf8_len(first: u8) -> usize {

@@ -371,3 +371,38 @@ fn error_messages_never_carry_the_input() {
     assert!(!e.to_string().contains(AWS));
     assert!(!e.to_string().contains("AKIA"));
 }
+
+#[test]
+fn binary_blob_with_invalid_utf8_is_scanned_safely() {
+    let mut insp = inspector();
+    let mut bytes = vec![0xff, 0xfe, 0x80, b'x'];
+    bytes.extend_from_slice(format!(" {AWS} ").as_bytes());
+    bytes.extend_from_slice(&[0xc3, 0x28, 0xf0, 0x9f]);
+    let blob = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let msg = format!(
+        r#"{{"jsonrpc":"2.0","id":4,"result":{{"contents":[{{"uri":"file:///x.bin","blob":"{blob}"}}]}}}}"#
+    );
+    let res = insp
+        .inspect(
+            msg.as_bytes(),
+            Direction::ServerToClient,
+            None,
+            &Policy::with_mode(Action::Redact),
+        )
+        .unwrap();
+    assert_eq!(res.findings.len(), 1, "{:?}", res.findings);
+    assert_eq!((res.findings[0].start, res.findings[0].end), (5, 25));
+    let Verdict::Redacted(out) = res.verdict else {
+        panic!()
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(v["result"]["contents"][0]["blob"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        &decoded[..4],
+        &[0xff, 0xfe, 0x80, b'x'],
+        "binary around the span is kept"
+    );
+    assert!(!String::from_utf8_lossy(&decoded).contains(AWS));
+}
