@@ -147,6 +147,21 @@ impl Inspector {
         method_hint: Option<&str>,
         max_depth: usize,
     ) -> Result<(), InspectError> {
+        // Raw control characters are invalid anywhere in JSON text but as whitespace, and
+        // simd-json does not say so for all of them.
+        if let Some(at) = msg
+            .iter()
+            .position(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+        {
+            return Err(InspectError::Json {
+                offset: at,
+                reason: "control character".into(),
+            });
+        }
+        crate::mcp::strict::check_tokens(msg).map_err(|e| InspectError::Json {
+            offset: e.offset,
+            reason: e.reason.into(),
+        })?;
         self.parse_buf.clear();
         self.parse_buf.extend_from_slice(msg);
         let base = self.parse_buf.as_ptr();

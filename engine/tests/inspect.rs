@@ -406,3 +406,30 @@ fn binary_blob_with_invalid_utf8_is_scanned_safely() {
     );
     assert!(!String::from_utf8_lossy(&decoded).contains(AWS));
 }
+
+#[test]
+fn json_that_simd_json_would_let_through_is_rejected() {
+    // Found by cargo fuzz: a NUL after a number ended parsing early.
+    let mut insp = inspector();
+    let mut msg = b"[\"P[QQQ[,\" ,222".to_vec();
+    msg.extend_from_slice(&[0u8; 16]);
+    msg.extend_from_slice(b",\"x\"]");
+    let e = insp
+        .inspect(&msg, Direction::ServerToClient, None, &Policy::default())
+        .unwrap_err();
+    assert_eq!(e.jsonrpc_code(), -32700);
+    // Found by cargo fuzz: simd-json read `22222232323232323232222?2602-...` as a number.
+    let msg = br#"["P[QQQ[,",22222232323232323232222?2602-2232222422,"x"]"#;
+    assert!(insp
+        .inspect(msg, Direction::ServerToClient, None, &Policy::default())
+        .is_err());
+    let raw_control = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"t\":\"a\x01b\"}}";
+    assert!(insp
+        .inspect(
+            raw_control,
+            Direction::ServerToClient,
+            None,
+            &Policy::default()
+        )
+        .is_err());
+}
