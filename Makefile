@@ -32,3 +32,11 @@ bench: deps
 
 clean:
 	$(CARGO) clean
+
+# Each cargo-fuzz target for FUZZ_SECONDS (stable toolchain, no sanitizer).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in inspect_message sse_chunks ruleset_load; do \
+		cargo fuzz run -s none $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
+	done

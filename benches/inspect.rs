@@ -68,5 +68,53 @@ fn raw_scan(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, inspect, raw_scan);
+/// The same 64 KB message and 4 MB text with one category of the default ruleset at a time,
+/// to name what each category costs.
+fn by_category(c: &mut Criterion) {
+    use sluice_engine::Category;
+    let msg = tool_result(7, 64 << 10, &[]);
+    let mut text = String::new();
+    benign_text(&mut Rng::new(11), 4 << 20, &mut text);
+    let mut g = c.benchmark_group("category");
+    g.sample_size(10);
+    for cat in Category::ALL {
+        let mut set = Ruleset::embedded_default();
+        set.rules.retain(|r| r.category == cat);
+        let rules = CompiledRules::compile(set).unwrap();
+        let mut insp = Inspector::new(rules.clone()).unwrap();
+        let policy = Policy::with_mode(Action::Redact);
+        g.throughput(Throughput::Bytes(msg.len() as u64));
+        g.bench_function(BenchmarkId::new("inspect-64KB", cat.as_str()), |b| {
+            b.iter(|| {
+                insp.inspect(black_box(&msg), Direction::ServerToClient, None, &policy)
+                    .unwrap()
+                    .findings
+                    .len()
+            })
+        });
+        let mut scanner = sluice_engine::Scanner::new(rules.clone()).unwrap();
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(BenchmarkId::new("hyperscan-4MB", cat.as_str()), |b| {
+            b.iter(|| {
+                scanner
+                    .scan_text(black_box(text.as_bytes()), Scope::Results)
+                    .unwrap()
+                    .len()
+            })
+        });
+        let set = regex::bytes::RegexSetBuilder::new(
+            rules.ruleset.rules.iter().map(|r| r.pattern.as_str()),
+        )
+        .size_limit(1 << 30)
+        .dfa_size_limit(1 << 30)
+        .build()
+        .unwrap();
+        g.bench_function(BenchmarkId::new("regex-set-4MB", cat.as_str()), |b| {
+            b.iter(|| set.matches(black_box(text.as_bytes())).matched_any())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, inspect, raw_scan, by_category);
 criterion_main!(benches);
