@@ -11,7 +11,7 @@ use crate::rules::{Rule, Ruleset};
 
 /// How far back from a Hyperscan end offset the confirming regex may look when a pattern
 /// has no upper bound on its length. Bounded patterns use their exact maximum.
-pub const UNBOUNDED_WINDOW: usize = 4096;
+pub const UNBOUNDED_WINDOW: usize = 16 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
