@@ -87,6 +87,7 @@ pub struct Inspector {
     segments: Vec<Segment>,
     norm_map: Vec<u32>,
     matches: Vec<Match>,
+    numbers: Vec<(usize, usize)>,
 }
 
 impl Inspector {
@@ -100,6 +101,7 @@ impl Inspector {
             segments: Vec::new(),
             norm_map: Vec::new(),
             matches: Vec::new(),
+            numbers: Vec::new(),
         })
     }
 
@@ -155,9 +157,12 @@ impl Inspector {
                 reason: "control character".into(),
             });
         }
-        crate::mcp::strict::check_tokens(msg).map_err(|e| InspectError::Json {
-            offset: e.offset,
-            reason: e.reason.into(),
+        self.numbers.clear();
+        crate::mcp::strict::check_tokens(msg, &mut self.numbers).map_err(|e| {
+            InspectError::Json {
+                offset: e.offset,
+                reason: e.reason.into(),
+            }
         })?;
         self.parse_buf.clear();
         self.parse_buf.extend_from_slice(msg);
@@ -170,7 +175,15 @@ impl Inspector {
                     reason: format!("{other:?}"),
                 },
             })?;
-        walk(&tape.0, base, dir, method_hint, max_depth, &mut self.walk)?;
+        walk(
+            &tape.0,
+            &self.numbers,
+            base,
+            dir,
+            method_hint,
+            max_depth,
+            &mut self.walk,
+        )?;
         Ok(())
     }
 
@@ -414,6 +427,13 @@ impl Inspector {
                 let decoded = engine.decode(text).unwrap_or_default();
                 let red = redact_bytes(&decoded, &mut blob_spans, policy.redaction, &policy.salt);
                 new = engine.encode(red).into_bytes();
+            }
+            if s.number {
+                // A number cannot hold a marker: it becomes a string.
+                out.extend_from_slice(&msg[pos..s.start]);
+                write_json_bytes(&mut out, &new);
+                pos = s.start + s.len;
+                continue;
             }
             let raw_end = raw_string_end(msg, s.start);
             out.extend_from_slice(&msg[pos..s.start - 1]);

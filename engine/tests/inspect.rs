@@ -433,3 +433,55 @@ fn json_that_simd_json_would_let_through_is_rejected() {
         )
         .is_err());
 }
+
+#[test]
+fn card_number_sent_as_json_number_is_found_and_redacted() {
+    let mut insp = inspector();
+    let msg = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"pay","arguments":{"card":4111111111111111,"amount":1999,"ids":[1,2,5555555555554444]}}}"#;
+    let res = insp
+        .inspect(
+            msg.as_bytes(),
+            Direction::ClientToServer,
+            None,
+            &Policy::with_mode(Action::Redact),
+        )
+        .unwrap();
+    let pointers: Vec<&str> = res.findings.iter().map(|f| f.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        vec!["/params/arguments/card", "/params/arguments/ids/2"]
+    );
+    let Verdict::Redacted(out) = res.verdict else {
+        panic!()
+    };
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(
+        out,
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"pay","arguments":{"card":"[REDACTED:pii.credit-card]","amount":1999,"ids":[1,2,"[REDACTED:pii.credit-card]"]}}}"#
+    );
+}
+
+#[test]
+fn jsonrpc_id_is_never_rewritten() {
+    let mut insp = inspector();
+    // A numeric id that happens to pass Luhn, next to a real card number.
+    let msg = r#"{"jsonrpc":"2.0","id":4111111111111111,"result":{"content":[{"type":"text","text":"card 5555 5555 5555 4444"}],"n":4111111111111111}}"#;
+    let res = insp
+        .inspect(
+            msg.as_bytes(),
+            Direction::ServerToClient,
+            None,
+            &Policy::with_mode(Action::Redact),
+        )
+        .unwrap();
+    let Verdict::Redacted(out) = res.verdict else {
+        panic!()
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["id"], 4111111111111111u64);
+    assert_eq!(v["result"]["n"], "[REDACTED:pii.credit-card]");
+    assert_eq!(
+        v["result"]["content"][0]["text"],
+        "card [REDACTED:pii.credit-card]"
+    );
+}

@@ -10,7 +10,10 @@ pub struct StrictError {
     pub reason: &'static str,
 }
 
-pub fn check_tokens(msg: &[u8]) -> Result<(), StrictError> {
+/// Checks every token outside strings; appends the `(start, end)` of each number, in document
+/// order, to `numbers` (the walk scans long ones: a card number sent as a JSON number is still
+/// a card number).
+pub fn check_tokens(msg: &[u8], numbers: &mut Vec<(usize, usize)>) -> Result<(), StrictError> {
     let err = |offset, reason| Err(StrictError { offset, reason });
     let mut i = 0;
     let n = msg.len();
@@ -35,7 +38,11 @@ pub fn check_tokens(msg: &[u8]) -> Result<(), StrictError> {
             b't' => i = literal(msg, i, b"true")?,
             b'f' => i = literal(msg, i, b"false")?,
             b'n' => i = literal(msg, i, b"null")?,
-            b'-' | b'0'..=b'9' => i = number(msg, i)?,
+            b'-' | b'0'..=b'9' => {
+                let end = number(msg, i)?;
+                numbers.push((i, end));
+                i = end;
+            }
             b if b < 0x20 => return err(i, "control character"),
             _ => return err(i, "unexpected character"),
         }
@@ -115,13 +122,19 @@ mod tests {
             "[0]",
             " { } ",
         ] {
-            assert_eq!(check_tokens(ok.as_bytes()), Ok(()), "{ok}");
+            assert_eq!(check_tokens(ok.as_bytes(), &mut Vec::new()), Ok(()), "{ok}");
         }
         for bad in [
             "[22?2]", "[01]", "[1.]", "[tru]", "[nulll]", "[1e]", "[\"a]", "[+1]", "[1]x",
         ] {
-            assert!(check_tokens(bad.as_bytes()).is_err(), "{bad}");
+            assert!(
+                check_tokens(bad.as_bytes(), &mut Vec::new()).is_err(),
+                "{bad}"
+            );
         }
-        assert!(check_tokens(b"[222\0\0]").is_err());
+        assert!(check_tokens(b"[222\0\0]", &mut Vec::new()).is_err());
+        let mut nums = Vec::new();
+        check_tokens(br#"{"a":[12,"3",-4.5e1]}"#, &mut nums).unwrap();
+        assert_eq!(nums, vec![(6, 8), (13, 19)]);
     }
 }

@@ -24,6 +24,8 @@ pub struct StrRef {
     pub is_key: bool,
     /// A base64 `blob` of resource contents.
     pub blob: bool,
+    /// A JSON number (its raw text; rewritten as a string if redacted).
+    pub number: bool,
     /// The pointer to this string (for a key: to its object), as a range of the path arena.
     pub path_start: u32,
     pub path_len: u32,
@@ -66,8 +68,14 @@ enum Ctx {
     Result,
 }
 
+/// Numbers shorter than this hold nothing a rule looks for (the shortest, a US SSN, has 9).
+pub const MIN_NUMBER_LEN: usize = 9;
+
 struct Walker<'w, 'n> {
     nodes: &'n [Node<'n>],
+    /// Raw spans of the message's numbers in document order (the tape's order too).
+    numbers: &'w [(usize, usize)],
+    next_number: usize,
     base: usize,
     out: &'w mut Walk,
     max_depth: usize,
@@ -76,8 +84,10 @@ struct Walker<'w, 'n> {
 }
 
 /// Walks `nodes` (parsed from the buffer starting at `base`).
+#[allow(clippy::too_many_arguments)]
 pub fn walk(
     nodes: &[Node<'_>],
+    numbers: &[(usize, usize)],
     base: *const u8,
     dir: Direction,
     method_hint: Option<&str>,
@@ -87,6 +97,8 @@ pub fn walk(
     out.clear();
     let mut w = Walker {
         nodes,
+        numbers,
+        next_number: 0,
         base: base as usize,
         out,
         max_depth,
@@ -213,6 +225,24 @@ impl<'w, 'n> Walker<'w, 'n> {
                 _ => Ctx::Fixed(Scope::Metadata),
             };
             let key_idx = self.string(i, Scope::Metadata, true, false);
+            if key == "id" {
+                // The JSON-RPC id is correlation, not content: never scanned, never rewritten
+                // (a redacted id would orphan the response). Its numbers still count.
+                let end = skip(self.nodes, i + 1);
+                self.next_number += self.nodes[i + 1..end]
+                    .iter()
+                    .filter(|n| {
+                        matches!(
+                            n,
+                            Node::Static(
+                                StaticNode::I64(_) | StaticNode::U64(_) | StaticNode::F64(_)
+                            )
+                        )
+                    })
+                    .count();
+                i = end;
+                continue;
+            }
             self.out.path.push(PathElem::Key(key_idx));
             let ctx = self.refine(ctx, key, is_list_result, tool_is_params_name);
             i = self.value(i + 1, ctx, 2)?;
@@ -307,21 +337,55 @@ impl<'w, 'n> Walker<'w, 'n> {
                 }
                 Ok(i)
             }
+            Node::Static(StaticNode::I64(_) | StaticNode::U64(_) | StaticNode::F64(_)) => {
+                let span = self.numbers.get(self.next_number).copied();
+                self.next_number += 1;
+                if let Some((start, end)) = span {
+                    if end - start >= MIN_NUMBER_LEN {
+                        let scope = match ctx {
+                            Ctx::Fixed(s) => s,
+                            _ => self.child_scope(ctx, ""),
+                        };
+                        self.push(start, end - start, scope, false, false, true);
+                    }
+                }
+                Ok(idx + 1)
+            }
             Node::Static(_) => Ok(idx + 1),
         }
     }
 
     fn string(&mut self, idx: usize, scope: Scope, is_key: bool, blob: bool) -> u32 {
         let s = node_str(&self.nodes[idx]).unwrap_or_default();
+        self.push(
+            s.as_ptr() as usize - self.base,
+            s.len(),
+            scope,
+            is_key,
+            blob,
+            false,
+        )
+    }
+
+    fn push(
+        &mut self,
+        start: usize,
+        len: usize,
+        scope: Scope,
+        is_key: bool,
+        blob: bool,
+        number: bool,
+    ) -> u32 {
         let path_start = self.out.path_arena.len() as u32;
         self.out.path_arena.extend_from_slice(&self.out.path);
         let n = self.out.strings.len() as u32;
         self.out.strings.push(StrRef {
-            start: s.as_ptr() as usize - self.base,
-            len: s.len(),
+            start,
+            len,
             scope,
             is_key,
             blob,
+            number,
             path_start,
             path_len: self.out.path.len() as u32,
         });
@@ -338,7 +402,9 @@ mod tests {
         let base = buf.as_ptr();
         let tape = simd_json::to_tape(&mut buf).unwrap();
         let mut w = Walk::default();
-        walk(&tape.0, base, dir, None, 64, &mut w).unwrap();
+        let mut nums = Vec::new();
+        crate::mcp::strict::check_tokens(json.as_bytes(), &mut nums).unwrap();
+        walk(&tape.0, &nums, base, dir, None, 64, &mut w).unwrap();
         drop(tape);
         (w, buf)
     }
@@ -407,7 +473,15 @@ mod tests {
         let tape = simd_json::to_tape(&mut buf).unwrap();
         let mut w = Walk::default();
         assert_eq!(
-            walk(&tape.0, base, Direction::ServerToClient, None, 64, &mut w),
+            walk(
+                &tape.0,
+                &[],
+                base,
+                Direction::ServerToClient,
+                None,
+                64,
+                &mut w
+            ),
             Err(WalkError::TooDeep(64))
         );
     }
