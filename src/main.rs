@@ -37,6 +37,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// List or check the rules in use.
     Rules(cmd::rules::Args),
+    /// Wrap a stdio MCP server: `sluice stdio [OPTIONS] -- COMMAND [ARGS...]`.
+    Stdio(cmd::stdio::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Rules(a) => cmd::rules::run(a),
+        Command::Stdio(a) => cmd::stdio::run(a),
     };
     match result {
         Ok(code) => code,

@@ -67,12 +67,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rules = args.rules.compile()?;
     let mut insp = Inspector::new(rules)?;
-    let mut policy = match args.mode {
-        Mode::Rules => Policy::default(),
-        Mode::Block => Policy::with_mode(Action::Block),
-        Mode::Redact => Policy::with_mode(Action::Redact),
-        Mode::Monitor => Policy::with_mode(Action::Monitor),
-    };
+    let mut policy = policy_for(args.mode);
     policy.redaction = args.redaction;
     policy.fail_open = args.fail_open;
     policy.salt = args
@@ -164,6 +159,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+pub fn policy_for(mode: Mode) -> Policy {
+    match mode {
+        Mode::Rules => Policy::default(),
+        Mode::Block => Policy::with_mode(Action::Block),
+        Mode::Redact => Policy::with_mode(Action::Redact),
+        Mode::Monitor => Policy::with_mode(Action::Monitor),
+    }
 }
 
 fn write_line(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {

@@ -3,3 +3,4 @@ pub mod inspect;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod stdio;

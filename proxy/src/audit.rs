@@ -1,0 +1,129 @@
+//! Audit rows: one JSON line per inspected message that found something (or per message, if
+//! asked). Rule ids, pointers and salted fingerprints; never the matched text.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use sluice_engine::{Direction, Inspection};
+
+pub struct AuditLog {
+    out: Mutex<Box<dyn Write + Send>>,
+    every_message: bool,
+}
+
+impl AuditLog {
+    pub fn new(out: Box<dyn Write + Send>, every_message: bool) -> Self {
+        AuditLog {
+            out: Mutex::new(out),
+            every_message,
+        }
+    }
+
+    pub fn record(
+        &self,
+        transport: &str,
+        dir: Direction,
+        size: usize,
+        took: Duration,
+        inspection: &Inspection,
+    ) {
+        if inspection.findings.is_empty() && !self.every_message {
+            return;
+        }
+        let info = inspection.info();
+        let findings: Vec<_> = inspection
+            .findings
+            .iter()
+            .map(|f| {
+                json!({
+                    "rule": f.rule_id,
+                    "category": f.category.as_str(),
+                    "severity": f.severity.as_str(),
+                    "action": f.action.as_str(),
+                    "scope": f.scope.as_str(),
+                    "pointer": f.pointer,
+                    "view": f.view,
+                    "fingerprint": f.fingerprint,
+                })
+            })
+            .collect();
+        let row = json!({
+            "time": rfc3339(SystemTime::now()),
+            "transport": transport,
+            "direction": dir.as_str(),
+            "kind": info.map(|i| i.kind.as_str()),
+            "method": info.and_then(|i| i.method.as_deref()),
+            "tool": info.and_then(|i| i.tool.as_deref()),
+            "verdict": inspection.verdict.name(),
+            "findings": findings,
+            "bytes": size,
+            "inspect_us": took.as_secs_f64() * 1e6,
+        });
+        self.write(&row);
+    }
+
+    /// A message that could not be inspected.
+    pub fn error(
+        &self,
+        transport: &str,
+        dir: Direction,
+        size: usize,
+        error: &str,
+        forwarded: bool,
+    ) {
+        let row = json!({
+            "time": rfc3339(SystemTime::now()),
+            "transport": transport,
+            "direction": dir.as_str(),
+            "error": error,
+            "forwarded": forwarded,
+            "bytes": size,
+        });
+        self.write(&row);
+    }
+
+    fn write(&self, row: &serde_json::Value) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // An audit sink that fails must not take the traffic down with it; stderr says so.
+        if writeln!(out, "{row}").and_then(|_| out.flush()).is_err() {
+            eprintln!("sluice: cannot write an audit row");
+        }
+    }
+}
+
+/// `2026-11-22T01:02:03.456Z`, from the civil-from-days algorithm (no time zone database).
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_times() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_763_773_323_456);
+        assert_eq!(rfc3339(t), "2025-11-22T01:02:03.456Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,292 @@
+//! `sluice stdio -- COMMAND`: the MCP client starts sluice in place of a stdio server; sluice
+//! starts the server, inspects every line in both directions, passes the server's stderr
+//! through, forwards SIGINT/SIGTERM/SIGHUP, and exits with the server's exit code.
+//!
+//! A blocked client request is answered by sluice with a JSON-RPC error and never reaches the
+//! server; a blocked server message reaches the client as an error in its place; a blocked
+//! notification is dropped. A line that cannot be inspected is not forwarded (fail closed)
+//! unless the policy fails open.
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Instant;
+
+use sluice_engine::mcp::JsonRpcId;
+use sluice_engine::verdict::error_response;
+use sluice_engine::{CompiledRules, Direction, Inspector, Policy, Verdict};
+
+use crate::audit::AuditLog;
+
+pub struct StdioProxy {
+    pub rules: Arc<CompiledRules>,
+    pub policy: Arc<Policy>,
+    pub audit: Option<Arc<AuditLog>>,
+    /// The server command and its arguments.
+    pub command: Vec<OsString>,
+}
+
+type Shared<W> = Arc<Mutex<W>>;
+
+/// Writes one line and flushes it: the peer is waiting for it.
+fn send(out: &Shared<impl Write>, line: &[u8]) -> io::Result<()> {
+    let mut w = out.lock().unwrap_or_else(|e| e.into_inner());
+    w.write_all(line)?;
+    w.write_all(b"\n")?;
+    w.flush()
+}
+
+/// Reads one line of at most `limit` bytes into `buf` (without the newline). `Ok(None)` at end
+/// of input; `Ok(Some(false))` for a line over the limit, whose rest is skipped.
+fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> io::Result<Option<bool>> {
+    buf.clear();
+    let n = r.by_ref().take(limit as u64 + 1).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        return Ok(Some(true));
+    }
+    if buf.len() > limit {
+        // Skip to the end of the oversized line without holding it.
+        let mut sink = Vec::new();
+        loop {
+            sink.clear();
+            let m = r.by_ref().take(1 << 16).read_until(b'\n', &mut sink)?;
+            if m == 0 || sink.last() == Some(&b'\n') {
+                break;
+            }
+        }
+        return Ok(Some(false));
+    }
+    Ok(Some(true))
+}
+
+impl StdioProxy {
+    /// Runs until the server exits; returns the exit code to exit with.
+    pub fn run(self) -> io::Result<i32> {
+        let (program, args) = self.command.split_first().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "no server command given")
+        })?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot start {}: {e}", program.to_string_lossy()),
+                )
+            })?;
+        forward_signals(child.id())?;
+        let client_out: Shared<io::Stdout> = Arc::new(Mutex::new(io::stdout()));
+        let server_in = child.stdin.take().expect("piped stdin");
+        let server_out = child.stdout.take().expect("piped stdout");
+
+        let c2s = {
+            let (rules, policy, audit, client_out) = (
+                self.rules.clone(),
+                self.policy.clone(),
+                self.audit.clone(),
+                client_out.clone(),
+            );
+            thread::Builder::new()
+                .name("sluice-client-to-server".into())
+                .spawn(move || {
+                    let stdin = io::stdin();
+                    client_to_server(stdin.lock(), server_in, client_out, rules, policy, audit)
+                })?
+        };
+        let s2c = {
+            let (rules, policy, audit) = (self.rules.clone(), self.policy.clone(), self.audit);
+            thread::Builder::new()
+                .name("sluice-server-to-client".into())
+                .spawn(move || {
+                    server_to_client(BufReader::new(server_out), client_out, rules, policy, audit)
+                })?
+        };
+        let status = wait(&mut child)?;
+        // The server is gone: its output ends, and the client side stops at the next write.
+        let _ = s2c.join();
+        drop(c2s);
+        Ok(exit_code(status))
+    }
+}
+
+fn client_to_server(
+    mut input: impl BufRead,
+    server_in: ChildStdin,
+    client_out: Shared<io::Stdout>,
+    rules: Arc<CompiledRules>,
+    policy: Arc<Policy>,
+    audit: Option<Arc<AuditLog>>,
+) -> io::Result<()> {
+    let mut insp = Inspector::new(rules).map_err(io::Error::other)?;
+    let server: Shared<ChildStdin> = Arc::new(Mutex::new(server_in));
+    let dir = Direction::ClientToServer;
+    let mut line = Vec::new();
+    while let Some(within_limit) = read_line(&mut input, &mut line, policy.max_message_bytes)? {
+        if line.iter().all(u8::is_ascii_whitespace) && within_limit {
+            continue;
+        }
+        if !within_limit {
+            let err = format!("message over the {}-byte limit", policy.max_message_bytes);
+            eprintln!("sluice: client message dropped: {err}");
+            if let Some(a) = &audit {
+                a.error("stdio", dir, line.len(), &err, false);
+            }
+            send(
+                &client_out,
+                error_response(&JsonRpcId::Null, -32600, &err, &[]).as_bytes(),
+            )?;
+            continue;
+        }
+        let t = Instant::now();
+        match insp.inspect(&line, dir, None, &policy) {
+            Ok(res) => {
+                if let Some(a) = &audit {
+                    a.record("stdio", dir, line.len(), t.elapsed(), &res);
+                }
+                match &res.verdict {
+                    Verdict::Forward => send(&server, &line)?,
+                    Verdict::Redacted(b) => send(&server, b)?,
+                    // The request never reaches the server; the client hears why.
+                    Verdict::Block {
+                        response: Some(err),
+                    } => send(&client_out, err)?,
+                    Verdict::Block { response: None } => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("sluice: client message not forwarded: {e}");
+                if let Some(a) = &audit {
+                    a.error("stdio", dir, line.len(), &e.to_string(), policy.fail_open);
+                }
+                if policy.fail_open {
+                    send(&server, &line)?;
+                } else {
+                    let msg = format!("sluice could not inspect the message: {e}");
+                    send(
+                        &client_out,
+                        error_response(&JsonRpcId::Null, e.jsonrpc_code(), &msg, &[]).as_bytes(),
+                    )?;
+                }
+            }
+        }
+    }
+    // The client closed its side: so does sluice, and the server sees end of input.
+    Ok(())
+}
+
+fn server_to_client(
+    mut input: impl BufRead,
+    client_out: Shared<io::Stdout>,
+    rules: Arc<CompiledRules>,
+    policy: Arc<Policy>,
+    audit: Option<Arc<AuditLog>>,
+) -> io::Result<()> {
+    let mut insp = Inspector::new(rules).map_err(io::Error::other)?;
+    let dir = Direction::ServerToClient;
+    let mut line = Vec::new();
+    while let Some(within_limit) = read_line(&mut input, &mut line, policy.max_message_bytes)? {
+        if line.iter().all(u8::is_ascii_whitespace) && within_limit {
+            continue;
+        }
+        let t = Instant::now();
+        let result = if within_limit {
+            insp.inspect(&line, dir, None, &policy)
+        } else {
+            Err(sluice_engine::InspectError::TooLarge {
+                size: line.len(),
+                limit: policy.max_message_bytes,
+            })
+        };
+        match result {
+            Ok(res) => {
+                if let Some(a) = &audit {
+                    a.record("stdio", dir, line.len(), t.elapsed(), &res);
+                }
+                match &res.verdict {
+                    Verdict::Forward => send(&client_out, &line)?,
+                    Verdict::Redacted(b) => send(&client_out, b)?,
+                    Verdict::Block {
+                        response: Some(err),
+                    } => send(&client_out, err)?,
+                    Verdict::Block { response: None } => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("sluice: server message not forwarded: {e}");
+                if let Some(a) = &audit {
+                    a.error("stdio", dir, line.len(), &e.to_string(), policy.fail_open);
+                }
+                if policy.fail_open && within_limit {
+                    send(&client_out, &line)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn forward_signals(pid: u32) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    thread::Builder::new()
+        .name("sluice-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                // SAFETY: kill(2) with the child's pid and a valid signal number.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, sig);
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn wait(child: &mut Child) -> io::Result<ExitStatus> {
+    loop {
+        match child.wait() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_line_bounds_memory_and_skips_oversized_lines() {
+        let data = b"short\nthis line is far too long\nok\r\nlast";
+        let mut r = io::BufReader::new(&data[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_line(&mut r, &mut buf, 10).unwrap(), Some(true));
+        assert_eq!(buf, b"short");
+        assert_eq!(read_line(&mut r, &mut buf, 10).unwrap(), Some(false));
+        assert_eq!(read_line(&mut r, &mut buf, 10).unwrap(), Some(true));
+        assert_eq!(buf, b"ok");
+        assert_eq!(read_line(&mut r, &mut buf, 10).unwrap(), Some(true));
+        assert_eq!(buf, b"last");
+        assert_eq!(read_line(&mut r, &mut buf, 10).unwrap(), None);
+    }
+}

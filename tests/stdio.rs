@@ -1,0 +1,172 @@
+//! `sluice stdio` around a real stdio server process (tests/peers/stdio_server.py): what the
+//! server received, what the client got, stderr passed through, exit code passed on.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+const AWS: &str = "AKIAQX7ZR2M4KD5T6WYB"; // fabricated
+
+#[test]
+fn stdio_wrapper_inspects_both_directions() {
+    let dir = std::env::temp_dir().join(format!("sluice-stdio-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let received = dir.join("received.jsonl");
+    let audit = dir.join("audit.jsonl");
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stdio_server.py");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["stdio", "--mode", "redact", "--audit"])
+        .arg(&audit)
+        .args(["--", "python3", server])
+        .arg(&received)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut call = |line: &str| -> serde_json::Value {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        let mut out = String::new();
+        stdout.read_line(&mut out).unwrap();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+    };
+
+    let init = call(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    );
+    assert_eq!(init["result"]["serverInfo"]["name"], "test-stdio");
+
+    // A clean call and its result pass byte for byte.
+    let clean = call(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#,
+    );
+    assert_eq!(clean["result"]["content"][0]["text"], "echo: hello");
+
+    // A secret in the arguments is redacted before the server sees it.
+    let echoed = call(&format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"key {AWS}"}}}}}}"#
+    ));
+    assert_eq!(
+        echoed["result"]["content"][0]["text"],
+        "echo: key [REDACTED:aws.access-key-id]"
+    );
+
+    // A secret in a result is redacted before the client sees it.
+    let leak = call(
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"leak","arguments":{}}}"#,
+    );
+    assert_eq!(
+        leak["result"]["content"][0]["text"],
+        "config: aws_access_key_id=[REDACTED:aws.access-key-id]"
+    );
+
+    // The poisoned tool description: --mode redact rewrites every finding, so the hidden
+    // instruction reaches the client as markers.
+    let tools = call(r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#);
+    let desc = tools["result"]["tools"][1]["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(desc.contains("[REDACTED:"), "{desc}");
+    assert!(!desc.contains("<IMPORTANT>"), "{desc}");
+
+    // Malformed JSON from the client: answered by sluice, never forwarded.
+    let bad = call("{not json");
+    assert_eq!(bad["error"]["code"], -32700);
+
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "the server's exit code");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string_lossy(&mut err);
+    assert!(
+        err.contains("server: bye"),
+        "server stderr passes through: {err}"
+    );
+
+    let got = std::fs::read_to_string(&received).unwrap();
+    assert!(!got.contains(AWS), "the server never saw the key");
+    assert!(
+        !got.contains("not json"),
+        "malformed input is not forwarded"
+    );
+    assert_eq!(got.lines().count(), 5);
+    let audit = std::fs::read_to_string(&audit).unwrap();
+    assert!(audit.contains("\"rule\":\"aws.access-key-id\""));
+    assert!(!audit.contains(AWS));
+}
+
+trait ReadLossy {
+    fn read_to_string_lossy(&mut self, out: &mut String);
+}
+
+impl<R: std::io::Read> ReadLossy for R {
+    fn read_to_string_lossy(&mut self, out: &mut String) {
+        let mut buf = Vec::new();
+        let _ = self.read_to_end(&mut buf);
+        out.push_str(&String::from_utf8_lossy(&buf));
+    }
+}
+
+fn spawn(mode: &str, received: &std::path::Path) -> std::process::Child {
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stdio_server.py");
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["stdio", "--mode", mode, "--", "python3", server])
+        .arg(received)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn blocked_request_never_reaches_the_server() {
+    let received =
+        std::env::temp_dir().join(format!("sluice-stdio-block-{}.jsonl", std::process::id()));
+    let mut child = spawn("block", &received);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":"x1","method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{AWS}"}}}}}}"#).unwrap();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":"x2","method":"tools/call","params":{{"name":"echo","arguments":{{"text":"fine"}}}}}}"#).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["id"], "x1");
+    assert_eq!(lines[0]["error"]["data"]["rules"][0], "aws.access-key-id");
+    assert_eq!(lines[1]["result"]["content"][0]["text"], "echo: fine");
+    let got = std::fs::read_to_string(&received).unwrap();
+    assert_eq!(
+        got.lines().count(),
+        1,
+        "only the clean call reached the server"
+    );
+    assert!(!got.contains(AWS));
+}
+
+#[test]
+fn sigterm_is_forwarded_and_the_exit_code_follows_the_server() {
+    let received =
+        std::env::temp_dir().join(format!("sluice-stdio-sig-{}.jsonl", std::process::id()));
+    let mut child = spawn("monitor", &received);
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // One round trip proves the server is up before the signal.
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list"}}"#).unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("tools"));
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+    drop(stdin);
+}
