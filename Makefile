@@ -6,7 +6,7 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps build bench fuzz clean
+.PHONY: demo test test-deps deps build bench fuzz clean
 
 deps:
 	@if ! pkg-config --exists libhs 2>/dev/null; then \
@@ -22,7 +22,12 @@ build: deps
 demo: build
 	./target/release/sluice demo --once
 
-test: deps
+# Real peers for the end-to-end tests, from PyPI: the official MCP Python SDK (2.x).
+test-deps: deps
+	@python3 -c 'import mcp.server.mcpserver, mcp' 2>/dev/null || \
+		python3 -m pip install --quiet --disable-pip-version-check 'mcp==2.3.0'
+
+test: test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) test --locked --release --workspace
