@@ -39,6 +39,8 @@ enum Command {
     Rules(cmd::rules::Args),
     /// Wrap a stdio MCP server: `sluice stdio [OPTIONS] -- COMMAND [ARGS...]`.
     Stdio(cmd::stdio::Args),
+    /// Proxy a Streamable HTTP MCP server.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Rules(a) => cmd::rules::run(a),
         Command::Stdio(a) => cmd::stdio::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
     };
     match result {
         Ok(code) => code,

@@ -2,4 +2,5 @@
 //! `sluice_engine` and forwards what comes back.
 
 pub mod audit;
+pub mod http;
 pub mod stdio;

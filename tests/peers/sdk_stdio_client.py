@@ -39,4 +39,5 @@ async def main():
     print(json.dumps(out))
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

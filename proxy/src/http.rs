@@ -1,0 +1,422 @@
+//! Streamable HTTP front end (HTTP/1.1 and h2c on one port): every POSTed JSON-RPC message is
+//! inspected before it goes upstream; JSON answers are inspected whole, SSE answers event by
+//! event as they arrive. Anything else (202s, error statuses, GET streams' framing, DELETE)
+//! passes through with its status and headers.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use hyper::service::service_fn;
+pub use hyper::Uri;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sluice_engine::mcp::JsonRpcId;
+use sluice_engine::sse::{EventOutcome, Flow, SseInspector};
+use sluice_engine::verdict::error_response;
+use sluice_engine::{Direction, Policy, Pool, Verdict};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::audit::AuditLog;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Body = BoxBody<Bytes, BoxError>;
+
+/// JSON-RPC code for "the upstream could not be reached" (implementation-defined range).
+pub const UPSTREAM_ERROR: i64 = -32002;
+
+pub struct HttpProxy {
+    pub listen: SocketAddr,
+    /// Scheme and authority of the upstream; request paths are forwarded as they come.
+    pub upstream: Uri,
+    pub pool: Arc<Pool>,
+    pub policy: Arc<Policy>,
+    pub audit: Option<Arc<AuditLog>>,
+    pub max_body: usize,
+    pub event_cap: usize,
+    pub upstream_timeout: Duration,
+}
+
+struct State {
+    proxy: HttpProxy,
+    client: Client<HttpConnector, Body>,
+}
+
+impl HttpProxy {
+    /// Binds the listener; the returned future serves until dropped.
+    pub async fn bind(self) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
+        let listener = TcpListener::bind(self.listen).await?;
+        let addr = listener.local_addr()?;
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let state = Arc::new(State {
+            proxy: self,
+            client,
+        });
+        let serve = async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(state, peer, req).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        };
+        Ok((addr, serve))
+    }
+}
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+fn json_error(status: StatusCode, code: i64, message: &str) -> Response<Body> {
+    let body = error_response(&JsonRpcId::Null, code, message, &[]);
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, drop_length: bool) {
+    for (k, v) in from {
+        let name = k.as_str();
+        if is_hop_by_hop(name) || name == HOST.as_str() || (drop_length && k == CONTENT_LENGTH) {
+            continue;
+        }
+        to.append(k.clone(), v.clone());
+    }
+}
+
+async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let p = &state.proxy;
+    let (parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    let uri: Uri = match format!(
+        "{}://{}{}",
+        p.upstream.scheme_str().unwrap_or("http"),
+        p.upstream.authority().map(|a| a.as_str()).unwrap_or(""),
+        path
+    )
+    .parse()
+    {
+        Ok(u) => u,
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, -32600, "bad request path"),
+    };
+    let _ = peer;
+
+    let mut method_hint = None;
+    let out_body: Body = if parts.method == Method::POST {
+        let bytes = match Limited::new(body, p.max_body).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return json_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    -32600,
+                    &format!("request body over the {}-byte limit", p.max_body),
+                )
+            }
+            Err(_) => {
+                return json_error(StatusCode::BAD_REQUEST, -32600, "request body unreadable")
+            }
+        };
+        let t = Instant::now();
+        let res = p
+            .pool
+            .inspect(
+                bytes.to_vec(),
+                Direction::ClientToServer,
+                None,
+                p.policy.clone(),
+            )
+            .await;
+        match res {
+            Err(e) => return json_error(StatusCode::SERVICE_UNAVAILABLE, -32603, &e.to_string()),
+            Ok(Err(e)) => {
+                if let Some(a) = &p.audit {
+                    a.error(
+                        "http",
+                        Direction::ClientToServer,
+                        bytes.len(),
+                        &e.to_string(),
+                        p.policy.fail_open,
+                    );
+                }
+                if !p.policy.fail_open {
+                    return json_error(StatusCode::BAD_REQUEST, e.jsonrpc_code(), &e.to_string());
+                }
+                full(bytes)
+            }
+            Ok(Ok(insp)) => {
+                if let Some(a) = &p.audit {
+                    a.record(
+                        "http",
+                        Direction::ClientToServer,
+                        bytes.len(),
+                        t.elapsed(),
+                        &insp,
+                    );
+                }
+                method_hint = insp.info().and_then(|i| i.method.clone());
+                match insp.verdict {
+                    Verdict::Forward => full(bytes),
+                    Verdict::Redacted(b) => full(b),
+                    Verdict::Block {
+                        response: Some(err),
+                    } => {
+                        let mut r = Response::new(full(err));
+                        r.headers_mut()
+                            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                        return r;
+                    }
+                    Verdict::Block { response: None } => {
+                        let mut r = Response::new(full(Bytes::new()));
+                        *r.status_mut() = StatusCode::ACCEPTED;
+                        return r;
+                    }
+                }
+            }
+        }
+    } else {
+        body.map_err(|e| Box::new(e) as BoxError).boxed()
+    };
+
+    let mut up = Request::builder().method(parts.method.clone()).uri(uri);
+    if let Some(h) = up.headers_mut() {
+        copy_headers(&parts.headers, h, true);
+    }
+    let Ok(up) = up.body(out_body) else {
+        return json_error(StatusCode::BAD_REQUEST, -32600, "request not forwardable");
+    };
+    let resp = match tokio::time::timeout(p.upstream_timeout, state.client.request(up)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => {
+            return json_error(
+                StatusCode::BAD_GATEWAY,
+                UPSTREAM_ERROR,
+                "upstream MCP server unreachable",
+            )
+        }
+        Err(_) => {
+            return json_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                UPSTREAM_ERROR,
+                "upstream MCP server did not answer in time",
+            )
+        }
+    };
+    let (rparts, rbody) = resp.into_parts();
+    let ctype = rparts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut out = Response::builder().status(rparts.status);
+    if ctype.starts_with("application/json") {
+        if let Some(h) = out.headers_mut() {
+            copy_headers(&rparts.headers, h, true);
+        }
+        let bytes = match Limited::new(rbody, p.max_body).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => {
+                return json_error(
+                    StatusCode::BAD_GATEWAY,
+                    UPSTREAM_ERROR,
+                    "upstream answer unreadable or over the limit",
+                )
+            }
+        };
+        let t = Instant::now();
+        let res = p
+            .pool
+            .inspect(
+                bytes.to_vec(),
+                Direction::ServerToClient,
+                method_hint,
+                p.policy.clone(),
+            )
+            .await;
+        let body = match res {
+            Ok(Ok(insp)) => {
+                if let Some(a) = &p.audit {
+                    a.record(
+                        "http",
+                        Direction::ServerToClient,
+                        bytes.len(),
+                        t.elapsed(),
+                        &insp,
+                    );
+                }
+                match insp.verdict {
+                    Verdict::Forward => bytes,
+                    Verdict::Redacted(b) => Bytes::from(b),
+                    Verdict::Block {
+                        response: Some(err),
+                    } => Bytes::from(err),
+                    Verdict::Block { response: None } => Bytes::new(),
+                }
+            }
+            Ok(Err(e)) if p.policy.fail_open => {
+                if let Some(a) = &p.audit {
+                    a.error(
+                        "http",
+                        Direction::ServerToClient,
+                        bytes.len(),
+                        &e.to_string(),
+                        true,
+                    );
+                }
+                bytes
+            }
+            Ok(Err(e)) => {
+                if let Some(a) = &p.audit {
+                    a.error(
+                        "http",
+                        Direction::ServerToClient,
+                        bytes.len(),
+                        &e.to_string(),
+                        false,
+                    );
+                }
+                return json_error(
+                    StatusCode::BAD_GATEWAY,
+                    UPSTREAM_ERROR,
+                    "upstream answer could not be inspected",
+                );
+            }
+            Err(e) => return json_error(StatusCode::SERVICE_UNAVAILABLE, -32603, &e.to_string()),
+        };
+        return out.body(full(body)).unwrap_or_else(|_| {
+            json_error(
+                StatusCode::BAD_GATEWAY,
+                UPSTREAM_ERROR,
+                "bad upstream answer",
+            )
+        });
+    }
+    if let Some(h) = out.headers_mut() {
+        copy_headers(&rparts.headers, h, ctype.starts_with("text/event-stream"));
+    }
+    let body = if ctype.starts_with("text/event-stream") {
+        sse_body(state.clone(), rbody, method_hint)
+    } else {
+        rbody.map_err(|e| Box::new(e) as BoxError).boxed()
+    };
+    out.body(body).unwrap_or_else(|_| {
+        json_error(
+            StatusCode::BAD_GATEWAY,
+            UPSTREAM_ERROR,
+            "bad upstream answer",
+        )
+    })
+}
+
+/// The upstream's event stream, inspected event by event on the worker pool and sent on as
+/// soon as each event is decided. The client going away drops the receiver, which stops the
+/// task and drops the upstream body: that cancels the upstream request.
+fn sse_body(state: Arc<State>, mut upstream: Incoming, method_hint: Option<String>) -> Body {
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
+    tokio::spawn(async move {
+        let p = &state.proxy;
+        let mut sse = Some(
+            SseInspector::new(Direction::ServerToClient, p.event_cap).with_method_hint(method_hint),
+        );
+        while let Some(frame) = upstream.frame().await {
+            let Ok(frame) = frame else {
+                let _ = tx.send(Err("upstream stream broke off".into())).await;
+                return;
+            };
+            let Ok(chunk) = frame.into_data() else {
+                continue;
+            };
+            let Some(mut inspector) = sse.take() else {
+                return;
+            };
+            let policy = p.policy.clone();
+            let job = p.pool.run(move |insp| {
+                let (mut out, mut decisions) = (Vec::new(), Vec::new());
+                let flow = inspector.feed(&chunk, insp, &policy, &mut out, &mut decisions);
+                (inspector, out, decisions, flow)
+            });
+            let Ok((inspector, out, decisions, flow)) = job.await else {
+                let _ = tx.send(Err("inspection unavailable".into())).await;
+                return;
+            };
+            sse = Some(inspector);
+            if let Some(a) = &p.audit {
+                for d in &decisions {
+                    if let EventOutcome::Inspected(i) = &d.outcome {
+                        a.record(
+                            "http-sse",
+                            Direction::ServerToClient,
+                            d.data_bytes,
+                            Duration::ZERO,
+                            i,
+                        );
+                    }
+                }
+            }
+            if !out.is_empty() && tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
+                return; // client gone
+            }
+            match flow {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Abort) | Err(_) => {
+                    let _ = tx
+                        .send(Err("event blocked in an oversized stream".into()))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    StreamBody::new(stream).boxed()
+}

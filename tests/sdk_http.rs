@@ -1,0 +1,182 @@
+//! `sluice serve` between the official Python MCP SDK client and server over Streamable HTTP
+//! (JSON and SSE answers), in each mode; and the proxy's own error answers on a raw socket.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const AWS: &str = "AKIAQX7ZR2M4KD5T6WYB"; // fabricated
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(port: u16) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn peers() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers")
+}
+
+fn sluice_serve(upstream_port: u16, mode: &str, extra: &[&str]) -> (Kill, u16) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "serve",
+            "--upstream",
+            &format!("http://127.0.0.1:{upstream_port}"),
+        ])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--mode",
+            mode,
+            "--threads",
+            "2",
+        ])
+        .args(extra)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(port);
+    (Kill(child), port)
+}
+
+fn run(answers: &str, mode: &str) -> (serde_json::Value, String) {
+    let received = std::env::temp_dir().join(format!(
+        "sluice-http-{answers}-{mode}-{}.log",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&received);
+    let up = free_port();
+    let _server = Kill(
+        Command::new("python3")
+            .arg(format!("{}/sdk_http_server.py", peers()))
+            .arg(&received)
+            .arg(up.to_string())
+            .arg(answers)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    let (_proxy, port) = sluice_serve(up, mode, &[]);
+    let out = Command::new("python3")
+        .arg(format!("{}/sdk_http_client.py", peers()))
+        .arg(format!("http://127.0.0.1:{port}/mcp"))
+        .current_dir(peers())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        serde_json::from_slice(&out.stdout).unwrap(),
+        std::fs::read_to_string(&received).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn python_sdk_over_streamable_http_sse_and_json_answers() {
+    for answers in ["sse", "json"] {
+        let (r, got) = run(answers, "redact");
+        assert_eq!(r["tools"], serde_json::json!(["echo", "leak"]), "{answers}");
+        assert_eq!(r["clean"]["text"], "echo: hello");
+        assert_eq!(
+            r["secret_argument"]["text"],
+            "echo: key [REDACTED:aws.access-key-id]"
+        );
+        assert_eq!(
+            r["secret_result"]["text"],
+            "aws_access_key_id=[REDACTED:aws.access-key-id]"
+        );
+        assert_eq!(
+            got, "hello\nkey [REDACTED:aws.access-key-id]\n",
+            "{answers}"
+        );
+
+        let (b, got) = run(answers, "block");
+        assert_eq!(b["clean"]["text"], "echo: hello");
+        assert!(b["secret_argument"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("aws.access-key-id"));
+        assert!(b["secret_result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("aws.access-key-id"));
+        assert_eq!(
+            got, "hello\n",
+            "blocked call never reached the server ({answers})"
+        );
+    }
+    let (m, got) = run("sse", "monitor");
+    assert_eq!(
+        m["secret_result"]["text"],
+        format!("aws_access_key_id={AWS}")
+    );
+    assert_eq!(got, format!("hello\nkey {AWS}\n"));
+}
+
+fn post(port: u16, body: &[u8]) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp);
+    let status: u16 = text[9..12].parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn proxy_errors_are_json_rpc_with_the_right_status() {
+    let dead = free_port(); // nothing listens there
+    let (_proxy, port) = sluice_serve(dead, "block", &["--max-body", "1000"]);
+    let (status, body) = post(port, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    assert_eq!(status, 502);
+    assert_eq!(body["error"]["code"], -32002);
+    let (status, body) = post(port, b"{not json");
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], -32700);
+    let (status, _) = post(port, &vec![b' '; 5000]);
+    assert_eq!(status, 413);
+    // A blocked request is answered by sluice itself, upstream down or not.
+    let (status, body) = post(port, format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"x","arguments":{{"k":"{AWS}"}}}}}}"#).as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], 7);
+    assert_eq!(body["error"]["code"], -32001);
+}
