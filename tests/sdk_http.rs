@@ -180,3 +180,64 @@ fn proxy_errors_are_json_rpc_with_the_right_status() {
     assert_eq!(body["id"], 7);
     assert_eq!(body["error"]["code"], -32001);
 }
+
+/// The 1.x SDK's interpreter, in the venv `make test` creates.
+fn mcp1_python() -> String {
+    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/target/venv-mcp1/bin/python");
+    assert!(
+        std::path::Path::new(p).exists(),
+        "{p} is missing: run `make test`, which creates it with the mcp 1.x SDK"
+    );
+    p.to_string()
+}
+
+#[test]
+fn session_based_sdk_2025_protocol_through_sluice() {
+    let py = mcp1_python();
+    let received = std::env::temp_dir().join(format!("sluice-sdk1-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&received);
+    let up = free_port();
+    let _server = Kill(
+        Command::new(&py)
+            .arg(format!("{}/sdk1_http.py", peers()))
+            .arg("server")
+            .arg(&received)
+            .arg(up.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    let (_proxy, port) = sluice_serve(up, "redact", &[]);
+    let out = Command::new(&py)
+        .arg(format!("{}/sdk1_http.py", peers()))
+        .arg("client")
+        .arg(format!("http://127.0.0.1:{port}/mcp"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["protocol"].as_str().unwrap().starts_with("2025-"), "{r}");
+    assert_eq!(r["session"], true, "Mcp-Session-Id made it through");
+    assert_eq!(r["clean"]["text"], "echo: hello");
+    assert_eq!(
+        r["secret_argument"]["text"],
+        "echo: key [REDACTED:aws.access-key-id]"
+    );
+    assert_eq!(
+        r["secret_result"]["text"],
+        "aws_access_key_id=[REDACTED:aws.access-key-id]"
+    );
+    // Log notifications ride the same SSE answer and are inspected too.
+    assert_eq!(
+        r["logs"],
+        serde_json::json!(["echoing hello", "echoing key [REDACTED:aws.access-key-id]"])
+    );
+    let got = std::fs::read_to_string(&received).unwrap();
+    assert_eq!(got, "hello\nkey [REDACTED:aws.access-key-id]\n");
+}

@@ -271,6 +271,16 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
                 )
             }
         };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            // 202 to a notification, 200 to a DELETE: nothing to inspect.
+            return out.body(full(bytes)).unwrap_or_else(|_| {
+                json_error(
+                    StatusCode::BAD_GATEWAY,
+                    UPSTREAM_ERROR,
+                    "bad upstream answer",
+                )
+            });
+        }
         let t = Instant::now();
         let res = p
             .pool
