@@ -193,8 +193,19 @@ fn mcp1_python() -> String {
 
 #[test]
 fn session_based_sdk_2025_protocol_through_sluice() {
+    // Streamable HTTP with sessions, then the legacy HTTP+SSE transport (GET /sse, whose
+    // `endpoint` event names where to POST; every answer rides the GET stream).
+    for (transport, path) in [("streamable-http", "/mcp"), ("sse", "/sse")] {
+        session_based_sdk(transport, path);
+    }
+}
+
+fn session_based_sdk(transport: &str, path: &str) {
     let py = mcp1_python();
-    let received = std::env::temp_dir().join(format!("sluice-sdk1-{}.log", std::process::id()));
+    let received = std::env::temp_dir().join(format!(
+        "sluice-sdk1-{transport}-{}.log",
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&received);
     let up = free_port();
     let _server = Kill(
@@ -203,6 +214,7 @@ fn session_based_sdk_2025_protocol_through_sluice() {
             .arg("server")
             .arg(&received)
             .arg(up.to_string())
+            .arg(transport)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -213,7 +225,8 @@ fn session_based_sdk_2025_protocol_through_sluice() {
     let out = Command::new(&py)
         .arg(format!("{}/sdk1_http.py", peers()))
         .arg("client")
-        .arg(format!("http://127.0.0.1:{port}/mcp"))
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .arg(transport)
         .output()
         .unwrap();
     assert!(

@@ -97,6 +97,9 @@ struct BigEvent {
 pub struct SseInspector {
     dir: Direction,
     method_hint: Option<String>,
+    /// (upstream origin, proxy origin): the legacy transport's `endpoint` event names where to
+    /// POST, and it must name the proxy or clients would bypass it.
+    endpoint_rewrite: Option<(String, String)>,
     event_cap: usize,
     raw: Vec<u8>,
     line_start: usize,
@@ -111,6 +114,7 @@ impl SseInspector {
         SseInspector {
             dir,
             method_hint: None,
+            endpoint_rewrite: None,
             event_cap,
             raw: Vec::new(),
             line_start: 0,
@@ -124,6 +128,13 @@ impl SseInspector {
     /// The method of the request this stream answers, when known.
     pub fn with_method_hint(mut self, method: Option<String>) -> Self {
         self.method_hint = method;
+        self
+    }
+
+    /// Rewrites absolute `endpoint` URLs starting with `from` (the upstream origin) to start
+    /// with `to` (the proxy's); relative ones already resolve against the proxy.
+    pub fn with_endpoint_rewrite(mut self, from: String, to: String) -> Self {
+        self.endpoint_rewrite = Some((from, to));
         self
     }
 
@@ -237,8 +248,16 @@ impl SseInspector {
             data_bytes: parsed.data.len(),
             outcome: EventOutcome::Passed,
         };
-        if !parsed.has_data || parsed.data.is_empty() || parsed.event.as_deref() == Some("endpoint")
-        {
+        if parsed.event.as_deref() == Some("endpoint") && parsed.has_data {
+            match &self.endpoint_rewrite {
+                Some((from, to)) if parsed.data.starts_with(from.as_bytes()) => {
+                    let mut url = to.as_bytes().to_vec();
+                    url.extend_from_slice(&parsed.data[from.len()..]);
+                    rebuild(&raw, Some(&url), out);
+                }
+                _ => out.extend_from_slice(&raw),
+            }
+        } else if !parsed.has_data || parsed.data.is_empty() {
             out.extend_from_slice(&raw);
         } else {
             match insp.inspect(&parsed.data, self.dir, self.method_hint.as_deref(), policy) {
@@ -611,5 +630,28 @@ mod tests {
         let mut out = Vec::new();
         rebuild(b"data: x\n\n", None, &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn endpoint_event_is_pointed_at_the_proxy() {
+        let rules = crate::CompiledRules::compile(
+            crate::Ruleset::from_toml(
+                "[[rule]]\nid = \"t\"\nname = \"t\"\ncategory = \"secret\"\npattern = 'zzqq'\n",
+                "t.toml",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut insp = Inspector::new(rules).unwrap();
+        let mut sse = SseInspector::new(Direction::ServerToClient, 1 << 20)
+            .with_endpoint_rewrite("http://up:8000".into(), "http://proxy:7070".into());
+        let (mut out, mut d) = (Vec::new(), Vec::new());
+        let input = b"event: endpoint\ndata: http://up:8000/messages/?session_id=ab\n\nevent: endpoint\ndata: /messages/?session_id=cd\n\n";
+        sse.feed(input, &mut insp, &Policy::default(), &mut out, &mut d)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "event: endpoint\ndata: http://proxy:7070/messages/?session_id=ab\n\nevent: endpoint\ndata: /messages/?session_id=cd\n\n"
+        );
     }
 }

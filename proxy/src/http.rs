@@ -353,7 +353,12 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
         copy_headers(&rparts.headers, h, ctype.starts_with("text/event-stream"));
     }
     let body = if ctype.starts_with("text/event-stream") {
-        sse_body(state.clone(), rbody, method_hint)
+        let proxy_origin = parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| format!("http://{h}"));
+        sse_body(state.clone(), rbody, method_hint, proxy_origin)
     } else {
         rbody.map_err(|e| Box::new(e) as BoxError).boxed()
     };
@@ -369,13 +374,25 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
 /// The upstream's event stream, inspected event by event on the worker pool and sent on as
 /// soon as each event is decided. The client going away drops the receiver, which stops the
 /// task and drops the upstream body: that cancels the upstream request.
-fn sse_body(state: Arc<State>, mut upstream: Incoming, method_hint: Option<String>) -> Body {
+fn sse_body(
+    state: Arc<State>,
+    mut upstream: Incoming,
+    method_hint: Option<String>,
+    proxy_origin: Option<String>,
+) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
     tokio::spawn(async move {
         let p = &state.proxy;
-        let mut sse = Some(
-            SseInspector::new(Direction::ServerToClient, p.event_cap).with_method_hint(method_hint),
-        );
+        let mut inspector =
+            SseInspector::new(Direction::ServerToClient, p.event_cap).with_method_hint(method_hint);
+        if let (Some(to), Some(authority)) = (proxy_origin, p.upstream.authority()) {
+            let from = format!(
+                "{}://{authority}",
+                p.upstream.scheme_str().unwrap_or("http")
+            );
+            inspector = inspector.with_endpoint_rewrite(from, to);
+        }
+        let mut sse = Some(inspector);
         while let Some(frame) = upstream.frame().await {
             let Ok(frame) = frame else {
                 let _ = tx.send(Err("upstream stream broke off".into())).await;
