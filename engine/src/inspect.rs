@@ -336,6 +336,11 @@ impl Inspector {
         policy: &Policy,
     ) -> Verdict {
         if findings.iter().any(|f| f.action == Action::Block) {
+            if policy.remove_blocked_list_items {
+                if let Some(bytes) = self.without_blocked_items(msg, findings, sources, policy) {
+                    return Verdict::Redacted(bytes);
+                }
+            }
             let mut ids: Vec<&str> = findings
                 .iter()
                 .filter(|f| f.action == Action::Block)
@@ -351,6 +356,59 @@ impl Inspector {
             return Verdict::Forward;
         }
         Verdict::Redacted(self.redacted(msg, findings, sources, policy))
+    }
+
+    /// A list result (`tools/list`, `prompts/list`, `resources/list`, templates) whose blocking
+    /// findings all sit inside list entries: the message without those entries, so one
+    /// poisoned tool does not take the whole server away. `None` when any blocking finding is
+    /// elsewhere.
+    fn without_blocked_items(
+        &self,
+        msg: &[u8],
+        findings: &[Finding],
+        sources: &[usize],
+        policy: &Policy,
+    ) -> Option<Vec<u8>> {
+        if self.walk.messages.len() != 1 {
+            return None;
+        }
+        let mut drop: Vec<(String, usize)> = Vec::new();
+        for f in findings.iter().filter(|f| f.action == Action::Block) {
+            let mut parts = f.pointer.split('/').skip(1);
+            let (Some("result"), Some(list), Some(idx)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return None;
+            };
+            if !matches!(
+                list,
+                "tools" | "prompts" | "resources" | "resourceTemplates"
+            ) || f.scope != Scope::Descriptions
+            {
+                return None;
+            }
+            drop.push((list.to_string(), idx.parse().ok()?));
+        }
+        // Redactions elsewhere in the message still apply; this path is rare, so the result
+        // is re-serialized rather than spliced.
+        let base = if findings.iter().any(|f| f.action == Action::Redact) {
+            self.redacted(msg, findings, sources, policy)
+        } else {
+            msg.to_vec()
+        };
+        let mut v: serde_json::Value = serde_json::from_slice(&base).ok()?;
+        drop.sort_unstable();
+        drop.dedup();
+        for (list, idx) in drop.iter().rev() {
+            let items = v
+                .get_mut("result")?
+                .get_mut(list.as_str())?
+                .as_array_mut()?;
+            if *idx < items.len() {
+                items.remove(*idx);
+            }
+        }
+        serde_json::to_vec(&v).ok()
     }
 
     fn block_body(&self, ids: &[&str]) -> Option<Vec<u8>> {

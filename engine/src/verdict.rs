@@ -26,6 +26,9 @@ pub struct Policy {
     pub max_message_bytes: usize,
     /// Forward what could not be inspected (malformed data in a stream) instead of dropping it.
     pub fail_open: bool,
+    /// A list result (tools, prompts, resources) with blocking findings only inside some
+    /// entries is forwarded without those entries instead of being blocked whole.
+    pub remove_blocked_list_items: bool,
 }
 
 impl Default for Policy {
@@ -40,6 +43,7 @@ impl Default for Policy {
             max_depth: 128,
             max_message_bytes: 64 << 20,
             fail_open: false,
+            remove_blocked_list_items: true,
         }
     }
 }
