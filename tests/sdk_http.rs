@@ -221,7 +221,12 @@ fn session_based_sdk(transport: &str, path: &str) {
             .unwrap(),
     );
     wait_for(up);
-    let (_proxy, port) = sluice_serve(up, "redact", &[]);
+    let audit = std::env::temp_dir().join(format!(
+        "sluice-sdk1-{transport}-{}.audit",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&audit);
+    let (_proxy, port) = sluice_serve(up, "redact", &["--audit", audit.to_str().unwrap()]);
     let out = Command::new(&py)
         .arg(format!("{}/sdk1_http.py", peers()))
         .arg("client")
@@ -253,4 +258,13 @@ fn session_based_sdk(transport: &str, path: &str) {
     );
     let got = std::fs::read_to_string(&received).unwrap();
     assert_eq!(got, "hello\nkey [REDACTED:aws.access-key-id]\n");
+    let audit = std::fs::read_to_string(&audit).unwrap();
+    assert!(audit.contains("\"client\":\"127.0.0.1:"), "{audit}");
+    if transport == "streamable-http" {
+        assert!(
+            audit.contains("\"session\":\""),
+            "the session id is audited: {audit}"
+        );
+    }
+    assert!(!audit.contains(AWS));
 }

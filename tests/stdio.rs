@@ -95,6 +95,7 @@ fn stdio_wrapper_inspects_both_directions() {
     assert_eq!(got.lines().count(), 5);
     let audit = std::fs::read_to_string(&audit).unwrap();
     assert!(audit.contains("\"rule\":\"aws.access-key-id\""));
+    assert!(audit.contains("\"client\":\"stdio\""));
     assert!(!audit.contains(AWS));
 }
 

@@ -8,6 +8,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 use sluice_engine::{Direction, Inspection};
 
+/// Who a message belongs to, where the transport knows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// The client's address (HTTP) or `stdio`.
+    pub client: Option<&'a str>,
+    /// `Mcp-Session-Id`, when the protocol has sessions.
+    pub session: Option<&'a str>,
+}
+
 pub struct AuditLog {
     out: Mutex<Box<dyn Write + Send>>,
     every_message: bool,
@@ -21,9 +30,11 @@ impl AuditLog {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         transport: &str,
+        origin: Origin<'_>,
         dir: Direction,
         size: usize,
         took: Duration,
@@ -52,6 +63,8 @@ impl AuditLog {
         let row = json!({
             "time": rfc3339(SystemTime::now()),
             "transport": transport,
+            "client": origin.client,
+            "session": origin.session,
             "direction": dir.as_str(),
             "kind": info.map(|i| i.kind.as_str()),
             "method": info.and_then(|i| i.method.as_deref()),
@@ -68,6 +81,7 @@ impl AuditLog {
     pub fn error(
         &self,
         transport: &str,
+        origin: Origin<'_>,
         dir: Direction,
         size: usize,
         error: &str,
@@ -76,6 +90,8 @@ impl AuditLog {
         let row = json!({
             "time": rfc3339(SystemTime::now()),
             "transport": transport,
+            "client": origin.client,
+            "session": origin.session,
             "direction": dir.as_str(),
             "error": error,
             "forwarded": forwarded,

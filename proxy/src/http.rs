@@ -27,7 +27,7 @@ use sluice_engine::{Direction, Policy, Pool, Verdict};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, Origin};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = BoxBody<Bytes, BoxError>;
@@ -144,7 +144,16 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
         Ok(u) => u,
         Err(_) => return json_error(StatusCode::BAD_REQUEST, -32600, "bad request path"),
     };
-    let _ = peer;
+    let client = peer.to_string();
+    let session = parts
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let origin = Origin {
+        client: Some(&client),
+        session: session.as_deref(),
+    };
 
     let mut method_hint = None;
     let out_body: Body = if parts.method == Method::POST {
@@ -180,6 +189,7 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
                 if let Some(a) = &p.audit {
                     a.error(
                         "http",
+                        origin,
                         Direction::ClientToServer,
                         bytes.len(),
                         &e.to_string(),
@@ -195,6 +205,7 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
                 if let Some(a) = &p.audit {
                     a.record(
                         "http",
+                        origin,
                         Direction::ClientToServer,
                         bytes.len(),
                         t.elapsed(),
@@ -296,6 +307,7 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
                 if let Some(a) = &p.audit {
                     a.record(
                         "http",
+                        origin,
                         Direction::ServerToClient,
                         bytes.len(),
                         t.elapsed(),
@@ -315,6 +327,7 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
                 if let Some(a) = &p.audit {
                     a.error(
                         "http",
+                        origin,
                         Direction::ServerToClient,
                         bytes.len(),
                         &e.to_string(),
@@ -327,6 +340,7 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
                 if let Some(a) = &p.audit {
                     a.error(
                         "http",
+                        origin,
                         Direction::ServerToClient,
                         bytes.len(),
                         &e.to_string(),
@@ -358,7 +372,13 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .map(|h| format!("http://{h}"));
-        sse_body(state.clone(), rbody, method_hint, proxy_origin)
+        sse_body(
+            state.clone(),
+            rbody,
+            method_hint,
+            proxy_origin,
+            (client.clone(), session.clone()),
+        )
     } else {
         rbody.map_err(|e| Box::new(e) as BoxError).boxed()
     };
@@ -379,6 +399,7 @@ fn sse_body(
     mut upstream: Incoming,
     method_hint: Option<String>,
     proxy_origin: Option<String>,
+    (client, session): (String, Option<String>),
 ) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
     tokio::spawn(async move {
@@ -418,8 +439,13 @@ fn sse_body(
             if let Some(a) = &p.audit {
                 for d in &decisions {
                     if let EventOutcome::Inspected(i) = &d.outcome {
+                        let origin = Origin {
+                            client: Some(&client),
+                            session: session.as_deref(),
+                        };
                         a.record(
                             "http-sse",
+                            origin,
                             Direction::ServerToClient,
                             d.data_bytes,
                             Duration::ZERO,

@@ -18,7 +18,12 @@ use sluice_engine::mcp::JsonRpcId;
 use sluice_engine::verdict::error_response;
 use sluice_engine::{CompiledRules, Direction, Inspector, Policy, Verdict};
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, Origin};
+
+const STDIO: Origin<'static> = Origin {
+    client: Some("stdio"),
+    session: None,
+};
 
 pub struct StdioProxy {
     pub rules: Arc<CompiledRules>,
@@ -141,7 +146,7 @@ fn client_to_server(
             let err = format!("message over the {}-byte limit", policy.max_message_bytes);
             eprintln!("sluice: client message dropped: {err}");
             if let Some(a) = &audit {
-                a.error("stdio", dir, line.len(), &err, false);
+                a.error("stdio", STDIO, dir, line.len(), &err, false);
             }
             send(
                 &client_out,
@@ -153,7 +158,7 @@ fn client_to_server(
         match insp.inspect(&line, dir, None, &policy) {
             Ok(res) => {
                 if let Some(a) = &audit {
-                    a.record("stdio", dir, line.len(), t.elapsed(), &res);
+                    a.record("stdio", STDIO, dir, line.len(), t.elapsed(), &res);
                 }
                 match &res.verdict {
                     Verdict::Forward => send(&server, &line)?,
@@ -168,7 +173,14 @@ fn client_to_server(
             Err(e) => {
                 eprintln!("sluice: client message not forwarded: {e}");
                 if let Some(a) = &audit {
-                    a.error("stdio", dir, line.len(), &e.to_string(), policy.fail_open);
+                    a.error(
+                        "stdio",
+                        STDIO,
+                        dir,
+                        line.len(),
+                        &e.to_string(),
+                        policy.fail_open,
+                    );
                 }
                 if policy.fail_open {
                     send(&server, &line)?;
@@ -212,7 +224,7 @@ fn server_to_client(
         match result {
             Ok(res) => {
                 if let Some(a) = &audit {
-                    a.record("stdio", dir, line.len(), t.elapsed(), &res);
+                    a.record("stdio", STDIO, dir, line.len(), t.elapsed(), &res);
                 }
                 match &res.verdict {
                     Verdict::Forward => send(&client_out, &line)?,
@@ -226,7 +238,14 @@ fn server_to_client(
             Err(e) => {
                 eprintln!("sluice: server message not forwarded: {e}");
                 if let Some(a) = &audit {
-                    a.error("stdio", dir, line.len(), &e.to_string(), policy.fail_open);
+                    a.error(
+                        "stdio",
+                        STDIO,
+                        dir,
+                        line.len(),
+                        &e.to_string(),
+                        policy.fail_open,
+                    );
                 }
                 if policy.fail_open && within_limit {
                     send(&client_out, &line)?;
