@@ -268,3 +268,41 @@ fn session_based_sdk(transport: &str, path: &str) {
     }
     assert!(!audit.contains(AWS));
 }
+
+#[test]
+fn mirrored_mcp_param_headers_are_redacted_with_their_arguments() {
+    let up = free_port();
+    let _server = Kill(
+        Command::new("python3")
+            .arg(format!("{}/echo_headers_server.py", peers()))
+            .arg(up.to_string())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    let (_proxy, port) = sluice_serve(up, "redact", &[]);
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"deploy","arguments":{{"region":"eu-west-1","key":"{AWS}"}}}}}}"#
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nMcp-Method: tools/call\r\nMcp-Name: deploy\r\nMcp-Param-Region: eu-west-1\r\nMcp-Param-Key: {AWS}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let json = resp.split("\r\n\r\n").nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let seen: serde_json::Value =
+        serde_json::from_str(v["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["arguments"]["key"], "[REDACTED:aws.access-key-id]");
+    assert_eq!(
+        seen["headers"]["mcp-param-key"],
+        "[REDACTED:aws.access-key-id]"
+    );
+    assert_eq!(seen["headers"]["mcp-param-region"], "eu-west-1");
+    assert!(!resp.contains(AWS));
+}

@@ -156,6 +156,7 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
     };
 
     let mut method_hint = None;
+    let mut param_headers: Option<HeaderMap> = None;
     let out_body: Body = if parts.method == Method::POST {
         let bytes = match Limited::new(body, p.max_body).collect().await {
             Ok(c) => c.to_bytes(),
@@ -215,7 +216,10 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
                 method_hint = insp.info().and_then(|i| i.method.clone());
                 match insp.verdict {
                     Verdict::Forward => full(bytes),
-                    Verdict::Redacted(b) => full(b),
+                    Verdict::Redacted(b) => {
+                        param_headers = rewritten_param_headers(&parts.headers, &bytes, &b);
+                        full(b)
+                    }
                     Verdict::Block {
                         response: Some(err),
                     } => {
@@ -239,6 +243,9 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
     let mut up = Request::builder().method(parts.method.clone()).uri(uri);
     if let Some(h) = up.headers_mut() {
         copy_headers(&parts.headers, h, true);
+        for (k, v) in param_headers.iter().flatten() {
+            h.insert(k.clone(), v.clone());
+        }
     }
     let Ok(up) = up.body(out_body) else {
         return json_error(StatusCode::BAD_REQUEST, -32600, "request not forwardable");
@@ -391,6 +398,64 @@ async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> 
     })
 }
 
+/// 2026-07-28 mirrors some tool arguments into `Mcp-Param-*` headers, and the server rejects a
+/// request whose headers and body disagree. When sluice redacts an argument, the header that
+/// mirrors it must be rewritten too, or the secret leaks through the header. A header mirrors
+/// the argument whose original value it carries (plain, or `=?base64?...?=`); it gets that
+/// argument's redacted value, encoded the same way.
+fn rewritten_param_headers(
+    headers: &HeaderMap,
+    original: &[u8],
+    redacted: &[u8],
+) -> Option<HeaderMap> {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let params: Vec<_> = headers
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("mcp-param-"))
+        .collect();
+    if params.is_empty() {
+        return None;
+    }
+    let args = |body: &[u8]| -> Option<serde_json::Map<String, serde_json::Value>> {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        v.pointer("/params/arguments")?.as_object().cloned()
+    };
+    let (before, after) = (args(original)?, args(redacted)?);
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = HeaderMap::new();
+    for (name, value) in params {
+        let raw = value.to_str().ok()?;
+        let decoded = match raw
+            .strip_prefix("=?base64?")
+            .and_then(|r| r.strip_suffix("?="))
+        {
+            Some(enc) => String::from_utf8(b64.decode(enc).ok()?).ok()?,
+            None => raw.to_string(),
+        };
+        let Some((key, _)) = before.iter().find(|(_, v)| text(v) == decoded) else {
+            continue;
+        };
+        let Some(new) = after.get(key).map(text) else {
+            continue;
+        };
+        if new == decoded {
+            continue;
+        }
+        let plain_ok = new.bytes().all(|b| (0x20..0x7f).contains(&b)) && new.trim() == new;
+        let encoded = if plain_ok {
+            new
+        } else {
+            format!("=?base64?{}?=", b64.encode(new))
+        };
+        out.insert(name.clone(), HeaderValue::from_str(&encoded).ok()?);
+    }
+    Some(out)
+}
+
 /// The upstream's event stream, inspected event by event on the worker pool and sent on as
 /// soon as each event is decided. The client going away drops the receiver, which stops the
 /// task and drops the upstream body: that cancels the upstream request.
@@ -472,4 +537,34 @@ fn sse_body(
         rx.recv().await.map(|item| (item, rx))
     });
     StreamBody::new(stream).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn param_headers_follow_their_redacted_arguments_in_both_encodings() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "mcp-param-note",
+            HeaderValue::from_static("=?base64?a8OpeSBzM2NyZXQ=?="),
+        );
+        h.insert("mcp-param-city", HeaderValue::from_static("Paris"));
+        let before = r#"{"params":{"arguments":{"note":"kéy s3cret","city":"Paris"}}}"#;
+        let after = r#"{"params":{"arguments":{"note":"kéy [REDACTED:x]","city":"Paris"}}}"#;
+        let out = rewritten_param_headers(&h, before.as_bytes(), after.as_bytes()).unwrap();
+        assert_eq!(out.len(), 1, "only the changed argument's header");
+        let v = out.get("mcp-param-note").unwrap().to_str().unwrap();
+        use base64::Engine as _;
+        let inner = v
+            .strip_prefix("=?base64?")
+            .unwrap()
+            .strip_suffix("?=")
+            .unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(inner)
+            .unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "kéy [REDACTED:x]");
+    }
 }
