@@ -34,7 +34,7 @@ impl InspectError {
     pub fn jsonrpc_code(&self) -> i64 {
         match self {
             InspectError::Json { .. } | InspectError::InvalidUtf8 => -32700,
-            InspectError::Walk(WalkError::NotJsonRpc) => -32600,
+            InspectError::Walk(WalkError::NotJsonRpc) | InspectError::TooLarge { .. } => -32600,
             _ => -32603,
         }
     }
@@ -61,6 +61,25 @@ pub struct Finding {
     pub fingerprint: String,
     /// Index of the message in a batch (0 otherwise).
     pub message: usize,
+}
+
+impl Finding {
+    /// The finding as reports and audit rows carry it: positions and a fingerprint, never the
+    /// matched text.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rule": self.rule_id,
+            "category": self.category.as_str(),
+            "severity": self.severity.as_str(),
+            "action": self.action.as_str(),
+            "scope": self.scope.as_str(),
+            "pointer": self.pointer,
+            "view": self.view,
+            "start": self.start,
+            "end": self.end,
+            "fingerprint": self.fingerprint,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -31,6 +31,21 @@ impl AuditLog {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Appends to `path` (`-` is stdout).
+    pub fn open(path: &std::path::Path, every_message: bool) -> std::io::Result<AuditLog> {
+        let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            )
+        };
+        Ok(AuditLog::new(out, every_message))
+    }
+
     pub fn record(
         &self,
         transport: &str,
@@ -44,22 +59,7 @@ impl AuditLog {
             return;
         }
         let info = inspection.info();
-        let findings: Vec<_> = inspection
-            .findings
-            .iter()
-            .map(|f| {
-                json!({
-                    "rule": f.rule_id,
-                    "category": f.category.as_str(),
-                    "severity": f.severity.as_str(),
-                    "action": f.action.as_str(),
-                    "scope": f.scope.as_str(),
-                    "pointer": f.pointer,
-                    "view": f.view,
-                    "fingerprint": f.fingerprint,
-                })
-            })
-            .collect();
+        let findings: Vec<_> = inspection.findings.iter().map(|f| f.to_json()).collect();
         let row = json!({
             "time": rfc3339(SystemTime::now()),
             "transport": transport,

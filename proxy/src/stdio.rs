@@ -9,14 +9,14 @@
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
 use sluice_engine::mcp::JsonRpcId;
 use sluice_engine::verdict::error_response;
-use sluice_engine::{CompiledRules, Direction, Inspector, Policy, Verdict};
+use sluice_engine::{CompiledRules, Direction, InspectError, Inspector, Policy, Verdict};
 
 use crate::audit::{AuditLog, Origin};
 
@@ -96,28 +96,29 @@ impl StdioProxy {
         let server_in = child.stdin.take().expect("piped stdin");
         let server_out = child.stdout.take().expect("piped stdout");
 
-        let c2s = {
-            let (rules, policy, audit, client_out) = (
-                self.rules.clone(),
-                self.policy.clone(),
-                self.audit.clone(),
-                client_out.clone(),
-            );
-            thread::Builder::new()
-                .name("sluice-client-to-server".into())
-                .spawn(move || {
-                    let stdin = io::stdin();
-                    client_to_server(stdin.lock(), server_in, client_out, rules, policy, audit)
-                })?
+        let c2s = Pump {
+            dir: Direction::ClientToServer,
+            to: Arc::new(Mutex::new(server_in)),
+            back: client_out.clone(),
+            policy: self.policy.clone(),
+            audit: self.audit.clone(),
         };
-        let s2c = {
-            let (rules, policy, audit) = (self.rules.clone(), self.policy.clone(), self.audit);
-            thread::Builder::new()
-                .name("sluice-server-to-client".into())
-                .spawn(move || {
-                    server_to_client(BufReader::new(server_out), client_out, rules, policy, audit)
-                })?
+        let s2c = Pump {
+            dir: Direction::ServerToClient,
+            to: client_out.clone(),
+            back: client_out,
+            policy: self.policy.clone(),
+            audit: self.audit,
         };
+        let rules = self.rules.clone();
+        let c2s = thread::Builder::new()
+            .name("sluice-client-to-server".into())
+            // When the client closes its side, so does sluice: the server sees end of input.
+            .spawn(move || c2s.run(io::stdin().lock(), rules))?;
+        let rules = self.rules;
+        let s2c = thread::Builder::new()
+            .name("sluice-server-to-client".into())
+            .spawn(move || s2c.run(BufReader::new(server_out), rules))?;
         let status = wait(&mut child)?;
         // The server is gone: its output ends, and the client side stops at the next write.
         let _ = s2c.join();
@@ -126,134 +127,85 @@ impl StdioProxy {
     }
 }
 
-fn client_to_server(
-    mut input: impl BufRead,
-    server_in: ChildStdin,
-    client_out: Shared<io::Stdout>,
-    rules: Arc<CompiledRules>,
+/// One direction of the wrapper: each line is inspected, then sent on to `to`, or, when sluice
+/// answers in its place (a blocked request, a request it could not inspect), to `back`.
+struct Pump<T: Write, B: Write> {
+    dir: Direction,
+    to: Shared<T>,
+    back: Shared<B>,
     policy: Arc<Policy>,
     audit: Option<Arc<AuditLog>>,
-) -> io::Result<()> {
-    let mut insp = Inspector::new(rules).map_err(io::Error::other)?;
-    let server: Shared<ChildStdin> = Arc::new(Mutex::new(server_in));
-    let dir = Direction::ClientToServer;
-    let mut line = Vec::new();
-    while let Some(within_limit) = read_line(&mut input, &mut line, policy.max_message_bytes)? {
-        if line.iter().all(u8::is_ascii_whitespace) && within_limit {
-            continue;
-        }
-        if !within_limit {
-            let err = format!("message over the {}-byte limit", policy.max_message_bytes);
-            eprintln!("sluice: client message dropped: {err}");
-            if let Some(a) = &audit {
-                a.error("stdio", STDIO, dir, line.len(), &err, false);
-            }
-            send(
-                &client_out,
-                error_response(&JsonRpcId::Null, -32600, &err, &[]).as_bytes(),
-            )?;
-            continue;
-        }
-        let t = Instant::now();
-        match insp.inspect(&line, dir, None, &policy) {
-            Ok(res) => {
-                if let Some(a) = &audit {
-                    a.record("stdio", STDIO, dir, line.len(), t.elapsed(), &res);
-                }
-                match &res.verdict {
-                    Verdict::Forward => send(&server, &line)?,
-                    Verdict::Redacted(b) => send(&server, b)?,
-                    // The request never reaches the server; the client hears why.
-                    Verdict::Block {
-                        response: Some(err),
-                    } => send(&client_out, err)?,
-                    Verdict::Block { response: None } => {}
-                }
-            }
-            Err(e) => {
-                eprintln!("sluice: client message not forwarded: {e}");
-                if let Some(a) = &audit {
-                    a.error(
-                        "stdio",
-                        STDIO,
-                        dir,
-                        line.len(),
-                        &e.to_string(),
-                        policy.fail_open,
-                    );
-                }
-                if policy.fail_open {
-                    send(&server, &line)?;
-                } else {
-                    let msg = format!("sluice could not inspect the message: {e}");
-                    send(
-                        &client_out,
-                        error_response(&JsonRpcId::Null, e.jsonrpc_code(), &msg, &[]).as_bytes(),
-                    )?;
-                }
-            }
-        }
-    }
-    // The client closed its side: so does sluice, and the server sees end of input.
-    Ok(())
 }
 
-fn server_to_client(
-    mut input: impl BufRead,
-    client_out: Shared<io::Stdout>,
-    rules: Arc<CompiledRules>,
-    policy: Arc<Policy>,
-    audit: Option<Arc<AuditLog>>,
-) -> io::Result<()> {
-    let mut insp = Inspector::new(rules).map_err(io::Error::other)?;
-    let dir = Direction::ServerToClient;
-    let mut line = Vec::new();
-    while let Some(within_limit) = read_line(&mut input, &mut line, policy.max_message_bytes)? {
-        if line.iter().all(u8::is_ascii_whitespace) && within_limit {
-            continue;
+impl<T: Write, B: Write> Pump<T, B> {
+    fn run(&self, mut input: impl BufRead, rules: Arc<CompiledRules>) -> io::Result<()> {
+        let mut insp = Inspector::new(rules).map_err(io::Error::other)?;
+        let policy = &self.policy;
+        let mut line = Vec::new();
+        while let Some(within_limit) = read_line(&mut input, &mut line, policy.max_message_bytes)? {
+            if within_limit && line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let t = Instant::now();
+            let result = if within_limit {
+                insp.inspect(&line, self.dir, None, policy)
+            } else {
+                Err(InspectError::TooLarge {
+                    size: line.len(),
+                    limit: policy.max_message_bytes,
+                })
+            };
+            match result {
+                Ok(res) => {
+                    if let Some(a) = &self.audit {
+                        a.record("stdio", STDIO, self.dir, line.len(), t.elapsed(), &res);
+                    }
+                    match &res.verdict {
+                        Verdict::Forward => send(&self.to, &line)?,
+                        Verdict::Redacted(b) => send(&self.to, b)?,
+                        // A blocked request never reaches the server; the client hears why.
+                        // A blocked server message reaches the client as the error.
+                        Verdict::Block {
+                            response: Some(err),
+                        } => send(&self.back, err)?,
+                        Verdict::Block { response: None } => {}
+                    }
+                }
+                Err(e) => self.refuse(&line, within_limit, &e)?,
+            }
         }
-        let t = Instant::now();
-        let result = if within_limit {
-            insp.inspect(&line, dir, None, &policy)
-        } else {
-            Err(sluice_engine::InspectError::TooLarge {
-                size: line.len(),
-                limit: policy.max_message_bytes,
-            })
+        Ok(())
+    }
+
+    /// A line that could not be inspected: forwarded only if the policy fails open (never when
+    /// over the size limit); a client's request is answered with the error.
+    fn refuse(&self, line: &[u8], within_limit: bool, e: &InspectError) -> io::Result<()> {
+        let forward = self.policy.fail_open && within_limit;
+        let side = match self.dir {
+            Direction::ClientToServer => "client",
+            Direction::ServerToClient => "server",
         };
-        match result {
-            Ok(res) => {
-                if let Some(a) = &audit {
-                    a.record("stdio", STDIO, dir, line.len(), t.elapsed(), &res);
-                }
-                match &res.verdict {
-                    Verdict::Forward => send(&client_out, &line)?,
-                    Verdict::Redacted(b) => send(&client_out, b)?,
-                    Verdict::Block {
-                        response: Some(err),
-                    } => send(&client_out, err)?,
-                    Verdict::Block { response: None } => {}
-                }
-            }
-            Err(e) => {
-                eprintln!("sluice: server message not forwarded: {e}");
-                if let Some(a) = &audit {
-                    a.error(
-                        "stdio",
-                        STDIO,
-                        dir,
-                        line.len(),
-                        &e.to_string(),
-                        policy.fail_open,
-                    );
-                }
-                if policy.fail_open && within_limit {
-                    send(&client_out, &line)?;
-                }
-            }
+        eprintln!("sluice: {side} message not forwarded: {e}");
+        if let Some(a) = &self.audit {
+            a.error(
+                "stdio",
+                STDIO,
+                self.dir,
+                line.len(),
+                &e.to_string(),
+                forward,
+            );
+        }
+        if forward {
+            send(&self.to, line)
+        } else if self.dir == Direction::ClientToServer {
+            let msg = format!("sluice could not inspect the message: {e}");
+            let err = error_response(&JsonRpcId::Null, e.jsonrpc_code(), &msg, &[]);
+            send(&self.back, err.as_bytes())
+        } else {
+            Ok(())
         }
     }
-    Ok(())
 }
 
 fn forward_signals(pid: u32) -> io::Result<()> {

@@ -112,24 +112,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if let Some(r) = report.as_mut() {
                     let info = res.info();
                     for f in &res.findings {
-                        let row = json!({
+                        let mut row = json!({
                             "line": n,
                             "direction": dir.as_str(),
                             "kind": info.map(|i| i.kind.as_str()),
                             "method": info.and_then(|i| i.method.as_deref()),
                             "tool": info.and_then(|i| i.tool.as_deref()),
                             "verdict": res.verdict.name(),
-                            "rule": f.rule_id,
-                            "category": f.category.as_str(),
-                            "severity": f.severity.as_str(),
-                            "action": f.action.as_str(),
-                            "scope": f.scope.as_str(),
-                            "pointer": f.pointer,
-                            "view": f.view,
-                            "start": f.start,
-                            "end": f.end,
-                            "fingerprint": f.fingerprint,
                         });
+                        if let (Some(row), serde_json::Value::Object(finding)) =
+                            (row.as_object_mut(), f.to_json())
+                        {
+                            row.extend(finding);
+                        }
                         writeln!(r, "{row}")?;
                     }
                 }

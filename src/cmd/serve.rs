@@ -72,18 +72,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     policy.max_message_bytes = args.max_body;
     policy.salt = random_salt();
     let audit = match &args.audit {
-        Some(p) if p.as_os_str() == "-" => Some(Arc::new(AuditLog::new(
-            Box::new(std::io::stdout()),
-            args.audit_all,
-        ))),
-        Some(p) => {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open audit file {}", p.display()))?;
-            Some(Arc::new(AuditLog::new(Box::new(f), args.audit_all)))
-        }
+        Some(p) => Some(Arc::new(
+            AuditLog::open(p, args.audit_all)
+                .with_context(|| format!("cannot open audit file {}", p.display()))?,
+        )),
         None => None,
     };
     let proxy = HttpProxy {

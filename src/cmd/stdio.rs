@@ -52,14 +52,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     policy.max_message_bytes = args.max_message_bytes;
     policy.salt = random_salt();
     let audit = match &args.audit {
-        Some(p) => {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open audit file {}", p.display()))?;
-            Some(Arc::new(AuditLog::new(Box::new(f), args.audit_all)))
+        // stdout carries the protocol here.
+        Some(p) if p.as_os_str() == "-" => {
+            anyhow::bail!("--audit - is not available with stdio: name a file")
         }
+        Some(p) => Some(Arc::new(
+            AuditLog::open(p, args.audit_all)
+                .with_context(|| format!("cannot open audit file {}", p.display()))?,
+        )),
         None => None,
     };
     let code = StdioProxy {
