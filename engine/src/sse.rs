@@ -97,9 +97,10 @@ struct BigEvent {
 pub struct SseInspector {
     dir: Direction,
     method_hint: Option<String>,
-    /// (upstream origin, proxy origin): the legacy transport's `endpoint` event names where to
-    /// POST, and it must name the proxy or clients would bypass it.
-    endpoint_rewrite: Option<(String, String)>,
+    /// (upstream prefix, proxy prefix) pairs, first match wins: the legacy transport's
+    /// `endpoint` event names where to POST, and it must name the proxy or clients would
+    /// bypass it.
+    endpoint_rewrite: Vec<(String, String)>,
     event_cap: usize,
     raw: Vec<u8>,
     line_start: usize,
@@ -114,7 +115,7 @@ impl SseInspector {
         SseInspector {
             dir,
             method_hint: None,
-            endpoint_rewrite: None,
+            endpoint_rewrite: Vec::new(),
             event_cap,
             raw: Vec::new(),
             line_start: 0,
@@ -131,10 +132,11 @@ impl SseInspector {
         self
     }
 
-    /// Rewrites absolute `endpoint` URLs starting with `from` (the upstream origin) to start
-    /// with `to` (the proxy's); relative ones already resolve against the proxy.
+    /// Rewrites `endpoint` URLs starting with `from` (the upstream origin, or a path the
+    /// proxy mounts elsewhere) to start with `to`. Call again to add rewrites; the first that
+    /// matches applies. Relative URLs outside every `from` already resolve against the proxy.
     pub fn with_endpoint_rewrite(mut self, from: String, to: String) -> Self {
-        self.endpoint_rewrite = Some((from, to));
+        self.endpoint_rewrite.push((from, to));
         self
     }
 
@@ -249,8 +251,12 @@ impl SseInspector {
             outcome: EventOutcome::Passed,
         };
         if parsed.event.as_deref() == Some("endpoint") && parsed.has_data {
-            match &self.endpoint_rewrite {
-                Some((from, to)) if parsed.data.starts_with(from.as_bytes()) => {
+            let rewrite = self
+                .endpoint_rewrite
+                .iter()
+                .find(|(from, _)| parsed.data.starts_with(from.as_bytes()));
+            match rewrite {
+                Some((from, to)) => {
                     let mut url = to.as_bytes().to_vec();
                     url.extend_from_slice(&parsed.data[from.len()..]);
                     rebuild(&raw, Some(&url), out);

@@ -2,5 +2,6 @@
 //! `sluice_engine` and forwards what comes back.
 
 pub mod audit;
+pub mod config;
 pub mod http;
 pub mod stdio;

@@ -1,35 +1,55 @@
-//! `sluice serve`: the Streamable HTTP proxy in front of one MCP server.
+//! `sluice serve`: the Streamable HTTP proxy, configured by a TOML file, flags, or both
+//! (flags win).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use sluice_engine::Pool;
 use sluice_proxy::audit::AuditLog;
-use sluice_proxy::http::HttpProxy;
+use sluice_proxy::config::{
+    parse_duration, parse_size, Config, ModeName, TlsFiles, UpstreamConfig,
+};
+use sluice_proxy::http::{tls, HttpProxy};
 
-use super::inspect::{policy_for, Mode};
+use super::inspect::Mode;
 use crate::rules_args::{random_salt, RulesArgs};
 
 #[derive(clap::Args)]
-#[command(
-    after_help = "Example:\n  sluice serve --upstream http://127.0.0.1:8000 --listen 127.0.0.1:7070 --mode redact\n\n\
-Clients use http://127.0.0.1:7070/mcp where they used http://127.0.0.1:8000/mcp: request paths \
-are forwarded as they come. HTTP/1.1 and HTTP/2 (h2c) on the same port."
-)]
+#[command(after_help = "Examples:\n  \
+sluice serve --upstream http://127.0.0.1:8000/mcp --listen 127.0.0.1:7070 --mode redact\n  \
+sluice serve --config sluice.toml\n  \
+sluice serve --config sluice.toml --check\n\n\
+With --upstream, clients use the same path on sluice as on the server \
+(http://127.0.0.1:7070/mcp above), and every other path is forwarded to the same server as it \
+comes (the legacy SSE transport's /messages/, OAuth metadata). Several upstreams, routed by path \
+prefix, and per-category, per-rule and per-direction policy: see the commented example \
+examples/sluice.toml. HTTP/1.1 and HTTP/2 on one port: h2c in the clear, ALPN with TLS.")]
 pub struct Args {
-    /// The MCP server's origin (scheme, host, port), e.g. http://127.0.0.1:8000.
+    /// TOML configuration file (see examples/sluice.toml). Flags override its values.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check the configuration and the rules, print what would run, and exit.
     #[arg(long)]
-    upstream: String,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:7070")]
-    listen: SocketAddr,
-    /// What to do with findings.
-    #[arg(long, value_enum, default_value_t = Mode::Rules)]
-    mode: Mode,
+    check: bool,
+    /// The MCP server's URL (http:// or https://), e.g. http://127.0.0.1:8000/mcp. Replaces
+    /// the config's upstreams.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:7070].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// What to do with findings [default: rules, each rule's own action].
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Write one JSON line per message with findings (and per failure) to this file, or `-`
     /// for stdout.
     #[arg(long, value_name = "FILE")]
@@ -40,63 +60,190 @@ pub struct Args {
     /// Forward messages that cannot be inspected instead of refusing them.
     #[arg(long)]
     fail_open: bool,
-    /// Largest request or JSON response body in bytes.
-    #[arg(long, default_value_t = 16 << 20)]
-    max_body: usize,
-    /// Seconds to wait for the upstream's response headers.
-    #[arg(long, default_value_t = 60)]
-    upstream_timeout: u64,
-    /// Scan worker threads (default: one per core).
+    /// Largest request or JSON response body, e.g. 16MiB [default: 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_body: Option<usize>,
+    /// Time to wait for the upstream's response headers, e.g. 60s [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    upstream_timeout: Option<std::time::Duration>,
+    /// Scan worker threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
     #[command(flatten)]
     rules: RulesArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let upstream: sluice_proxy::http::Uri = args
-        .upstream
-        .parse()
-        .with_context(|| format!("--upstream {} is not a URL", args.upstream))?;
+/// The configuration file with the flags applied on top.
+fn effective_config(args: &Args) -> anyhow::Result<Config> {
+    let mut cfg = match &args.config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::from_str("", "(flags)")?,
+    };
+    if let Some(url) = &args.upstream {
+        let primary = UpstreamConfig {
+            url: url.clone(),
+            prefix: None,
+            ca_file: None,
+        };
+        let checked = primary
+            .check()
+            .map_err(|e| anyhow::anyhow!("--upstream: {e}"))?;
+        cfg.upstreams = vec![primary];
+        if !checked.prefix.trim_end_matches('/').is_empty() {
+            cfg.upstreams.push(UpstreamConfig {
+                url: format!(
+                    "{}://{}",
+                    checked.url.scheme_str().unwrap_or("http"),
+                    checked.url.authority().map(|a| a.as_str()).unwrap_or("")
+                ),
+                prefix: Some("/".into()),
+                ca_file: None,
+            });
+        }
+    }
     anyhow::ensure!(
-        upstream.scheme_str() == Some("http") && upstream.authority().is_some(),
-        "--upstream must be an http:// URL with a host (https upstreams are not supported yet)"
+        !cfg.upstreams.is_empty(),
+        "no upstream: pass --upstream URL, or --config FILE with an [[upstream]] section"
     );
-    let rules = args.rules.compile()?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let pool = Arc::new(Pool::new(rules, threads)?);
-    let mut policy = policy_for(args.mode);
-    policy.fail_open = args.fail_open;
-    policy.max_message_bytes = args.max_body;
-    policy.salt = random_salt();
-    let audit = match &args.audit {
+    if let Some(l) = args.listen {
+        cfg.listen.address = l;
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        cfg.listen.tls = Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    if let Some(m) = args.mode {
+        cfg.policy.mode = match m {
+            Mode::Rules => ModeName::Rules,
+            Mode::Block => ModeName::Block,
+            Mode::Redact => ModeName::Redact,
+            Mode::Monitor => ModeName::Monitor,
+        };
+    }
+    if args.fail_open {
+        cfg.policy.fail_open = true;
+    }
+    if let Some(a) = &args.audit {
+        cfg.audit.path = Some(a.clone());
+    }
+    if args.audit_all {
+        cfg.audit.all = true;
+    }
+    if let Some(m) = args.max_body {
+        cfg.limits.max_body = m;
+    }
+    if let Some(t) = args.upstream_timeout {
+        cfg.limits.upstream_timeout = t;
+    }
+    if !args.rules.rules.is_empty() {
+        cfg.rules.files = args.rules.rules.clone();
+    }
+    cfg.rules.add.extend(args.rules.add_rules.iter().cloned());
+    Ok(cfg)
+}
+
+fn read_salt(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let salt = std::fs::read(path)
+        .with_context(|| format!("cannot read audit salt file {}", path.display()))?;
+    let salt = salt.trim_ascii().to_vec();
+    anyhow::ensure!(
+        salt.len() >= 16,
+        "audit salt file {} holds {} bytes; use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+        path.display(),
+        salt.len()
+    );
+    Ok(salt)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = effective_config(&args)?;
+    let rules = RulesArgs {
+        rules: cfg.rules.files.clone(),
+        add_rules: cfg.rules.add.clone(),
+    }
+    .compile()?;
+    let shown = args
+        .config
+        .as_ref()
+        .map_or("(flags)".to_string(), |p| p.display().to_string());
+    let unknown = cfg
+        .policy
+        .unknown_rule_ids(|id| rules.ruleset.rules.iter().any(|r| r.id == id));
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "{shown}: [policy.rules] names rules the ruleset does not have: {} (list them with `sluice rules`)",
+        unknown.join(", ")
+    );
+    let mut policy = cfg
+        .policy
+        .to_policy(cfg.limits.max_body)
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    policy.salt = match &cfg.audit.salt_file {
+        Some(p) => read_salt(p)?,
+        None => random_salt(),
+    };
+    let tls = match &cfg.listen.tls {
+        Some(t) => Some(tls::server_config(&t.cert, &t.key)?),
+        None => None,
+    };
+    for u in cfg.upstreams() {
+        tls::client_config(u.ca_file.as_deref()).with_context(|| format!("upstream {}", u.url))?;
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if args.check {
+        println!("{shown}: OK");
+        println!(
+            "listen: {scheme}://{} (HTTP/1.1 and HTTP/2)",
+            cfg.listen.address
+        );
+        for u in cfg.upstreams() {
+            println!("route: {} -> {}", u.prefix, u.url);
+        }
+        println!(
+            "rules: {} compiled; mode: {:?}; fail {}",
+            rules.ruleset.len(),
+            cfg.policy.mode,
+            if policy.fail_open { "open" } else { "closed" }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let audit = match &cfg.audit.path {
         Some(p) => Some(Arc::new(
-            AuditLog::open(p, args.audit_all)
+            AuditLog::open(p, cfg.audit.all)
                 .with_context(|| format!("cannot open audit file {}", p.display()))?,
         )),
         None => None,
     };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let pool = Arc::new(Pool::new(rules, threads)?);
+    let upstreams = cfg.upstreams();
     let proxy = HttpProxy {
-        listen: args.listen,
-        upstream,
+        listen: cfg.listen.address,
+        tls,
+        upstreams: upstreams.clone(),
         pool,
         policy: Arc::new(policy),
         audit,
-        max_body: args.max_body,
-        event_cap: sluice_engine::sse::DEFAULT_EVENT_CAP,
-        upstream_timeout: Duration::from_secs(args.upstream_timeout),
+        limits: cfg.limits.clone(),
+        checks: cfg.http.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let (addr, serve) = proxy.bind().await.context("cannot listen")?;
-        eprintln!(
-            "sluice: listening on http://{addr}, forwarding to {}",
-            args.upstream
-        );
+        eprintln!("sluice: listening on {scheme}://{addr}");
+        for u in &upstreams {
+            eprintln!(
+                "sluice: {scheme}://{addr}{} -> {}",
+                if u.prefix == "/" { "/*" } else { &u.prefix },
+                u.url
+            );
+        }
         tokio::select! {
             _ = serve => {}
             _ = tokio::signal::ctrl_c() => eprintln!("sluice: stopping"),

@@ -1,0 +1,601 @@
+//! The `sluice serve` configuration file (TOML), parsed and checked once. Unknown keys are
+//! errors that name the key and its line: a misspelt `fail_opne = true` must not silently
+//! leave the proxy in a mode nobody chose. The commented reference is `examples/sluice.toml`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper::Uri;
+use serde::Deserialize;
+use sluice_engine::{Action, Category, Policy, RedactStrategy, Scope};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// toml's message carries the line, column and key.
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub listen: Listen,
+    #[serde(default)]
+    pub rules: RulesFiles,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub http: HttpChecks,
+    #[serde(default, rename = "upstream")]
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    #[serde(default = "default_listen")]
+    pub address: SocketAddr,
+    pub tls: Option<TlsFiles>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            address: default_listen(),
+            tls: None,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7070))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesFiles {
+    /// Replace the embedded default ruleset with these files.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// Add these files to the ruleset in use.
+    #[serde(default)]
+    pub add: Vec<PathBuf>,
+}
+
+/// The global mode: `rules` keeps each rule's own action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeName {
+    #[default]
+    Rules,
+    Block,
+    Redact,
+    Monitor,
+}
+
+impl ModeName {
+    pub fn action(self) -> Option<Action> {
+        match self {
+            ModeName::Rules => None,
+            ModeName::Block => Some(Action::Block),
+            ModeName::Redact => Some(Action::Redact),
+            ModeName::Monitor => Some(Action::Monitor),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default)]
+    pub mode: ModeName,
+    #[serde(default)]
+    pub fail_open: bool,
+    #[serde(default = "default_redaction")]
+    pub redaction: String,
+    #[serde(default = "yes")]
+    pub remove_blocked_list_items: bool,
+    #[serde(default = "default_depth")]
+    pub max_depth: usize,
+    #[serde(default)]
+    pub categories: HashMap<Category, Action>,
+    /// Keyed by where the text sits: arguments (client to server), results (server to
+    /// client), descriptions (tool lists), metadata.
+    #[serde(default)]
+    pub scopes: HashMap<Scope, Action>,
+    #[serde(default)]
+    pub rules: HashMap<String, Action>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            mode: ModeName::Rules,
+            fail_open: false,
+            redaction: default_redaction(),
+            remove_blocked_list_items: true,
+            max_depth: default_depth(),
+            categories: HashMap::new(),
+            scopes: HashMap::new(),
+            rules: HashMap::new(),
+        }
+    }
+}
+
+fn default_redaction() -> String {
+    "mask".into()
+}
+fn default_depth() -> usize {
+    Policy::default().max_depth
+}
+fn yes() -> bool {
+    true
+}
+
+impl PolicyConfig {
+    /// The engine policy; the salt is set by whoever owns the audit trail.
+    pub fn to_policy(&self, max_message_bytes: usize) -> Result<Policy, String> {
+        let redaction: RedactStrategy = self
+            .redaction
+            .parse()
+            .map_err(|e| format!("policy.redaction: {e}"))?;
+        Ok(Policy {
+            mode: self.mode.action(),
+            rules: self.rules.clone(),
+            categories: self.categories.clone(),
+            scopes: self.scopes.clone(),
+            redaction,
+            salt: Vec::new(),
+            max_depth: self.max_depth,
+            max_message_bytes,
+            fail_open: self.fail_open,
+            remove_blocked_list_items: self.remove_blocked_list_items,
+        })
+    }
+
+    /// Rule ids in `[policy.rules]` that the loaded ruleset does not have: a typo there would
+    /// otherwise leave a rule on a mode nobody chose.
+    pub fn unknown_rule_ids(&self, known: impl Fn(&str) -> bool) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .rules
+            .keys()
+            .map(String::as_str)
+            .filter(|id| !known(id))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body, and largest JSON answer, in bytes.
+    #[serde(default = "default_max_body", deserialize_with = "de_size")]
+    pub max_body: usize,
+    /// Largest single SSE event inspected whole; longer events are scanned as a stream.
+    #[serde(default = "default_max_event", deserialize_with = "de_size")]
+    pub max_event: usize,
+    #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
+    pub upstream_connect_timeout: Duration,
+    /// Time to the upstream's response headers.
+    #[serde(default = "secs::<60>", deserialize_with = "de_duration")]
+    pub upstream_timeout: Duration,
+    /// A client must send its request headers within this time (slowloris defence).
+    #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
+    pub client_header_timeout: Duration,
+    /// ... and its whole request body within this time.
+    #[serde(default = "secs::<30>", deserialize_with = "de_duration")]
+    pub client_body_timeout: Duration,
+    /// TLS handshakes that take longer are dropped.
+    #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
+    pub tls_handshake_timeout: Duration,
+    /// Open client connections at once; more wait in the kernel's accept queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    #[serde(default = "default_h2_streams")]
+    pub max_streams_per_connection: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: default_max_body(),
+            max_event: default_max_event(),
+            upstream_connect_timeout: secs::<10>(),
+            upstream_timeout: secs::<60>(),
+            client_header_timeout: secs::<10>(),
+            client_body_timeout: secs::<30>(),
+            tls_handshake_timeout: secs::<10>(),
+            max_connections: default_max_connections(),
+            max_streams_per_connection: default_h2_streams(),
+        }
+    }
+}
+
+fn default_max_body() -> usize {
+    16 << 20
+}
+fn default_max_event() -> usize {
+    sluice_engine::sse::DEFAULT_EVENT_CAP
+}
+fn default_max_connections() -> usize {
+    4096
+}
+fn default_h2_streams() -> u32 {
+    256
+}
+fn secs<const N: u64>() -> Duration {
+    Duration::from_secs(N)
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// File to append rows to, or `-` for stdout. No audit when absent.
+    pub path: Option<PathBuf>,
+    /// A row per message, not only per message with findings.
+    #[serde(default)]
+    pub all: bool,
+    /// File holding the fingerprint salt, so fingerprints correlate across restarts and
+    /// instances. A fresh random salt per start when absent.
+    pub salt_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpChecks {
+    /// Browser origins allowed to call the proxy. Requests without `Origin` (every non-browser
+    /// MCP client) always pass; by default an `Origin` must be a loopback host or the host the
+    /// request was sent to, else 403 (the spec's DNS-rebinding defence). `["*"]` allows all.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// MCP-Protocol-Version values sluice forwards. A version sluice does not know may move
+    /// data to places it does not inspect, so unknown versions get 400 unless listed here.
+    #[serde(default = "known_versions")]
+    pub protocol_versions: Vec<String>,
+}
+
+impl Default for HttpChecks {
+    fn default() -> Self {
+        HttpChecks {
+            allowed_origins: Vec::new(),
+            protocol_versions: known_versions(),
+        }
+    }
+}
+
+pub const KNOWN_PROTOCOL_VERSIONS: [&str; 5] = [
+    "2024-11-05",
+    "2025-03-26",
+    "2025-06-18",
+    "2025-11-25",
+    "2026-07-28",
+];
+
+fn known_versions() -> Vec<String> {
+    KNOWN_PROTOCOL_VERSIONS.map(String::from).to_vec()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// The MCP server: `http://` or `https://`, with the path of its endpoint if it has one.
+    pub url: String,
+    /// Requests whose path starts with this prefix go to this upstream, the prefix replaced
+    /// by the URL's path. Default: the URL's path, so clients use the same path on sluice.
+    pub prefix: Option<String>,
+    /// Extra PEM CA certificates to trust for this upstream (besides the system's).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A checked upstream route.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub prefix: String,
+    pub url: Uri,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl UpstreamConfig {
+    pub fn check(&self) -> Result<Upstream, String> {
+        let url: Uri = self
+            .url
+            .parse()
+            .map_err(|e| format!("upstream url `{}`: {e}", self.url))?;
+        match url.scheme_str() {
+            Some("http") | Some("https") => {}
+            _ => {
+                return Err(format!(
+                    "upstream url `{}` must start with http:// or https://",
+                    self.url
+                ))
+            }
+        }
+        if url.authority().is_none() {
+            return Err(format!("upstream url `{}` has no host", self.url));
+        }
+        if url.query().is_some() {
+            return Err(format!(
+                "upstream url `{}`: a query string is not supported",
+                self.url
+            ));
+        }
+        let prefix = self
+            .prefix
+            .clone()
+            .unwrap_or_else(|| url.path().to_string());
+        if !prefix.starts_with('/') {
+            return Err(format!("upstream prefix `{prefix}` must start with `/`"));
+        }
+        Ok(Upstream {
+            prefix,
+            url,
+            ca_file: self.ca_file.clone(),
+        })
+    }
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let mut cfg = Config::from_str(&text, &shown)?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(cfg)
+    }
+
+    /// Parses and checks everything that does not need the ruleset.
+    pub fn from_str(text: &str, shown: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: shown.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: shown.to_string(),
+            message,
+        };
+        cfg.policy.to_policy(cfg.limits.max_body).map_err(invalid)?;
+        let mut prefixes = Vec::new();
+        for u in &cfg.upstreams {
+            let u = u.check().map_err(invalid)?;
+            if prefixes.contains(&u.prefix) {
+                return Err(invalid(format!(
+                    "two upstreams share the prefix `{}`",
+                    u.prefix
+                )));
+            }
+            prefixes.push(u.prefix);
+        }
+        for v in &cfg.http.protocol_versions {
+            if !is_version_shaped(v) {
+                return Err(invalid(format!(
+                    "http.protocol_versions: `{v}` is not a YYYY-MM-DD version"
+                )));
+            }
+        }
+        Ok(cfg)
+    }
+
+    pub fn upstreams(&self) -> Vec<Upstream> {
+        // Checked in from_str.
+        self.upstreams
+            .iter()
+            .filter_map(|u| u.check().ok())
+            .collect()
+    }
+
+    /// Relative paths in the file are relative to the file, not to wherever sluice started.
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && p.as_os_str() != "-" {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(t) = &mut self.listen.tls {
+            fix(&mut t.cert);
+            fix(&mut t.key);
+        }
+        self.rules.files.iter_mut().for_each(fix);
+        self.rules.add.iter_mut().for_each(fix);
+        if let Some(p) = &mut self.audit.path {
+            fix(p);
+        }
+        if let Some(p) = &mut self.audit.salt_file {
+            fix(p);
+        }
+        for u in &mut self.upstreams {
+            if let Some(p) = &mut u.ca_file {
+                fix(p);
+            }
+        }
+    }
+}
+
+pub fn is_version_shaped(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// `16777216`, `"16MiB"`, `"64KiB"`, `"1GiB"`, `"500kB"`, `"2MB"`.
+fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) => usize::try_from(n).map_err(serde::de::Error::custom),
+        Raw::S(s) => parse_size(&s).map_err(serde::de::Error::custom),
+    }
+}
+
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 16MiB, 64KiB, 1048576)"))?;
+    let mult: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        u => {
+            return Err(format!(
+                "unknown size unit `{u}` in `{s}` (B, KiB, MiB, GiB, kB, MB, GB)"
+            ))
+        }
+    };
+    Ok((n * mult) as usize)
+}
+
+/// `30` (seconds), `"30s"`, `"250ms"`, `"2m"`.
+fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) => Ok(Duration::from_secs(n)),
+        Raw::S(s) => parse_duration(&s).map_err(serde::de::Error::custom),
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 250ms, 2m)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1e3,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        u => {
+            return Err(format!(
+                "unknown duration unit `{u}` in `{s}` (ms, s, m, h)"
+            ))
+        }
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses_and_means_what_it_says() {
+        let text = include_str!("../../examples/sluice.toml");
+        let cfg = Config::from_str(text, "examples/sluice.toml").unwrap();
+        assert_eq!(cfg.upstreams().len(), 2);
+        assert_eq!(cfg.policy.mode, ModeName::Redact);
+        assert_eq!(
+            cfg.policy.scopes.get(&Scope::Descriptions),
+            Some(&Action::Block)
+        );
+        assert_eq!(cfg.limits.max_body, 16 << 20);
+        assert!(cfg.listen.tls.is_none(), "TLS is commented out");
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let err = Config::from_str("[policy]\nmode = \"block\"\nfail_opne = true\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fail_opne"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        let err = Config::from_str("[limit]\nmax_body = 1\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_reason() {
+        for (text, needle) in [
+            ("[policy]\nmode = \"drop\"\n", "drop"),
+            ("[policy.categories]\nsecrets = \"redact\"\n", "secrets"),
+            ("[policy.scopes]\narguments = \"erase\"\n", "erase"),
+            ("[policy]\nredaction = \"blur\"\n", "blur"),
+            ("[limits]\nmax_body = \"16 parsecs\"\n", "parsecs"),
+            ("[limits]\nupstream_timeout = \"soon\"\n", "soon"),
+            ("[[upstream]]\nurl = \"ftp://h/x\"\n", "http://"),
+            (
+                "[[upstream]]\nurl = \"http://a:1/mcp\"\n[[upstream]]\nurl = \"http://b:1/mcp\"\n",
+                "share the prefix",
+            ),
+            ("[http]\nprotocol_versions = [\"v2\"]\n", "v2"),
+        ] {
+            let err = Config::from_str(text, "x.toml").unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+            assert!(err.starts_with("x.toml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("64KiB").unwrap(), 65536);
+        assert_eq!(parse_size("2MB").unwrap(), 2_000_000);
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn prefixes_default_to_the_upstream_path() {
+        let u = UpstreamConfig {
+            url: "https://example.com/mcp".into(),
+            prefix: None,
+            ca_file: None,
+        }
+        .check()
+        .unwrap();
+        assert_eq!(u.prefix, "/mcp");
+    }
+}

@@ -1,0 +1,133 @@
+//! Transport checks made before anything is forwarded: `Origin` (the spec's DNS-rebinding
+//! defence) and `MCP-Protocol-Version`.
+
+use hyper::header::HeaderMap;
+
+/// Requests without `Origin` (non-browser clients) pass. A browser origin passes when it is
+/// listed, when the list holds `*`, when its host is loopback, or when it is the host the
+/// request was addressed to.
+pub fn origin_allowed(headers: &HeaderMap, request_host: Option<&str>, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get("origin") else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let Some((_, authority)) = origin.split_once("://") else {
+        return false; // includes the opaque origin `null`
+    };
+    let host = host_of(authority);
+    if host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host == "[::1]"
+        || host.starts_with("127.")
+    {
+        return true;
+    }
+    request_host.is_some_and(|h| h.eq_ignore_ascii_case(authority))
+}
+
+fn host_of(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        authority.find(']').map_or(authority, |i| &authority[..=i])
+    } else {
+        authority.split(':').next().unwrap_or(authority)
+    }
+}
+
+/// `Err` with the reason when the header is present and not one sluice forwards.
+pub fn protocol_version(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+    let Some(v) = headers.get("mcp-protocol-version") else {
+        return Ok(()); // 2025-03-26 and older, or before initialization
+    };
+    let v = v.to_str().unwrap_or("");
+    if allowed.iter().any(|a| a == v) {
+        return Ok(());
+    }
+    if crate::config::is_version_shaped(v) {
+        Err(format!(
+            "MCP-Protocol-Version {v} is not one sluice inspects (configured: {})",
+            allowed.join(", ")
+        ))
+    } else {
+        Err("MCP-Protocol-Version is not a protocol version".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn with(name: &'static str, v: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_static(v));
+        h
+    }
+
+    #[test]
+    fn origins() {
+        let none: Vec<String> = vec![];
+        assert!(origin_allowed(&HeaderMap::new(), None, &none));
+        assert!(origin_allowed(
+            &with("origin", "http://localhost:3000"),
+            None,
+            &none
+        ));
+        assert!(origin_allowed(
+            &with("origin", "http://127.0.0.1:5173"),
+            None,
+            &none
+        ));
+        assert!(origin_allowed(
+            &with("origin", "http://[::1]:80"),
+            None,
+            &none
+        ));
+        assert!(origin_allowed(
+            &with("origin", "https://gw.corp:7070"),
+            Some("gw.corp:7070"),
+            &none
+        ));
+        assert!(!origin_allowed(
+            &with("origin", "https://evil.example"),
+            Some("127.0.0.1:7070"),
+            &none
+        ));
+        assert!(!origin_allowed(
+            &with("origin", "http://localhost.evil.example"),
+            None,
+            &none
+        ));
+        assert!(!origin_allowed(&with("origin", "null"), None, &none));
+        let listed = vec!["https://app.corp".to_string()];
+        assert!(origin_allowed(
+            &with("origin", "https://app.corp"),
+            None,
+            &listed
+        ));
+        assert!(origin_allowed(
+            &with("origin", "https://evil.example"),
+            None,
+            &["*".to_string()]
+        ));
+    }
+
+    #[test]
+    fn versions() {
+        let known: Vec<String> = crate::config::KNOWN_PROTOCOL_VERSIONS
+            .map(String::from)
+            .to_vec();
+        assert!(protocol_version(&HeaderMap::new(), &known).is_ok());
+        assert!(protocol_version(&with("mcp-protocol-version", "2025-06-18"), &known).is_ok());
+        let e = protocol_version(&with("mcp-protocol-version", "2031-01-01"), &known).unwrap_err();
+        assert!(e.contains("2031-01-01"));
+        assert!(protocol_version(&with("mcp-protocol-version", "latest"), &known).is_err());
+    }
+}

@@ -1,0 +1,347 @@
+//! One request through the proxy: transport checks, route, inspect the POSTed message,
+//! forward, then inspect the answer (JSON whole, SSE per event) on its way back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, Response, StatusCode};
+use sluice_engine::{Direction, Verdict};
+
+use super::respond::{
+    copy_headers, empty, json, json_error, Body, BoxError, INVALID_REQUEST, UPSTREAM_ERROR,
+};
+use super::{checks, params, sse_body, Conn, State};
+use crate::audit::Origin;
+
+/// What the policy made of one message.
+pub(super) enum Decided {
+    /// Send these bytes: the original, or a redacted copy.
+    Pass { bytes: Bytes, redacted: bool },
+    /// Do not send; answer with this JSON-RPC error, or with nothing for a notification.
+    Blocked(Option<Vec<u8>>),
+    /// Not inspectable, and the policy fails closed.
+    Refused { code: i64, message: String },
+    /// The worker pool is gone (shutting down).
+    Unavailable,
+}
+
+pub(super) struct Decision {
+    pub decided: Decided,
+    pub method: Option<String>,
+    pub tool: Option<String>,
+}
+
+/// Who the request came from, owned so streaming tasks can keep it.
+#[derive(Clone)]
+pub(super) struct Who {
+    pub transport: &'static str,
+    pub client: String,
+    pub session: Option<String>,
+}
+
+impl Who {
+    pub fn origin(&self) -> Origin<'_> {
+        Origin {
+            client: Some(&self.client),
+            session: self.session.as_deref(),
+        }
+    }
+}
+
+/// Inspects one message on the worker pool and writes its audit row.
+pub(super) async fn decide(
+    state: &State,
+    bytes: Bytes,
+    dir: Direction,
+    method_hint: Option<String>,
+    who: &Who,
+) -> Decision {
+    let p = &state.proxy;
+    let t = Instant::now();
+    let size = bytes.len();
+    let res = p
+        .pool
+        .inspect(bytes.to_vec(), dir, method_hint.clone(), p.policy.clone())
+        .await;
+    let mut d = Decision {
+        decided: Decided::Unavailable,
+        method: method_hint,
+        tool: None,
+    };
+    match res {
+        Err(_) => {}
+        Ok(Err(e)) => {
+            if let Some(a) = &p.audit {
+                let msg = e.to_string();
+                a.error(
+                    who.transport,
+                    who.origin(),
+                    dir,
+                    size,
+                    &msg,
+                    p.policy.fail_open,
+                );
+            }
+            d.decided = if p.policy.fail_open {
+                Decided::Pass {
+                    bytes,
+                    redacted: false,
+                }
+            } else {
+                Decided::Refused {
+                    code: e.jsonrpc_code(),
+                    message: e.to_string(),
+                }
+            };
+        }
+        Ok(Ok(insp)) => {
+            if let Some(a) = &p.audit {
+                a.record(who.transport, who.origin(), dir, size, t.elapsed(), &insp);
+            }
+            if let Some(info) = insp.info() {
+                d.method = info.method.clone().or(d.method);
+                d.tool = info.tool.clone();
+            }
+            d.decided = match insp.verdict {
+                Verdict::Forward => Decided::Pass {
+                    bytes,
+                    redacted: false,
+                },
+                Verdict::Redacted(b) => Decided::Pass {
+                    bytes: Bytes::from(b),
+                    redacted: true,
+                },
+                Verdict::Block { response } => Decided::Blocked(response),
+            };
+        }
+    }
+    d
+}
+
+/// Reads a whole body up to `max` bytes within `within`.
+async fn read_body(body: Incoming, max: usize, within: Duration) -> Result<Bytes, Response<Body>> {
+    match tokio::time::timeout(within, Limited::new(body, max).collect()).await {
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                INVALID_REQUEST,
+                &format!("request body over the {max}-byte limit"),
+            ))
+        }
+        Ok(Err(_)) => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "request body unreadable",
+        )),
+        Err(_) => Err(json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            INVALID_REQUEST,
+            "request body not received in time",
+        )),
+    }
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub(super) async fn handle(
+    state: Arc<State>,
+    conn: Conn,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let p = &state.proxy;
+    let (parts, body) = req.into_parts();
+    // HTTP/2 carries the host in :authority, HTTP/1.1 in Host.
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| header_str(&parts.headers, HOST.as_str()).map(str::to_owned));
+    if !checks::origin_allowed(&parts.headers, host.as_deref(), &p.checks.allowed_origins) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            INVALID_REQUEST,
+            "Origin not allowed (see [http] allowed_origins)",
+        );
+    }
+    if let Err(why) = checks::protocol_version(&parts.headers, &p.checks.protocol_versions) {
+        return json_error(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why);
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    let Some((route, uri)) = state.routes.find(path) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            INVALID_REQUEST,
+            "no upstream is configured for this path",
+        );
+    };
+    let who = Who {
+        transport: if conn.tls { "https" } else { "http" },
+        client: conn.peer.to_string(),
+        session: header_str(&parts.headers, "mcp-session-id").map(str::to_owned),
+    };
+
+    let mut method_hint = None;
+    let mut param_headers: Option<HeaderMap> = None;
+    let out_body: Body = if parts.method == Method::POST {
+        let bytes = match read_body(body, p.limits.max_body, p.limits.client_body_timeout).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let d = decide(&state, bytes.clone(), Direction::ClientToServer, None, &who).await;
+        method_hint = d.method;
+        match d.decided {
+            Decided::Pass {
+                bytes: out,
+                redacted,
+            } => {
+                if redacted {
+                    let mirrored = d
+                        .tool
+                        .as_deref()
+                        .and_then(|t| state.params.for_tool(route.upstream, t));
+                    param_headers =
+                        params::rewritten(&parts.headers, mirrored.as_deref(), &bytes, &out);
+                }
+                super::respond::full(out)
+            }
+            Decided::Blocked(Some(err)) => return json(StatusCode::OK, err),
+            Decided::Blocked(None) => return empty(StatusCode::ACCEPTED),
+            Decided::Refused { code, message } => {
+                return json_error(StatusCode::BAD_REQUEST, code, &message)
+            }
+            Decided::Unavailable => {
+                return json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    -32603,
+                    "inspection unavailable",
+                )
+            }
+        }
+    } else {
+        body.map_err(|e| Box::new(e) as BoxError).boxed()
+    };
+
+    let mut up = Request::builder().method(parts.method.clone()).uri(uri);
+    if let Some(h) = up.headers_mut() {
+        copy_headers(&parts.headers, h, true);
+        for (k, v) in param_headers.iter().flatten() {
+            h.insert(k.clone(), v.clone());
+        }
+    }
+    let Ok(up) = up.body(out_body) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "request not forwardable",
+        );
+    };
+    let client = &state.clients[route.upstream];
+    let resp = match tokio::time::timeout(p.limits.upstream_timeout, client.request(up)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => {
+            return json_error(
+                StatusCode::BAD_GATEWAY,
+                UPSTREAM_ERROR,
+                "upstream MCP server unreachable",
+            )
+        }
+        Err(_) => {
+            return json_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                UPSTREAM_ERROR,
+                "upstream MCP server did not answer in time",
+            )
+        }
+    };
+    let (rparts, rbody) = resp.into_parts();
+    let ctype = header_str(&rparts.headers, CONTENT_TYPE.as_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let is_json = ctype.starts_with("application/json");
+    let is_sse = ctype.starts_with("text/event-stream");
+    let mut out = Response::builder().status(rparts.status);
+    if let Some(h) = out.headers_mut() {
+        copy_headers(&rparts.headers, h, is_json || is_sse);
+    }
+    let body = if is_json {
+        let bytes = match Limited::new(rbody, p.limits.max_body).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => {
+                return json_error(
+                    StatusCode::BAD_GATEWAY,
+                    UPSTREAM_ERROR,
+                    "upstream answer unreadable or over the limit",
+                )
+            }
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            // 202 to a notification, 200 to a DELETE: nothing to inspect.
+            super::respond::full(bytes)
+        } else {
+            let d = decide(&state, bytes, Direction::ServerToClient, method_hint, &who).await;
+            match d.decided {
+                Decided::Pass { bytes, .. } => {
+                    if d.method.as_deref() == Some("tools/list") {
+                        state.params.learn(route.upstream, &bytes);
+                    }
+                    super::respond::full(bytes)
+                }
+                Decided::Blocked(err) => super::respond::full(err.unwrap_or_default()),
+                Decided::Refused { .. } => {
+                    return json_error(
+                        StatusCode::BAD_GATEWAY,
+                        UPSTREAM_ERROR,
+                        "upstream answer could not be inspected",
+                    )
+                }
+                Decided::Unavailable => {
+                    return json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        -32603,
+                        "inspection unavailable",
+                    )
+                }
+            }
+        }
+    } else if is_sse {
+        let proxy_origin = format!(
+            "{}://{}",
+            if conn.tls { "https" } else { "http" },
+            host.as_deref().unwrap_or("")
+        );
+        let rewrites = state.routes.endpoint_rewrites(route, &proxy_origin);
+        sse_body::inspected(
+            state.clone(),
+            rbody,
+            sse_body::Stream {
+                upstream: route.upstream,
+                method_hint,
+                endpoint_rewrites: rewrites,
+                who,
+            },
+        )
+    } else {
+        rbody.map_err(|e| Box::new(e) as BoxError).boxed()
+    };
+    out.body(body).unwrap_or_else(|_| {
+        json_error(
+            StatusCode::BAD_GATEWAY,
+            UPSTREAM_ERROR,
+            "bad upstream answer",
+        )
+    })
+}

@@ -1,0 +1,67 @@
+//! Building answers: JSON-RPC error bodies with an HTTP status, header copying.
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use hyper::{Response, StatusCode};
+use sluice_engine::mcp::JsonRpcId;
+use sluice_engine::verdict::error_response;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = BoxBody<Bytes, BoxError>;
+
+/// JSON-RPC code for "the upstream could not be reached" (implementation-defined range).
+pub const UPSTREAM_ERROR: i64 = -32002;
+/// JSON-RPC code for a request refused by the transport checks (origin, version, route).
+pub const INVALID_REQUEST: i64 = -32600;
+
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// An error the proxy itself answers with: the status a plain HTTP client understands and a
+/// JSON-RPC error body an MCP client understands. The request's id is not known here.
+pub fn json_error(status: StatusCode, code: i64, message: &str) -> Response<Body> {
+    json(status, error_response(&JsonRpcId::Null, code, message, &[]))
+}
+
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+/// End-to-end headers only; `Content-Length` too when the body may change size.
+pub fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, drop_length: bool) {
+    for (k, v) in from {
+        let name = k.as_str();
+        if is_hop_by_hop(name) || k == HOST || (drop_length && k == CONTENT_LENGTH) {
+            continue;
+        }
+        to.append(k.clone(), v.clone());
+    }
+}

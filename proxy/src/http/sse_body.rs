@@ -1,0 +1,124 @@
+//! An upstream event stream, inspected event by event on the worker pool and sent on as soon
+//! as each event is decided. The client going away drops the receiver, which stops the task
+//! and drops the upstream body: that cancels the upstream request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use sluice_engine::sse::{EventOutcome, Flow, SseInspector};
+use sluice_engine::Direction;
+use tokio::sync::mpsc;
+
+use super::handle::Who;
+use super::respond::{Body, BoxError};
+use super::State;
+
+pub(super) struct Stream {
+    pub upstream: usize,
+    pub method_hint: Option<String>,
+    pub endpoint_rewrites: Vec<(String, String)>,
+    pub who: Who,
+}
+
+pub(super) fn inspected(state: Arc<State>, mut upstream: Incoming, s: Stream) -> Body {
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
+    tokio::spawn(async move {
+        let p = &state.proxy;
+        let learn_tools = s.method_hint.as_deref() == Some("tools/list");
+        let mut inspector = SseInspector::new(Direction::ServerToClient, p.limits.max_event)
+            .with_method_hint(s.method_hint);
+        for (from, to) in s.endpoint_rewrites {
+            inspector = inspector.with_endpoint_rewrite(from, to);
+        }
+        let mut sse = Some(inspector);
+        while let Some(frame) = upstream.frame().await {
+            let Ok(frame) = frame else {
+                let _ = tx.send(Err("upstream stream broke off".into())).await;
+                return;
+            };
+            let Ok(chunk) = frame.into_data() else {
+                continue;
+            };
+            let Some(mut inspector) = sse.take() else {
+                return;
+            };
+            let policy = p.policy.clone();
+            let job = p.pool.run(move |insp| {
+                let (mut out, mut decisions) = (Vec::new(), Vec::new());
+                let flow = inspector.feed(&chunk, insp, &policy, &mut out, &mut decisions);
+                (inspector, out, decisions, flow)
+            });
+            let Ok((inspector, out, decisions, flow)) = job.await else {
+                let _ = tx.send(Err("inspection unavailable".into())).await;
+                return;
+            };
+            sse = Some(inspector);
+            if let Some(a) = &p.audit {
+                for d in &decisions {
+                    if let EventOutcome::Inspected(i) = &d.outcome {
+                        let transport = if s.who.transport == "https" {
+                            "https-sse"
+                        } else {
+                            "http-sse"
+                        };
+                        a.record(
+                            transport,
+                            s.who.origin(),
+                            Direction::ServerToClient,
+                            d.data_bytes,
+                            Duration::ZERO,
+                            i,
+                        );
+                    }
+                }
+            }
+            if learn_tools {
+                for data in event_data(&out) {
+                    state.params.learn(s.upstream, &data);
+                }
+            }
+            if !out.is_empty() && tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
+                return; // client gone
+            }
+            match flow {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Abort) | Err(_) => {
+                    let _ = tx
+                        .send(Err("event blocked in an oversized stream".into()))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    StreamBody::new(stream).boxed()
+}
+
+/// The `data` of each whole event in `out` (what was forwarded), for learning tool schemas.
+/// `out` holds whole events only: the inspector emits an event once it has decided it.
+fn event_data(out: &[u8]) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(out);
+    let mut events = Vec::new();
+    let mut cur: Option<Vec<u8>> = None;
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            events.extend(cur.take());
+        } else if let Some(d) = line.strip_prefix("data:") {
+            let d = d.strip_prefix(' ').unwrap_or(d);
+            let buf = cur.get_or_insert_with(Vec::new);
+            if !buf.is_empty() {
+                buf.push(b'\n');
+            }
+            buf.extend_from_slice(d.as_bytes());
+        }
+    }
+    events.extend(cur);
+    events
+}
