@@ -1,6 +1,7 @@
 //! sluice: a streaming DLP and inspection proxy for MCP traffic.
 
 mod cmd;
+mod demo;
 mod rules_args;
 
 use std::process::ExitCode;

@@ -159,7 +159,7 @@ fn custom_rules_extend_the_default() {
 
 #[test]
 fn demo_runs_and_reports_labels() {
-    let out = sluice(&["demo", "--once"], b"");
+    let out = sluice(&["demo", "--once", "--listen", "127.0.0.1:0"], b"");
     assert!(
         out.status.success(),
         "{}",
@@ -167,6 +167,69 @@ fn demo_runs_and_reports_labels() {
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("precision 1.00, recall 1.00"), "{stdout}");
-    assert!(stdout.contains("redact"));
-    assert!(stdout.contains("block"));
+    assert!(
+        stdout.contains("passed byte-identical: 13 of 13"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the server never saw it"), "{stdout}");
+    assert!(
+        stdout.contains("removed: add"),
+        "the poisoned tool: {stdout}"
+    );
+    assert!(stdout.contains("[REDACTED:stripe.secret-key]"), "{stdout}");
+    // Fabricated secrets of the demo corpus never reach the other side, so never the table.
+    for secret in [
+        "AKIAHBRPOIGF3CBFNOBM",
+        "sk_live_diH7YFjS1on43XkMtECqOxSF2O3G",
+        "4111 1111 1111 1111",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} in {stdout}");
+    }
+}
+
+/// Without --once the proxy keeps serving in front of the demo server until SIGINT.
+#[test]
+fn demo_keeps_serving_until_interrupted() {
+    use std::io::{BufRead, BufReader, Read};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("Ctrl-C to stop") {
+            break;
+        }
+    }
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"note":"key {AWS}"}}}}}}"#
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("[REDACTED:aws.access-key-id]"), "{answer}");
+    assert!(!answer.contains(AWS), "{answer}");
+    // The audit row of that call is echoed, without the key.
+    let row = lines.next().unwrap().unwrap();
+    assert!(
+        row.contains("aws.access-key-id") && !row.contains(AWS),
+        "{row}"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }

@@ -4,4 +4,5 @@
 pub mod audit;
 pub mod config;
 pub mod http;
+pub mod replay;
 pub mod stdio;
