@@ -1,0 +1,429 @@
+//! `sluice serve --config`: TLS on the front end with ALPN (h2 and http/1.1), https upstreams
+//! trusted through `ca_file`, several upstreams routed by path prefix, per-scope policy, and
+//! the official Python SDK client and server at the ends.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use rustls::pki_types::{CertificateDer, ServerName};
+
+const AWS: &str = "AKIAQX7ZR2M4KD5T6WYB"; // fabricated
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(port: u16) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sluice-tls-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+struct Pki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// A fresh CA and a certificate for localhost and 127.0.0.1 signed by it.
+fn pki(d: &Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "sluice test CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let p = Pki {
+        ca: d.join("ca.pem"),
+        cert: d.join("cert.pem"),
+        key: d.join("key.pem"),
+    };
+    std::fs::write(&p.ca, ca.pem()).unwrap();
+    std::fs::write(&p.cert, leaf.pem()).unwrap();
+    std::fs::write(&p.key, key.serialize_pem()).unwrap();
+    p
+}
+
+fn serve_with_config(d: &Path, name: &str, toml: &str) -> Kill {
+    let cfg = d.join(name);
+    std::fs::write(&cfg, toml).unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    Kill(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--threads", "2", "--config"])
+            .arg(&cfg)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn peers() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers")
+}
+
+fn sdk_client(url: &str) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(format!("{}/sdk_http_client.py", peers()))
+        .arg(url)
+        .current_dir(peers())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// SDK client -> sluice B (plain, two upstreams by prefix, arguments blocked) -> either
+/// sluice A over HTTPS (trusted through ca_file) -> SDK server, or the SDK server directly.
+#[test]
+fn sdk_through_prefix_routes_an_https_upstream_and_per_scope_policy() {
+    let d = dir("chain");
+    let p = pki(&d);
+    let received = d.join("received.log");
+    let up = free_port();
+    let _server = Kill(
+        Command::new("python3")
+            .arg(format!("{}/sdk_http_server.py", peers()))
+            .arg(&received)
+            .arg(up.to_string())
+            .arg("sse")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    let a = free_port();
+    let _a = serve_with_config(
+        &d,
+        "a.toml",
+        &format!(
+            r#"
+[listen]
+address = "127.0.0.1:{a}"
+tls = {{ cert = "cert.pem", key = "key.pem" }}
+[policy]
+mode = "redact"
+[[upstream]]
+url = "http://127.0.0.1:{up}/mcp"
+"#
+        ),
+    );
+    wait_for(a);
+    let b = free_port();
+    let _b = serve_with_config(
+        &d,
+        "b.toml",
+        &format!(
+            r#"
+[listen]
+address = "127.0.0.1:{b}"
+[policy]
+mode = "redact"
+[policy.scopes]
+arguments = "block"
+[[upstream]]
+url = "https://localhost:{a}/mcp"
+prefix = "/secure"
+ca_file = "ca.pem"
+[[upstream]]
+url = "http://127.0.0.1:{up}/mcp"
+prefix = "/plain"
+"#
+        ),
+    );
+    wait_for(b);
+    assert!(p.ca.exists());
+    for prefix in ["/secure", "/plain"] {
+        let r = sdk_client(&format!("http://127.0.0.1:{b}{prefix}"));
+        assert_eq!(r["tools"], serde_json::json!(["echo", "leak"]), "{prefix}");
+        assert_eq!(r["clean"]["text"], "echo: hello", "{prefix}");
+        let err = r["secret_argument"]["error"].as_str().unwrap_or_default();
+        assert!(err.contains("aws.access-key-id"), "{prefix}: {r}");
+        assert_eq!(
+            r["secret_result"]["text"], "aws_access_key_id=[REDACTED:aws.access-key-id]",
+            "{prefix}"
+        );
+    }
+    let got = std::fs::read_to_string(&received).unwrap_or_default();
+    assert_eq!(
+        got, "hello\nhello\n",
+        "blocked arguments never reached the server"
+    );
+    // No route for other paths.
+    let mut s = TcpStream::connect(("127.0.0.1", b)).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        s,
+        "POST /elsewhere HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}
+
+fn tls_client(ca: &Path, alpn: &[u8]) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).unwrap();
+    let der = pem_to_der(&pem);
+    roots.add(CertificateDer::from(der)).unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![alpn.to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+}
+
+fn pem_to_der(pem: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = String::from_utf8_lossy(pem);
+    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+/// A tool call with a secret over TLS, once with ALPN h2 and once with http/1.1, against
+/// sluice in front of the in-process replay server (which echoes arguments back).
+#[test]
+fn tls_front_end_negotiates_h2_and_http11_by_alpn() {
+    let d = dir("alpn");
+    let p = pki(&d);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let server = sluice_proxy::replay::ReplayServer::new(Default::default());
+        let (up, serve) = server
+            .clone()
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        tokio::spawn(serve);
+        let port = free_port();
+        let _proxy = Kill(
+            Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .args(["serve", "--threads", "2", "--mode", "redact"])
+                .args(["--upstream", &format!("http://{up}/mcp")])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .arg("--tls-cert")
+                .arg(&p.cert)
+                .arg("--tls-key")
+                .arg(&p.key)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for(port);
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"echo","arguments":{{"note":"key {AWS}"}}}}}}"#
+        );
+        for alpn in [&b"h2"[..], b"http/1.1"] {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let tls = tls_client(&p.ca, alpn)
+                .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                .await
+                .unwrap();
+            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn), "ALPN");
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let req = hyper::Request::post(format!("https://localhost:{port}/mcp"))
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(Full::new(Bytes::from(body.clone())))
+                .unwrap();
+            let resp = if alpn == b"h2" {
+                let (mut send, conn) =
+                    hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                send.send_request(req).await.unwrap()
+            } else {
+                let (mut send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+                tokio::spawn(conn);
+                send.send_request(req).await.unwrap()
+            };
+            assert_eq!(resp.status(), 200);
+            let text =
+                String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec())
+                    .unwrap();
+            assert!(text.contains("[REDACTED:aws.access-key-id]"), "{text}");
+            assert!(!text.contains(AWS), "{text}");
+        }
+        let seen = server.take_received();
+        assert_eq!(seen.len(), 2);
+        assert!(seen
+            .iter()
+            .all(|b| !String::from_utf8_lossy(b).contains(AWS)));
+    });
+}
+
+#[test]
+fn broken_config_and_tls_files_are_named() {
+    let d = dir("broken");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--upstream", "http://127.0.0.1:1/mcp"])
+        .arg("--tls-cert")
+        .arg(d.join("missing.pem"))
+        .arg("--tls-key")
+        .arg(d.join("missing-key.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.pem"), "{err}");
+
+    let cfg = d.join("typo.toml");
+    std::fs::write(
+        &cfg,
+        "[[upstream]]\nurl = \"http://127.0.0.1:1/mcp\"\n\n[policy.rules]\n\"aws.acess-key-id\" = \"block\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("aws.acess-key-id"), "{err}");
+}
+
+fn raw(port: u16, request: &str, wait: Duration) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Origin (DNS-rebinding defence), MCP-Protocol-Version, and clients that send too slowly:
+/// each refused with its own status, none of them stopping a well-behaved client.
+#[test]
+fn transport_checks_and_slow_clients() {
+    let d = dir("checks");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let server = sluice_proxy::replay::ReplayServer::new(Default::default());
+    let (up, serve) = rt
+        .block_on(server.clone().bind(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .unwrap();
+    rt.spawn(serve);
+    let port = free_port();
+    let _proxy = serve_with_config(
+        &d,
+        "checks.toml",
+        &format!(
+            r#"
+[listen]
+address = "127.0.0.1:{port}"
+[limits]
+client_header_timeout = "1s"
+client_body_timeout = "1s"
+[http]
+allowed_origins = ["https://app.example"]
+[[upstream]]
+url = "http://{up}/mcp"
+"#
+        ),
+    );
+    wait_for(port);
+    let body =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#;
+    let post = |extra: &str| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let w = Duration::from_secs(5);
+    assert!(raw(port, &post(""), w).starts_with("HTTP/1.1 200"));
+    assert!(raw(port, &post("Origin: https://app.example\r\n"), w).starts_with("HTTP/1.1 200"));
+    assert!(raw(port, &post("Origin: http://localhost:5173\r\n"), w).starts_with("HTTP/1.1 200"));
+    let evil = raw(port, &post("Origin: https://evil.example\r\n"), w);
+    assert!(evil.starts_with("HTTP/1.1 403"), "{evil}");
+    assert!(evil.contains("-32600"), "{evil}");
+    let v = raw(port, &post("MCP-Protocol-Version: 2025-06-18\r\n"), w);
+    assert!(v.starts_with("HTTP/1.1 200"), "{v}");
+    let v = raw(port, &post("MCP-Protocol-Version: 2031-01-01\r\n"), w);
+    assert!(
+        v.starts_with("HTTP/1.1 400") && v.contains("2031-01-01"),
+        "{v}"
+    );
+
+    // Headers that never finish: the connection is dropped after client_header_timeout.
+    let t = Instant::now();
+    let slow = raw(port, "POST /mcp HTTP/1.1\r\nHost: x\r\n", w);
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert!(!slow.contains("200"), "{slow}");
+    // A body that never finishes: 408 after client_body_timeout.
+    let t = Instant::now();
+    let slow = raw(
+        port,
+        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"",
+        w,
+    );
+    assert!(slow.starts_with("HTTP/1.1 408"), "{slow}");
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    // Still serving.
+    assert!(raw(port, &post(""), w).starts_with("HTTP/1.1 200"));
+    assert_eq!(
+        server.take_received().len(),
+        5,
+        "only the accepted calls arrived"
+    );
+}
