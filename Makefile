@@ -1,5 +1,5 @@
 # sluice: two commands for a fresh Debian machine.
-#   make demo   builds sluice and runs it on the embedded default ruleset and demo corpus
+#   make demo   builds sluice and runs it in front of an in-process demo MCP server
 #   make test   runs every test (unit, property, end-to-end) with fmt and clippy checks
 # Both install what is missing first (Hyperscan's development package through apt-get).
 
@@ -19,8 +19,9 @@ deps:
 build: deps
 	$(CARGO) build --release --locked
 
+# From a terminal the demo proxy keeps serving until Ctrl-C; from a script it exits.
 demo: build
-	./target/release/sluice demo --once
+	@if [ -t 0 ] && [ -t 1 ]; then ./target/release/sluice demo; else ./target/release/sluice demo --once; fi
 
 # Real peers for the end-to-end tests, from PyPI: the official MCP Python SDK (2.x).
 # The session-based 1.x SDK (protocol 2025-*) lives in its own venv: one environment cannot
@@ -40,6 +41,7 @@ test: test-deps
 
 bench: deps
 	$(CARGO) bench --locked --bench inspect
+	$(CARGO) bench --locked --bench proxy_load
 
 clean:
 	$(CARGO) clean
