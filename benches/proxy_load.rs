@@ -148,7 +148,12 @@ fn main() {
     let dur = Duration::from_secs(secs);
     let rules = CompiledRules::compile(Ruleset::embedded_default()).unwrap();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
     let threads = env("SLUICE_BENCH_IO_THREADS", cores);
     let workers = env("SLUICE_BENCH_SCAN_THREADS", cores);
 

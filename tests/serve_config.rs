@@ -427,3 +427,61 @@ url = "http://{up}/mcp"
         "only the accepted calls arrived"
     );
 }
+
+/// An upstream that answers every request with `status_line`, these headers and this body.
+fn fixed_upstream(answer: String) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(answer.as_bytes());
+        }
+    });
+    port
+}
+
+/// Error statuses pass with their headers (the client needs `WWW-Authenticate` to log in),
+/// even when the body is not JSON-RPC; an error body that carries a secret is withheld.
+#[test]
+fn upstream_error_answers_pass_through_unless_they_leak() {
+    let d = dir("errors");
+    let body = r#"{"error":"invalid_token","error_description":"token expired"}"#;
+    let up = fixed_upstream(format!(
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer resource_metadata=\"http://x/.well-known/oauth-protected-resource\"\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    let leaky = format!("<html><pre>Traceback: AWS_ACCESS_KEY_ID={AWS}</pre></html>");
+    let up2 = fixed_upstream(format!(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{leaky}",
+        leaky.len()
+    ));
+    let port = free_port();
+    let _proxy = serve_with_config(
+        &d,
+        "errors.toml",
+        &format!(
+            "[listen]\naddress = \"127.0.0.1:{port}\"\n[[upstream]]\nurl = \"http://127.0.0.1:{up}/mcp\"\n[[upstream]]\nurl = \"http://127.0.0.1:{up2}/leaky\"\n"
+        ),
+    );
+    wait_for(port);
+    let req = |path: &str| {
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 46\r\nConnection: close\r\n\r\n{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}")
+    };
+    let a = raw(port, &req("/mcp"), Duration::from_secs(5));
+    assert!(a.starts_with("HTTP/1.1 401"), "{a}");
+    assert!(
+        a.to_ascii_lowercase()
+            .contains("www-authenticate: bearer resource_metadata"),
+        "{a}"
+    );
+    assert!(a.ends_with(body), "{a}");
+    let b = raw(port, &req("/leaky"), Duration::from_secs(5));
+    assert!(b.starts_with("HTTP/1.1 500"), "{b}");
+    assert!(b.contains("application/json"), "{b}");
+    assert!(!b.contains(AWS), "{b}");
+    assert!(b.contains("aws.access-key-id"), "{b}");
+}

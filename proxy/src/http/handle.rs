@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
-use sluice_engine::{Direction, Verdict};
+use sluice_engine::{Action, Direction, Scope, Verdict};
 
 use super::respond::{
     copy_headers, empty, json, json_error, Body, BoxError, INVALID_REQUEST, UPSTREAM_ERROR,
@@ -120,6 +120,28 @@ pub(super) async fn decide(
         }
     }
     d
+}
+
+/// Rule ids whose findings in an upstream error body would block or redact it, from a raw
+/// scan (the body need not be JSON-RPC); `None` when the pool is gone.
+async fn error_body_findings(state: &State, bytes: Bytes) -> Option<Vec<String>> {
+    let policy = state.proxy.policy.clone();
+    let job = state.proxy.pool.run(move |insp| {
+        let rules = insp.rules().clone();
+        let Ok(found) = insp.scanner().scan_text(&bytes, Scope::Results) else {
+            return vec!["(inspection failed)".to_string()]; // fail closed
+        };
+        let mut ids: Vec<String> = found
+            .iter()
+            .map(|m| &rules.ruleset.rules[m.rule])
+            .filter(|r| policy.action_for(r, Scope::Results) != Action::Monitor)
+            .map(|r| r.id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    });
+    job.await.ok()
 }
 
 /// Reads a whole body up to `max` bytes within `within`.
@@ -271,13 +293,15 @@ pub(super) async fn handle(
     let ctype = header_str(&rparts.headers, CONTENT_TYPE.as_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let is_json = ctype.starts_with("application/json");
     let is_sse = ctype.starts_with("text/event-stream");
+    // JSON answers, and error answers of any type (an HTML 500 page can carry a stack trace
+    // with credentials), are read whole and inspected.
+    let whole = ctype.starts_with("application/json") || (!is_sse && !rparts.status.is_success());
     let mut out = Response::builder().status(rparts.status);
     if let Some(h) = out.headers_mut() {
-        copy_headers(&rparts.headers, h, is_json || is_sse);
+        copy_headers(&rparts.headers, h, whole || is_sse);
     }
-    let body = if is_json {
+    let body = if whole {
         let bytes = match Limited::new(rbody, p.limits.max_body).collect().await {
             Ok(c) => c.to_bytes(),
             Err(_) => {
@@ -291,6 +315,47 @@ pub(super) async fn handle(
         if bytes.iter().all(u8::is_ascii_whitespace) {
             // 202 to a notification, 200 to a DELETE: nothing to inspect.
             super::respond::full(bytes)
+        } else if !rparts.status.is_success() {
+            // 401 `{"error":"invalid_token"}` and the like: not JSON-RPC, but they pass
+            // through (the client needs them to authenticate) unless they carry findings.
+            match error_body_findings(&state, bytes.clone()).await {
+                Some(rules) if !rules.is_empty() => {
+                    if let Some(a) = &p.audit {
+                        let why = format!(
+                            "upstream error body withheld: it matched {}",
+                            rules.join(", ")
+                        );
+                        a.error(
+                            who.transport,
+                            who.origin(),
+                            Direction::ServerToClient,
+                            bytes.len(),
+                            &why,
+                            false,
+                        );
+                    }
+                    if let Some(h) = out.headers_mut() {
+                        h.insert(
+                            CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static("application/json"),
+                        );
+                    }
+                    super::respond::full(sluice_engine::verdict::error_response(
+                        &sluice_engine::mcp::JsonRpcId::Null,
+                        UPSTREAM_ERROR,
+                        "upstream error body withheld by sluice",
+                        &rules.iter().map(String::as_str).collect::<Vec<_>>(),
+                    ))
+                }
+                Some(_) => super::respond::full(bytes),
+                None => {
+                    return json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        -32603,
+                        "inspection unavailable",
+                    )
+                }
+            }
         } else {
             let d = decide(&state, bytes, Direction::ServerToClient, method_hint, &who).await;
             match d.decided {
