@@ -306,3 +306,47 @@ fn mirrored_mcp_param_headers_are_redacted_with_their_arguments() {
     assert_eq!(seen["headers"]["mcp-param-region"], "eu-west-1");
     assert!(!resp.contains(AWS));
 }
+
+/// 2026-07-28 with the SDK at both ends: the client mirrors `x-mcp-header` arguments into
+/// Mcp-Param-* headers and the server refuses a header that disagrees with the body (-32020).
+/// The secret call succeeds with the argument redacted, so sluice rewrote the header too.
+#[test]
+fn sdk_mirrored_param_headers_follow_a_redacted_argument() {
+    let received = std::env::temp_dir().join(format!("sluice-param-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&received);
+    let up = free_port();
+    let _server = Kill(
+        Command::new("python3")
+            .arg(format!("{}/sdk_param_server.py", peers()))
+            .arg(&received)
+            .arg(up.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    let (_proxy, port) = sluice_serve(up, "redact", &[]);
+    let out = Command::new("python3")
+        .arg(format!("{}/sdk_param_client.py", peers()))
+        .arg(format!("http://127.0.0.1:{port}/mcp"))
+        .current_dir(peers())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["clean"]["text"], "deployed to eu-west-1: routine", "{r}");
+    assert_eq!(
+        r["secret"]["text"], "deployed to eu-west-1: key [REDACTED:aws.access-key-id]",
+        "{r}"
+    );
+    let got = std::fs::read_to_string(&received).unwrap();
+    assert_eq!(
+        got,
+        "eu-west-1 routine\neu-west-1 key [REDACTED:aws.access-key-id]\n"
+    );
+}

@@ -485,3 +485,83 @@ fn upstream_error_answers_pass_through_unless_they_leak() {
     assert!(!b.contains(AWS), "{b}");
     assert!(b.contains("aws.access-key-id"), "{b}");
 }
+
+/// An upstream that answers one request slowly and reports, on the returned channel, when it
+/// notices that sluice has gone away: `sse` streams a first event then keep-alives, otherwise
+/// it never answers.
+fn watching_upstream(sse: bool) -> (u16, std::sync::mpsc::Receiver<Instant>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let Ok((mut s, _)) = l.accept() else { return };
+        let mut buf = [0u8; 65536];
+        let _ = s.read(&mut buf);
+        if sse {
+            let first = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\n";
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n{first}");
+            for _ in 0..200 {
+                std::thread::sleep(Duration::from_millis(50));
+                if s.write_all(b": keep-alive\n\n").is_err() {
+                    let _ = tx.send(Instant::now());
+                    return;
+                }
+            }
+        } else {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            if let Ok(0) = s.read(&mut buf) {
+                let _ = tx.send(Instant::now());
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// A client that goes away cancels its upstream request: for an SSE answer mid-stream (the
+/// 2026-07-28 cancellation), and for a JSON answer not yet sent.
+#[test]
+fn client_disconnect_cancels_the_upstream_request() {
+    use std::io::{Read, Write};
+    for sse in [true, false] {
+        let (up, gone) = watching_upstream(sse);
+        let port = free_port();
+        let _proxy = Kill(
+            Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .args(["serve", "--threads", "2"])
+                .args(["--upstream", &format!("http://127.0.0.1:{up}/mcp")])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for(port);
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","arguments":{}}}"#;
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        if sse {
+            // The first event arrives before the stream ends: events are not buffered.
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&got).contains("notifications/progress") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "stream ended early");
+                got.extend_from_slice(&buf[..n]);
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let closed = Instant::now();
+        drop(s);
+        let noticed = gone
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("upstream request not cancelled (sse: {sse})"));
+        assert!(noticed.duration_since(closed) < Duration::from_secs(3));
+    }
+}
