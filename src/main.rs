@@ -1,6 +1,7 @@
 //! sluice: a streaming DLP and inspection proxy for MCP traffic.
 
 mod cmd;
+mod config_load;
 mod demo;
 mod rules_args;
 

@@ -171,3 +171,79 @@ fn sigterm_is_forwarded_and_the_exit_code_follows_the_server() {
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
     drop(stdin);
 }
+
+/// `--config` gives stdio the same per-direction, per-category and per-rule policy as serve:
+/// here arguments with findings are blocked, results redacted, tool descriptions blocked
+/// (the poisoned tool leaves the list), and one rule only monitored.
+#[test]
+fn config_policy_per_direction() {
+    let dir = std::env::temp_dir().join(format!("sluice-stdio-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let received = dir.join("received.jsonl");
+    let audit = dir.join("audit.jsonl");
+    let cfg = dir.join("sluice.toml");
+    std::fs::write(
+        &cfg,
+        "[policy]\nmode = \"redact\"\n[policy.scopes]\narguments = \"block\"\ndescriptions = \"block\"\n[policy.rules]\n\"pii.email\" = \"monitor\"\n[audit]\npath = \"audit.jsonl\"\n",
+    )
+    .unwrap();
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stdio_server.py");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["stdio", "--config"])
+        .arg(&cfg)
+        .args(["--", "python3", server])
+        .arg(&received)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut call = |line: &str| -> serde_json::Value {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        let mut out = String::new();
+        stdout.read_line(&mut out).unwrap();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+    };
+    let blocked = call(&format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"key {AWS}"}}}}}}"#
+    ));
+    assert_eq!(blocked["error"]["code"], -32001, "{blocked}");
+    let email = call(
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{"text":"mail jane.doe@example.com"}}}"#,
+    );
+    assert_eq!(
+        email["result"]["content"][0]["text"], "echo: mail jane.doe@example.com",
+        "monitored rule passes: {email}"
+    );
+    let leak = call(
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"leak","arguments":{}}}"#,
+    );
+    assert_eq!(
+        leak["result"]["content"][0]["text"],
+        "config: aws_access_key_id=[REDACTED:aws.access-key-id]"
+    );
+    let tools = call(r#"{"jsonrpc":"2.0","id":6,"method":"tools/list"}"#);
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 1, "the poisoned tool is removed: {tools}");
+    drop(stdin);
+    child.wait().unwrap();
+    let got = std::fs::read_to_string(&received).unwrap();
+    assert!(!got.contains(AWS), "{got}");
+    let rows = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        rows.contains("pii.email") && rows.contains("\"monitor\""),
+        "{rows}"
+    );
+    assert!(
+        !rows.contains(AWS) && !rows.contains("jane.doe@example.com"),
+        "{rows}"
+    );
+}

@@ -2,7 +2,7 @@
 //! (flags win).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use sluice_proxy::config::{
 use sluice_proxy::http::{tls, HttpProxy};
 
 use super::inspect::Mode;
-use crate::rules_args::{random_salt, RulesArgs};
+use crate::rules_args::RulesArgs;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -144,46 +144,13 @@ fn effective_config(args: &Args) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-fn read_salt(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let salt = std::fs::read(path)
-        .with_context(|| format!("cannot read audit salt file {}", path.display()))?;
-    let salt = salt.trim_ascii().to_vec();
-    anyhow::ensure!(
-        salt.len() >= 16,
-        "audit salt file {} holds {} bytes; use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
-        path.display(),
-        salt.len()
-    );
-    Ok(salt)
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = effective_config(&args)?;
-    let rules = RulesArgs {
-        rules: cfg.rules.files.clone(),
-        add_rules: cfg.rules.add.clone(),
-    }
-    .compile()?;
     let shown = args
         .config
         .as_ref()
         .map_or("(flags)".to_string(), |p| p.display().to_string());
-    let unknown = cfg
-        .policy
-        .unknown_rule_ids(|id| rules.ruleset.rules.iter().any(|r| r.id == id));
-    anyhow::ensure!(
-        unknown.is_empty(),
-        "{shown}: [policy.rules] names rules the ruleset does not have: {} (list them with `sluice rules`)",
-        unknown.join(", ")
-    );
-    let mut policy = cfg
-        .policy
-        .to_policy(cfg.limits.max_body)
-        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    policy.salt = match &cfg.audit.salt_file {
-        Some(p) => read_salt(p)?,
-        None => random_salt(),
-    };
+    let (rules, policy) = crate::config_load::rules_and_policy(&cfg, &shown)?;
     let tls = match &cfg.listen.tls {
         Some(t) => Some(tls::server_config(&t.cert, &t.key)?),
         None => None,

@@ -10,7 +10,8 @@ use sluice_proxy::audit::AuditLog;
 use sluice_proxy::stdio::StdioProxy;
 
 use super::inspect::{policy_for, Mode};
-use crate::rules_args::{random_salt, RulesArgs};
+use crate::rules_args::RulesArgs;
+use sluice_proxy::config::Config;
 
 #[derive(clap::Args)]
 #[command(
@@ -19,18 +20,22 @@ use crate::rules_args::{random_salt, RulesArgs};
 stdout carries the protocol, so audit rows go to --audit FILE; sluice's own messages go to stderr with the server's."
 )]
 pub struct Args {
-    /// What to do with findings.
-    #[arg(long, value_enum, default_value_t = Mode::Rules)]
-    mode: Mode,
+    /// Rules, policy and audit from a sluice.toml (its [rules], [policy] and [audit]
+    /// sections; see examples/sluice.toml). Flags override its values.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// What to do with findings [default: rules, each rule's own action].
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
     /// Write one JSON line per message with findings (and per failure) to this file.
     #[arg(long, value_name = "FILE")]
     audit: Option<PathBuf>,
     /// Audit every message, not only those with findings.
     #[arg(long)]
     audit_all: bool,
-    /// How redacted spans are written.
-    #[arg(long, value_name = "mask|partial|hash", default_value = "mask")]
-    redaction: sluice_engine::RedactStrategy,
+    /// How redacted spans are written [default: mask].
+    #[arg(long, value_name = "mask|partial|hash")]
+    redaction: Option<sluice_engine::RedactStrategy>,
     /// Forward messages that cannot be inspected instead of dropping them.
     #[arg(long)]
     fail_open: bool,
@@ -45,19 +50,34 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let rules = args.rules.compile()?;
-    let mut policy = policy_for(args.mode);
-    policy.redaction = args.redaction;
-    policy.fail_open = args.fail_open;
+    let (mut cfg, shown) = match &args.config {
+        Some(p) => (Config::from_file(p)?, p.display().to_string()),
+        None => (Config::from_str("", "(flags)")?, "(flags)".to_string()),
+    };
+    if !args.rules.rules.is_empty() {
+        cfg.rules.files = args.rules.rules.clone();
+    }
+    cfg.rules.add.extend(args.rules.add_rules.iter().cloned());
+    if let Some(p) = &args.audit {
+        cfg.audit.path = Some(p.clone());
+    }
+    cfg.audit.all |= args.audit_all;
+    let (rules, mut policy) = crate::config_load::rules_and_policy(&cfg, &shown)?;
+    if let Some(m) = args.mode {
+        policy.mode = policy_for(m).mode;
+    }
+    if let Some(r) = args.redaction {
+        policy.redaction = r;
+    }
+    policy.fail_open |= args.fail_open;
     policy.max_message_bytes = args.max_message_bytes;
-    policy.salt = random_salt();
-    let audit = match &args.audit {
+    let audit = match &cfg.audit.path {
         // stdout carries the protocol here.
         Some(p) if p.as_os_str() == "-" => {
             anyhow::bail!("--audit - is not available with stdio: name a file")
         }
         Some(p) => Some(Arc::new(
-            AuditLog::open(p, args.audit_all)
+            AuditLog::open(p, cfg.audit.all)
                 .with_context(|| format!("cannot open audit file {}", p.display()))?,
         )),
         None => None,
