@@ -1,43 +1,12 @@
 //! `sluice serve` between the official Python MCP SDK client and server over Streamable HTTP
 //! (JSON and SSE answers), in each mode; and the proxy's own error answers on a raw socket.
 
+mod common;
+use common::{free_port, peers, wait_for, Kill, AWS};
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const AWS: &str = "AKIAQX7ZR2M4KD5T6WYB"; // fabricated
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "nothing listens on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn peers() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers")
-}
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 
 fn sluice_serve(upstream_port: u16, mode: &str, extra: &[&str]) -> (Kill, u16) {
     let port = free_port();

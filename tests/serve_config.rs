@@ -2,44 +2,18 @@
 //! trusted through `ca_file`, several upstreams routed by path prefix, per-scope policy, and
 //! the official Python SDK client and server at the ends.
 
+mod common;
+use common::{free_port, peers, wait_for, Kill, AWS};
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use rustls::pki_types::{CertificateDer, ServerName};
-
-const AWS: &str = "AKIAQX7ZR2M4KD5T6WYB"; // fabricated
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "nothing listens on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("sluice-tls-{name}-{}", std::process::id()));
@@ -99,10 +73,6 @@ fn serve_with_config(d: &Path, name: &str, toml: &str) -> Kill {
             .spawn()
             .unwrap(),
     )
-}
-
-fn peers() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers")
 }
 
 fn sdk_client(url: &str) -> serde_json::Value {

@@ -448,81 +448,89 @@ pub fn is_version_shaped(v: &str) -> bool {
         })
 }
 
+/// A TOML integer (in the base unit), or a string with a unit.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    N(u64),
+    S(String),
+}
+
+/// A number and a unit from `units` (the empty unit included where a bare number is allowed).
+fn parse_with_unit(
+    s: &str,
+    what: &str,
+    example: &str,
+    units: &[(&str, f64)],
+) -> Result<f64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a {what} (e.g. {example})"))?;
+    let unit = unit.trim();
+    let factor = units
+        .iter()
+        .find(|(u, _)| *u == unit)
+        .map(|(_, f)| *f)
+        .ok_or_else(|| {
+            let names: Vec<&str> = units
+                .iter()
+                .map(|(u, _)| *u)
+                .filter(|u| !u.is_empty())
+                .collect();
+            format!(
+                "unknown {what} unit `{unit}` in `{s}` ({})",
+                names.join(", ")
+            )
+        })?;
+    Ok(n * factor)
+}
+
 /// `16777216`, `"16MiB"`, `"64KiB"`, `"1GiB"`, `"500kB"`, `"2MB"`.
 fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        N(u64),
-        S(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::N(n) => usize::try_from(n).map_err(serde::de::Error::custom),
-        Raw::S(s) => parse_size(&s).map_err(serde::de::Error::custom),
+    match NumberOrText::deserialize(d)? {
+        NumberOrText::N(n) => usize::try_from(n).map_err(serde::de::Error::custom),
+        NumberOrText::S(s) => parse_size(&s).map_err(serde::de::Error::custom),
     }
 }
 
 pub fn parse_size(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (e.g. 16MiB, 64KiB, 1048576)"))?;
-    let mult: f64 = match unit.trim() {
-        "" | "B" => 1.0,
-        "KiB" => 1024.0,
-        "MiB" => 1024.0 * 1024.0,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        "kB" | "KB" => 1e3,
-        "MB" => 1e6,
-        "GB" => 1e9,
-        u => {
-            return Err(format!(
-                "unknown size unit `{u}` in `{s}` (B, KiB, MiB, GiB, kB, MB, GB)"
-            ))
-        }
-    };
-    Ok((n * mult) as usize)
+    const K: f64 = 1024.0;
+    let units = [
+        ("", 1.0),
+        ("B", 1.0),
+        ("KiB", K),
+        ("MiB", K * K),
+        ("GiB", K * K * K),
+        ("kB", 1e3),
+        ("KB", 1e3),
+        ("MB", 1e6),
+        ("GB", 1e9),
+    ];
+    parse_with_unit(s, "size", "16MiB, 64KiB, 1048576", &units).map(|n| n as usize)
 }
 
 /// `30` (seconds), `"30s"`, `"250ms"`, `"2m"`.
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        N(u64),
-        S(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::N(n) => Ok(Duration::from_secs(n)),
-        Raw::S(s) => parse_duration(&s).map_err(serde::de::Error::custom),
+    match NumberOrText::deserialize(d)? {
+        NumberOrText::N(n) => Ok(Duration::from_secs(n)),
+        NumberOrText::S(s) => parse_duration(&s).map_err(serde::de::Error::custom),
     }
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 250ms, 2m)"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1e3,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        u => {
-            return Err(format!(
-                "unknown duration unit `{u}` in `{s}` (ms, s, m, h)"
-            ))
-        }
-    };
-    Ok(Duration::from_secs_f64(secs))
+    let units = [
+        ("", 1.0),
+        ("s", 1.0),
+        ("ms", 1e-3),
+        ("m", 60.0),
+        ("h", 3600.0),
+    ];
+    parse_with_unit(s, "duration", "30s, 250ms, 2m", &units).map(Duration::from_secs_f64)
 }
 
 #[cfg(test)]
