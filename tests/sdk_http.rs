@@ -2,7 +2,7 @@
 //! (JSON and SSE answers), in each mode; and the proxy's own error answers on a raw socket.
 
 mod common;
-use common::{free_port, peers, wait_for, Kill, AWS};
+use common::{free_port, peers, python_client, python_server, wait_for, Kill, AWS};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -39,32 +39,21 @@ fn run(answers: &str, mode: &str) -> (serde_json::Value, String) {
     ));
     let _ = std::fs::remove_file(&received);
     let up = free_port();
-    let _server = Kill(
-        Command::new("python3")
-            .arg(format!("{}/sdk_http_server.py", peers()))
-            .arg(&received)
-            .arg(up.to_string())
-            .arg(answers)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _server = python_server(
+        "sdk_http_server.py",
+        &[
+            received.display().to_string(),
+            up.to_string(),
+            answers.to_string(),
+        ],
+        up,
     );
-    wait_for(up);
     let (_proxy, port) = sluice_serve(up, mode, &[]);
-    let out = Command::new("python3")
-        .arg(format!("{}/sdk_http_client.py", peers()))
-        .arg(format!("http://127.0.0.1:{port}/mcp"))
-        .current_dir(peers())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     (
-        serde_json::from_slice(&out.stdout).unwrap(),
+        python_client(
+            "sdk_http_client.py",
+            &format!("http://127.0.0.1:{port}/mcp"),
+        ),
         std::fs::read_to_string(&received).unwrap_or_default(),
     )
 }
@@ -241,15 +230,7 @@ fn session_based_sdk(transport: &str, path: &str) {
 #[test]
 fn mirrored_mcp_param_headers_are_redacted_with_their_arguments() {
     let up = free_port();
-    let _server = Kill(
-        Command::new("python3")
-            .arg(format!("{}/echo_headers_server.py", peers()))
-            .arg(up.to_string())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(up);
+    let _server = python_server("echo_headers_server.py", &[up.to_string()], up);
     let (_proxy, port) = sluice_serve(up, "redact", &[]);
     let body = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"deploy","arguments":{{"region":"eu-west-1","key":"{AWS}"}}}}}}"#
@@ -284,30 +265,16 @@ fn sdk_mirrored_param_headers_follow_a_redacted_argument() {
     let received = std::env::temp_dir().join(format!("sluice-param-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&received);
     let up = free_port();
-    let _server = Kill(
-        Command::new("python3")
-            .arg(format!("{}/sdk_param_server.py", peers()))
-            .arg(&received)
-            .arg(up.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _server = python_server(
+        "sdk_param_server.py",
+        &[received.display().to_string(), up.to_string()],
+        up,
     );
-    wait_for(up);
     let (_proxy, port) = sluice_serve(up, "redact", &[]);
-    let out = Command::new("python3")
-        .arg(format!("{}/sdk_param_client.py", peers()))
-        .arg(format!("http://127.0.0.1:{port}/mcp"))
-        .current_dir(peers())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let r = python_client(
+        "sdk_param_client.py",
+        &format!("http://127.0.0.1:{port}/mcp"),
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["clean"]["text"], "deployed to eu-west-1: routine", "{r}");
     assert_eq!(
         r["secret"]["text"], "deployed to eu-west-1: key [REDACTED:aws.access-key-id]",

@@ -3,7 +3,7 @@
 //! the official Python SDK client and server at the ends.
 
 mod common;
-use common::{free_port, peers, wait_for, Kill, AWS};
+use common::{free_port, python_client, python_server, wait_for, Kill, AWS};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -75,21 +75,6 @@ fn serve_with_config(d: &Path, name: &str, toml: &str) -> Kill {
     )
 }
 
-fn sdk_client(url: &str) -> serde_json::Value {
-    let out = Command::new("python3")
-        .arg(format!("{}/sdk_http_client.py", peers()))
-        .arg(url)
-        .current_dir(peers())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// SDK client -> sluice B (plain, two upstreams by prefix, arguments blocked) -> either
 /// sluice A over HTTPS (trusted through ca_file) -> SDK server, or the SDK server directly.
 #[test]
@@ -98,18 +83,15 @@ fn sdk_through_prefix_routes_an_https_upstream_and_per_scope_policy() {
     let p = pki(&d);
     let received = d.join("received.log");
     let up = free_port();
-    let _server = Kill(
-        Command::new("python3")
-            .arg(format!("{}/sdk_http_server.py", peers()))
-            .arg(&received)
-            .arg(up.to_string())
-            .arg("sse")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _server = python_server(
+        "sdk_http_server.py",
+        &[
+            received.display().to_string(),
+            up.to_string(),
+            "sse".to_string(),
+        ],
+        up,
     );
-    wait_for(up);
     let a = free_port();
     let _a = serve_with_config(
         &d,
@@ -152,7 +134,10 @@ prefix = "/plain"
     wait_for(b);
     assert!(p.ca.exists());
     for prefix in ["/secure", "/plain"] {
-        let r = sdk_client(&format!("http://127.0.0.1:{b}{prefix}"));
+        let r = python_client(
+            "sdk_http_client.py",
+            &format!("http://127.0.0.1:{b}{prefix}"),
+        );
         assert_eq!(r["tools"], serde_json::json!(["echo", "leak"]), "{prefix}");
         assert_eq!(r["clean"]["text"], "echo: hello", "{prefix}");
         let err = r["secret_argument"]["error"].as_str().unwrap_or_default();

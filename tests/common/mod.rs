@@ -39,3 +39,33 @@ pub fn wait_for(port: u16) {
 pub fn peers() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers")
 }
+
+/// Starts a Python peer server from tests/peers with these arguments, listening on `port`.
+pub fn python_server(script: &str, args: &[String], port: u16) -> Kill {
+    let child = std::process::Command::new("python3")
+        .arg(format!("{}/{script}", peers()))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let k = Kill(child);
+    wait_for(port);
+    k
+}
+
+/// Runs a Python peer client from tests/peers against `url`; it prints one JSON object.
+pub fn python_client(script: &str, url: &str) -> serde_json::Value {
+    let out = std::process::Command::new("python3")
+        .arg(format!("{}/{script}", peers()))
+        .arg(url)
+        .current_dir(peers())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
