@@ -35,8 +35,14 @@ enum Command {
     Scan(cmd::scan::Args),
     /// Read JSON-RPC messages one per line on stdin; write exactly what sluice would forward.
     Inspect(cmd::inspect::Args),
-    /// Inspect the bundled demo corpus with the default ruleset and print what was found.
+    /// Run sluice in front of an in-process demo MCP server and show what it forwards,
+    /// redacts and blocks.
     Demo(cmd::demo::Args),
+    /// Measure a ruleset against a labelled corpus: precision, recall, throughput, the regex
+    /// baseline, what each rule costs.
+    Bench(cmd::bench::Args),
+    /// Generate labelled JSON-RPC traffic, or benchmark inputs of any size.
+    Corpus(cmd::corpus::Args),
     /// List or check the rules in use.
     Rules(cmd::rules::Args),
     /// Wrap a stdio MCP server: `sluice stdio [OPTIONS] -- COMMAND [ARGS...]`.
@@ -51,6 +57,8 @@ fn main() -> ExitCode {
         Command::Scan(a) => cmd::scan::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        Command::Corpus(a) => cmd::corpus::run(a),
         Command::Rules(a) => cmd::rules::run(a),
         Command::Stdio(a) => cmd::stdio::run(a),
         Command::Serve(a) => cmd::serve::run(a),

@@ -1,6 +1,7 @@
 //! sluice's inspection engine: rules, Hyperscan scanning, JSON-RPC walking, redaction,
 //! verdicts, SSE streams and the worker pool. Knows nothing of sockets.
 
+pub mod baseline;
 pub mod compile;
 pub mod corpus;
 pub mod inspect;

@@ -1,3 +1,5 @@
+pub mod bench;
+pub mod corpus;
 pub mod demo;
 pub mod inspect;
 pub mod report;

@@ -1,6 +1,8 @@
 //! Labelled JSON-RPC traffic: one JSON object per line with the direction, the message as
 //! sent, and the findings expected in it (rule id and JSON pointer).
 
+pub mod generate;
+pub mod score;
 pub mod synth;
 
 use serde::Deserialize;
