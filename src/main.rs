@@ -43,6 +43,9 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Generate labelled JSON-RPC traffic, or benchmark inputs of any size.
     Corpus(cmd::corpus::Args),
+    /// Check rules before rollout: compilation, examples, breadth, cost, and differential
+    /// fuzzing of Hyperscan against the regex crate.
+    Check(cmd::check::Args),
     /// List or check the rules in use.
     Rules(cmd::rules::Args),
     /// Wrap a stdio MCP server: `sluice stdio [OPTIONS] -- COMMAND [ARGS...]`.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Corpus(a) => cmd::corpus::run(a),
+        Command::Check(a) => cmd::check::run(a),
         Command::Rules(a) => cmd::rules::run(a),
         Command::Stdio(a) => cmd::stdio::run(a),
         Command::Serve(a) => cmd::serve::run(a),

@@ -238,20 +238,45 @@ fn demo_keeps_serving_until_interrupted() {
 /// bench reports per-category quality, throughput against the regex baseline, and rule costs.
 #[test]
 fn corpus_generate_and_bench() {
-    let a = sluice(&["corpus", "generate", "--benign", "40", "--seed", "3"], b"");
-    let b = sluice(&["corpus", "generate", "--benign", "40", "--seed", "3"], b"");
+    let a = sluice(
+        &["corpus", "generate", "--benign", "40", "--seed", "3"],
+        b"",
+    );
+    let b = sluice(
+        &["corpus", "generate", "--benign", "40", "--seed", "3"],
+        b"",
+    );
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
     assert_eq!(a.stdout, b.stdout, "same seed, same bytes");
     let corpus = tmp("labelled.jsonl", &a.stdout);
     let out = sluice(
-        &["bench", "--corpus", corpus.to_str().unwrap(), "--seconds", "0.2", "--json", "--leave-one-out", "1"],
+        &[
+            "bench",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--seconds",
+            "0.2",
+            "--json",
+            "--leave-one-out",
+            "1",
+        ],
         b"",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for cat in ["secret", "pii", "injection", "exfiltration"] {
-        assert!(r["categories"][cat]["recall"].as_f64().unwrap() >= 0.95, "{cat}: {r}");
-        assert!(r["categories"][cat]["precision"].as_f64().unwrap() >= 0.95, "{cat}: {r}");
+        assert!(
+            r["categories"][cat]["recall"].as_f64().unwrap() >= 0.95,
+            "{cat}: {r}"
+        );
+        assert!(
+            r["categories"][cat]["precision"].as_f64().unwrap() >= 0.95,
+            "{cat}: {r}"
+        );
     }
     assert!(r["throughput"]["mb_per_s"].as_f64().unwrap() > 0.0);
     assert!(r["speedup_vs_regex"].as_f64().unwrap() > 0.0);
@@ -270,7 +295,16 @@ examples = ["the"]
 "#,
     );
     let out = sluice(
-        &["bench", "--add-rules", noisy.to_str().unwrap(), "--corpus", corpus.to_str().unwrap(), "--seconds", "0.1", "--no-cost"],
+        &[
+            "bench",
+            "--add-rules",
+            noisy.to_str().unwrap(),
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--seconds",
+            "0.1",
+            "--no-cost",
+        ],
         b"",
     );
     let text = String::from_utf8_lossy(&out.stdout);

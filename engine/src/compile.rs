@@ -126,8 +126,26 @@ impl CompiledRules {
     }
 }
 
-fn is_utf8_pattern(p: &str) -> bool {
+/// Patterns with non-ASCII or Unicode escapes run with UTF-8 (and Unicode classes) in both
+/// engines; all others with ASCII semantics in both, so they agree.
+pub fn is_utf8_pattern(p: &str) -> bool {
     !p.is_ascii() || p.contains("\\x{") || p.contains("\\p{") || p.contains("\\u")
+}
+
+/// The pattern without a final `\b` / `\B`. The confirming regex runs on a window that ends
+/// at Hyperscan's end offset, so it cannot see the byte after the match; Hyperscan has
+/// already checked the assertion against that byte. Kept, it would reject `...+/` followed
+/// by a letter: a secret ending in `+` or `/` would be missed (found by `sluice check`).
+fn without_trailing_boundary(p: &str) -> &str {
+    for tail in ["\\b", "\\B"] {
+        if let Some(rest) = p.strip_suffix(tail) {
+            let escapes = rest.bytes().rev().take_while(|b| *b == b'\\').count();
+            if escapes % 2 == 0 {
+                return rest;
+            }
+        }
+    }
+    p
 }
 
 fn confirmer(rule: &Rule) -> Result<Confirmer, CompileError> {
@@ -137,12 +155,15 @@ fn confirmer(rule: &Rule) -> Result<Confirmer, CompileError> {
         origin: rule.origin.clone(),
         reason,
     };
-    let regex = regex::bytes::RegexBuilder::new(&format!("(?:{})\\z", rule.pattern))
-        .unicode(utf8)
-        .size_limit(64 << 20)
-        .dfa_size_limit(16 << 20)
-        .build()
-        .map_err(|e| err(e.to_string().lines().last().unwrap_or_default().to_string()))?;
+    let regex = regex::bytes::RegexBuilder::new(&format!(
+        "(?:{})\\z",
+        without_trailing_boundary(&rule.pattern)
+    ))
+    .unicode(utf8)
+    .size_limit(64 << 20)
+    .dfa_size_limit(16 << 20)
+    .build()
+    .map_err(|e| err(e.to_string().lines().last().unwrap_or_default().to_string()))?;
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
         .unicode(utf8)

@@ -2,6 +2,7 @@
 //! verdicts, SSE streams and the worker pool. Knows nothing of sockets.
 
 pub mod baseline;
+pub mod check;
 pub mod compile;
 pub mod corpus;
 pub mod inspect;

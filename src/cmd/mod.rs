@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod check;
 pub mod corpus;
 pub mod demo;
 pub mod inspect;

@@ -533,7 +533,8 @@ pub fn write_sized(
     let mut line = Vec::with_capacity(16 << 10);
     while written < size {
         n += 1;
-        let l = if malicious_every > 0 && n.is_multiple_of(malicious_every) && !examples.is_empty() {
+        let l = if malicious_every > 0 && n.is_multiple_of(malicious_every) && !examples.is_empty()
+        {
             let (r, e) = examples[cursor % examples.len()];
             cursor += 1;
             let rule = &rules.rules[r];
