@@ -314,3 +314,91 @@ examples = ["the"]
     let sized = sluice(&["corpus", "generate", "--size", "300KB"], b"");
     assert!(sized.stdout.len() >= 300_000 && sized.stdout.len() < 400_000);
 }
+
+fn rule_file(name: &str, id: &str, pattern: &str, extra: &str) -> std::path::PathBuf {
+    tmp(
+        name,
+        format!(
+            "[[rule]]\nid = \"{id}\"\nname = \"{id}\"\ncategory = \"secret\"\nseverity = \"high\"\npattern = '''{pattern}'''\n{extra}\n"
+        )
+        .as_bytes(),
+    )
+}
+
+/// `sluice check` rejects, naming the rule and the reason: `.*`, a negative example that
+/// matches, a pattern Hyperscan cannot compile, a pattern that halves throughput; and passes
+/// a good rule.
+#[test]
+fn check_rejects_bad_rules_with_their_reason() {
+    let run = |file: &std::path::Path| {
+        let out = sluice(
+            &[
+                "check",
+                "--rules",
+                file.to_str().unwrap(),
+                "--fuzz-seconds",
+                "1",
+            ],
+            b"",
+        );
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, text) = run(&rule_file(
+        "dotstar.toml",
+        "ours.dot-star",
+        ".*",
+        "examples = [\"x\"]",
+    ));
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains("ours.dot-star") && text.contains("empty string"),
+        "{text}"
+    );
+
+    let (code, text) = run(&rule_file(
+        "negative.toml",
+        "ours.tok",
+        r"tok_[a-z0-9]{12}",
+        "examples = [\"tok_abcdef123456\"]\nnegative_examples = [\"tok_zzzzzz999999\"]",
+    ));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL ours.tok [negative-example]"), "{text}");
+
+    let (code, text) = run(&rule_file(
+        "hyperscan.toml",
+        "ours.too-large",
+        r"key_(?:[a-z]{1,200}[0-9]{1,200}){1,50}",
+        "examples = [\"key_abc123\"]",
+    ));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("FAIL ours.too-large [compile]") && text.contains("Hyperscan"),
+        "{text}"
+    );
+
+    let (code, text) = run(&rule_file(
+        "slow.toml",
+        "ours.digits",
+        r"\b\d{1,4}(?:[ -]?\d{1,4}){2,6}\b",
+        "examples = [\"call 555 1234 5678\"]",
+    ));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL ours.digits [cost]"), "{text}");
+    assert!(text.contains("slower"), "{text}");
+
+    let (code, text) = run(&rule_file(
+        "good.toml",
+        "ours.deploy-key",
+        r"\bacme_dk_[A-Za-z0-9]{32}\b",
+        "examples = [\"ACME_KEY=acme_dk_Zx8Qw2Er4Ty6Ui8Op0As2Df4Gh6Jk8Lz\"]\nnegative_examples = [\"acme_dk_short\"]",
+    ));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("all checks pass"), "{text}");
+}
