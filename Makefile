@@ -46,10 +46,12 @@ bench: deps
 clean:
 	$(CARGO) clean
 
-# Each cargo-fuzz target for FUZZ_SECONDS (stable toolchain, no sanitizer).
+# Each cargo-fuzz target for FUZZ_SECONDS (stable toolchain, no sanitizer), seeded from the
+# generated labelled corpus and the default ruleset.
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz: build
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && for t in inspect_message sse_chunks ruleset_load; do \
+	./target/release/sluice corpus generate --benign 200 | python3 fuzz/seeds.py fuzz/corpus
+	cd fuzz && for t in inspect_message sse_chunks ruleset_load block_vs_stream; do \
 		cargo fuzz run -s none $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
 	done
