@@ -120,5 +120,38 @@ fn by_category(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, inspect, raw_scan, by_category);
+/// The labelled corpus `sluice bench` scores by default (seed 1), inspected whole with the
+/// rules' own actions, and through the regex-crate baseline: what `sluice bench` prints as
+/// throughput and as the ratio.
+fn labelled_corpus(c: &mut Criterion) {
+    use sluice_engine::baseline::RegexBaseline;
+    use sluice_engine::corpus::generate::labelled;
+    let ruleset = Ruleset::embedded_default();
+    let msgs = labelled(&ruleset, 1, 2000);
+    let bytes: usize = msgs.iter().map(|m| m.message.len()).sum();
+    let rules = CompiledRules::compile(ruleset.clone()).unwrap();
+    let mut insp = Inspector::new(rules).unwrap();
+    let policy = Policy::default();
+    let baseline = RegexBaseline::new(&ruleset).unwrap();
+    let mut g = c.benchmark_group("labelled-corpus");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("sluice", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(insp.inspect(&m.message, m.direction, None, &policy).is_ok());
+            }
+        })
+    });
+    g.bench_function("regex-baseline", |b| {
+        b.iter(|| {
+            for m in &msgs {
+                black_box(baseline.inspect(&m.message));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, inspect, raw_scan, by_category, labelled_corpus);
 criterion_main!(benches);
