@@ -384,6 +384,7 @@ impl<'a> Generator<'a> {
         let after = self.text_between(60, 300);
         let text = match evasion {
             Evasion::InvisibleCharacters => example.replace(' ', " \u{200b}"),
+            Evasion::UnicodeSpaces => example.replace(' ', "\u{a0}"),
             _ => example.to_string(),
         };
         let wrapped = format!("{before}\n{text}\n{after}");
@@ -455,7 +456,7 @@ impl<'a> Generator<'a> {
         for rule in &self.rules.rules {
             for ex in &rule.examples {
                 for ev in Evasion::ALL {
-                    if ev.applies_to(rule) {
+                    if ev.applies_to(rule, ex) {
                         out.push(self.embedded(rule, ex, ev));
                     }
                 }
@@ -474,14 +475,17 @@ pub enum Evasion {
     InvisibleCharacters,
     /// Inside a base64 `blob` of a resource (secrets).
     Base64Blob,
+    /// No-break spaces between words (rules that match the normalized view).
+    UnicodeSpaces,
 }
 
 impl Evasion {
-    pub const ALL: [Evasion; 4] = [
+    pub const ALL: [Evasion; 5] = [
         Evasion::None,
         Evasion::JsonEscapes,
         Evasion::InvisibleCharacters,
         Evasion::Base64Blob,
+        Evasion::UnicodeSpaces,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -489,12 +493,15 @@ impl Evasion {
             Evasion::JsonEscapes => "json-escapes",
             Evasion::InvisibleCharacters => "zero-width",
             Evasion::Base64Blob => "base64-blob",
+            Evasion::UnicodeSpaces => "unicode-spaces",
         }
     }
-    fn applies_to(self, rule: &Rule) -> bool {
+    fn applies_to(self, rule: &Rule, example: &str) -> bool {
         match self {
             Evasion::None | Evasion::JsonEscapes => true,
-            Evasion::InvisibleCharacters => rule.normalize,
+            Evasion::InvisibleCharacters | Evasion::UnicodeSpaces => {
+                rule.normalize && example.contains(' ')
+            }
             Evasion::Base64Blob => {
                 rule.category == Category::Secret && rule.scopes.contains(Scope::Results)
             }
@@ -539,7 +546,7 @@ pub fn write_sized(
             cursor += 1;
             let rule = &rules.rules[r];
             let ev = Evasion::ALL[(cursor / examples.len()) % Evasion::ALL.len()];
-            let ev = if ev.applies_to(rule) {
+            let ev = if ev.applies_to(rule, &rule.examples[e]) {
                 ev
             } else {
                 Evasion::None
