@@ -23,13 +23,16 @@ build: deps
 demo: build
 	@if [ -t 0 ] && [ -t 1 ]; then ./target/release/sluice demo; else ./target/release/sluice demo --once; fi
 
-# Real peers for the end-to-end tests, from PyPI: the official MCP Python SDK (2.x).
+# Real peers for the end-to-end tests, from PyPI: the official MCP Python SDK (2.x), and
+# aioquic's HTTP/3 client.
 # The session-based 1.x SDK (protocol 2025-*) lives in its own venv: one environment cannot
 # hold both.
 MCP1_VENV := target/venv-mcp1
 test-deps: deps
 	@python3 -c 'import mcp.server.mcpserver, mcp' 2>/dev/null || \
 		python3 -m pip install --quiet --disable-pip-version-check 'mcp==2.3.0'
+	@python3 -c 'import aioquic.h3.connection' 2>/dev/null || \
+		python3 -m pip install --quiet --disable-pip-version-check 'aioquic==1.7.2'
 	@$(MCP1_VENV)/bin/python -c 'import mcp.server.fastmcp' 2>/dev/null || { \
 		python3 -m venv $(MCP1_VENV) && \
 		$(MCP1_VENV)/bin/pip install --quiet --disable-pip-version-check 'mcp==1.30.0'; }

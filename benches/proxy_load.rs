@@ -188,6 +188,7 @@ fn main() {
         audit: None,
         limits: Limits::default(),
         checks: HttpChecks::default(),
+        http3: None,
     };
     let (via, serve) = proxy_rt.block_on(proxy.bind()).unwrap();
     proxy_rt.spawn(serve);

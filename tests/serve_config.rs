@@ -520,3 +520,151 @@ fn client_disconnect_cancels_the_upstream_request() {
         assert!(noticed.duration_since(closed) < Duration::from_secs(3));
     }
 }
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// HTTP/3 with a real client nobody here wrote (aioquic's H3Connection): tool calls through
+/// sluice over QUIC to the replay server, JSON and SSE answers, redact and block; and the TCP
+/// front end advertising HTTP/3 with Alt-Svc.
+#[test]
+fn http3_front_end_with_aioquic() {
+    let d = dir("h3");
+    let p = pki(&d);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let note = format!(
+        r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":"deploying with {AWS}"}}}}"#
+    );
+    let mut answers = std::collections::HashMap::new();
+    answers.insert(
+        "9".to_string(),
+        sluice_proxy::replay::Answer {
+            before: vec![note.into_bytes()],
+            response:
+                br#"{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"done"}]}}"#
+                    .to_vec(),
+        },
+    );
+    let server = sluice_proxy::replay::ReplayServer::new(answers);
+    let (up, serve) = rt
+        .block_on(server.clone().bind(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .unwrap();
+    rt.spawn(serve);
+    let call = |id: u32, text: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"note":"{text}"}}}}}}"#
+        )
+    };
+    for mode in ["redact", "block"] {
+        let (tcp, udp) = (free_port(), free_udp_port());
+        let _proxy = Kill(
+            Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .args(["serve", "--threads", "2", "--mode", mode])
+                .args(["--upstream", &format!("http://{up}/mcp")])
+                .args(["--listen", &format!("127.0.0.1:{tcp}")])
+                .args(["--http3", &format!("127.0.0.1:{udp}")])
+                .arg("--tls-cert")
+                .arg(&p.cert)
+                .arg("--tls-key")
+                .arg(&p.key)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for(tcp);
+        server.take_received();
+        let out = Command::new("python3")
+            .arg(format!("{}/h3_client.py", common::peers()))
+            .arg(format!("https://localhost:{udp}/mcp"))
+            .arg(&p.ca)
+            .arg(call(3, &format!("key {AWS}")))
+            .arg(call(4, "hello"))
+            .arg(call(9, "stream"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "h3 client: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let body = |i: usize| r[i]["body"].as_str().unwrap().to_string();
+        assert_eq!(r[1]["status"], 200, "{r}");
+        assert!(body(1).contains(r#"{\"note\":\"hello\"}"#), "{r}");
+        let seen: Vec<String> = server
+            .take_received()
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        assert!(seen.iter().all(|s| !s.contains(AWS)), "{seen:?}");
+        assert!(
+            !out.stdout.windows(AWS.len()).any(|w| w == AWS.as_bytes()),
+            "{r}"
+        );
+        assert_eq!(r[2]["headers"]["content-type"], "text/event-stream", "{r}");
+        if mode == "redact" {
+            assert!(body(0).contains("[REDACTED:aws.access-key-id]"), "{r}");
+            assert!(body(2).contains("[REDACTED:aws.access-key-id]"), "{r}");
+            assert!(body(2).contains("done"), "{r}");
+            assert_eq!(seen.len(), 3, "{seen:?}");
+        } else {
+            assert!(body(0).contains("-32001"), "{r}");
+            assert_eq!(
+                seen.len(),
+                2,
+                "the blocked call never reached the server: {seen:?}"
+            );
+        }
+    }
+
+    // The TCP front end advertises HTTP/3.
+    let (tcp, udp) = (free_port(), free_udp_port());
+    let _proxy = Kill(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--threads", "2"])
+            .args(["--upstream", &format!("http://{up}/mcp")])
+            .args(["--listen", &format!("127.0.0.1:{tcp}")])
+            .args(["--http3", &format!("127.0.0.1:{udp}")])
+            .arg("--tls-cert")
+            .arg(&p.cert)
+            .arg("--tls-key")
+            .arg(&p.key)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(tcp);
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", tcp))
+            .await
+            .unwrap();
+        let tls = tls_client(&p.ca, b"http/1.1")
+            .connect(ServerName::try_from("localhost").unwrap(), stream)
+            .await
+            .unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::post(format!("https://localhost:{tcp}/mcp"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(call(5, "hi"))))
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        let alt = resp
+            .headers()
+            .get("alt-svc")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(alt, format!("h3=\":{udp}\"; ma=86400"));
+    });
+}

@@ -50,6 +50,15 @@ pub struct Listen {
     #[serde(default = "default_listen")]
     pub address: SocketAddr,
     pub tls: Option<TlsFiles>,
+    /// HTTP/3 over QUIC beside the TCP listener, with the same certificate (needs `tls`).
+    pub http3: Option<Http3Listen>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http3Listen {
+    /// UDP address.
+    pub address: SocketAddr,
 }
 
 impl Default for Listen {
@@ -57,6 +66,7 @@ impl Default for Listen {
         Listen {
             address: default_listen(),
             tls: None,
+            http3: None,
         }
     }
 }
@@ -393,6 +403,11 @@ impl Config {
                 )));
             }
             prefixes.push(u.prefix);
+        }
+        if cfg.listen.http3.is_some() && cfg.listen.tls.is_none() {
+            return Err(invalid(
+                "[listen.http3] needs [listen] tls: QUIC is always encrypted".into(),
+            ));
         }
         for v in &cfg.http.protocol_versions {
             if !is_version_shaped(v) {

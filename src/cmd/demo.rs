@@ -120,6 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 audit: Some(audit.clone()),
                 limits: Limits::default(),
                 checks: HttpChecks::default(),
+                http3: None,
             })
         };
         let wanted = args

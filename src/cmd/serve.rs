@@ -50,6 +50,9 @@ pub struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Also serve HTTP/3 (QUIC) on this UDP address, with the TLS certificate.
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    http3: Option<SocketAddr>,
     /// Write one JSON line per message with findings (and per failure) to this file, or `-`
     /// for stdout.
     #[arg(long, value_name = "FILE")]
@@ -113,6 +116,9 @@ fn effective_config(args: &Args) -> anyhow::Result<Config> {
             cert: cert.clone(),
             key: key.clone(),
         });
+    }
+    if let Some(a) = args.http3 {
+        cfg.listen.http3 = Some(sluice_proxy::config::Http3Listen { address: a });
     }
     if let Some(m) = args.mode {
         cfg.policy.mode = match m {
@@ -197,13 +203,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         audit,
         limits: cfg.limits.clone(),
         checks: cfg.http.clone(),
+        http3: cfg.listen.http3.as_ref().map(|h| h.address),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let (addr, serve) = proxy.bind().await.context("cannot listen")?;
+        let bound = proxy.bind_all().await.context("cannot listen")?;
+        let (addr, serve) = (bound.tcp, bound.serve);
         eprintln!("sluice: listening on {scheme}://{addr}");
+        if let Some(h3) = bound.http3 {
+            eprintln!("sluice: HTTP/3 on udp {h3}");
+        }
         for u in &upstreams {
             eprintln!(
                 "sluice: {scheme}://{addr}{} -> {}",

@@ -6,13 +6,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::header::{HeaderMap, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use sluice_engine::{Action, Direction, Scope, Verdict};
 
 use super::respond::{
-    copy_headers, empty, json, json_error, Body, BoxError, INVALID_REQUEST, UPSTREAM_ERROR,
+    copy_headers, empty, json, json_error, Body, INVALID_REQUEST, UPSTREAM_ERROR,
 };
 use super::{checks, params, sse_body, Conn, State};
 use crate::audit::Origin;
@@ -145,20 +144,34 @@ async fn error_body_findings(state: &State, bytes: Bytes) -> Option<Vec<String>>
 }
 
 /// Reads a whole body up to `max` bytes within `within`.
-async fn read_body(body: Incoming, max: usize, within: Duration) -> Result<Bytes, Response<Body>> {
-    match tokio::time::timeout(within, Limited::new(body, max).collect()).await {
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                INVALID_REQUEST,
-                &format!("request body over the {max}-byte limit"),
-            ))
+async fn read_body(mut body: Body, max: usize, within: Duration) -> Result<Bytes, Response<Body>> {
+    enum Failed {
+        TooLarge,
+        Unreadable,
+    }
+    let collect = async {
+        let mut buf = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(Failed::Unreadable);
+            };
+            if let Ok(d) = frame.into_data() {
+                if buf.len() + d.len() > max {
+                    return Err(Failed::TooLarge);
+                }
+                buf.extend_from_slice(&d);
+            }
         }
-        Ok(Err(_)) => Err(json_error(
+        Ok(buf.freeze())
+    };
+    match tokio::time::timeout(within, collect).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(Failed::TooLarge)) => Err(json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            INVALID_REQUEST,
+            &format!("request body over the {max}-byte limit"),
+        )),
+        Ok(Err(Failed::Unreadable)) => Err(json_error(
             StatusCode::BAD_REQUEST,
             INVALID_REQUEST,
             "request body unreadable",
@@ -175,11 +188,7 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub(super) async fn handle(
-    state: Arc<State>,
-    conn: Conn,
-    req: Request<Incoming>,
-) -> Response<Body> {
+pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) -> Response<Body> {
     let p = &state.proxy;
     let (parts, body) = req.into_parts();
     // HTTP/2 carries the host in :authority, HTTP/1.1 in Host.
@@ -211,7 +220,13 @@ pub(super) async fn handle(
         );
     };
     let who = Who {
-        transport: if conn.tls { "https" } else { "http" },
+        transport: if conn.h3 {
+            "h3"
+        } else if conn.tls {
+            "https"
+        } else {
+            "http"
+        },
         client: conn.peer.to_string(),
         session: header_str(&parts.headers, "mcp-session-id").map(str::to_owned),
     };
@@ -254,7 +269,7 @@ pub(super) async fn handle(
             }
         }
     } else {
-        body.map_err(|e| Box::new(e) as BoxError).boxed()
+        body
     };
 
     let mut up = Request::builder().method(parts.method.clone()).uri(uri);
@@ -400,7 +415,7 @@ pub(super) async fn handle(
             },
         )
     } else {
-        rbody.map_err(|e| Box::new(e) as BoxError).boxed()
+        super::respond::boxed(rbody)
     };
     out.body(body).unwrap_or_else(|_| {
         json_error(

@@ -4,6 +4,7 @@
 //! statuses, GET streams' framing, DELETE) passes through with its status and headers.
 
 mod checks;
+mod h3;
 mod handle;
 pub mod params;
 pub mod respond;
@@ -42,6 +43,16 @@ pub struct HttpProxy {
     pub audit: Option<Arc<AuditLog>>,
     pub limits: Limits,
     pub checks: HttpChecks,
+    /// UDP address for HTTP/3 (needs `tls`); the TCP answers advertise it with `Alt-Svc`.
+    pub http3: Option<SocketAddr>,
+}
+
+/// The bound listeners.
+pub struct Bound<F> {
+    pub tcp: SocketAddr,
+    pub http3: Option<SocketAddr>,
+    /// Serves both front ends until dropped.
+    pub serve: F,
 }
 
 type UpstreamClient = Client<HttpsConnector<HttpConnector>, respond::Body>;
@@ -51,6 +62,8 @@ struct State {
     routes: routes::Routes,
     clients: Vec<UpstreamClient>,
     params: params::ParamMap,
+    /// `h3=":PORT"` when HTTP/3 is on.
+    alt_svc: Option<hyper::header::HeaderValue>,
 }
 
 /// One accepted connection, as the handler sees it.
@@ -58,17 +71,35 @@ struct State {
 struct Conn {
     peer: SocketAddr,
     tls: bool,
+    /// HTTP/3 over QUIC.
+    h3: bool,
 }
 
 impl HttpProxy {
-    /// Binds the listener and builds the upstream clients; the returned future serves until
-    /// dropped.
+    /// Binds the TCP listener and builds the upstream clients; the returned future serves
+    /// until dropped.
     pub async fn bind(self) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
+        let b = self.bind_all().await?;
+        Ok((b.tcp, b.serve))
+    }
+
+    /// Binds the TCP listener and, when configured, the HTTP/3 endpoint.
+    pub async fn bind_all(self) -> std::io::Result<Bound<impl Future<Output = ()>>> {
         if self.upstreams.is_empty() {
             return Err(std::io::Error::other("no upstream configured"));
         }
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
+        let endpoint = match (self.http3, &self.tls) {
+            (Some(udp), Some(tls)) => Some(h3::endpoint(udp, tls, &self.limits)?),
+            (Some(_), None) => {
+                return Err(std::io::Error::other(
+                    "HTTP/3 needs TLS: set [listen] tls (certificate and key)",
+                ))
+            }
+            (None, _) => None,
+        };
+        let h3_addr = endpoint.as_ref().map(|e| e.local_addr()).transpose()?;
         let mut clients = Vec::new();
         for u in &self.upstreams {
             let tls = tls::client_config(u.ca_file.as_deref())
@@ -93,8 +124,13 @@ impl HttpProxy {
             routes,
             clients,
             params: params::ParamMap::default(),
+            alt_svc: h3_addr.and_then(|a| {
+                hyper::header::HeaderValue::from_str(&format!("h3=\":{}\"; ma=86400", a.port()))
+                    .ok()
+            }),
         });
-        let serve = async move {
+        let h3_serve = endpoint.map(|e| h3::serve(state.clone(), e));
+        let tcp_serve = async move {
             loop {
                 // Over the connection limit, new clients wait in the kernel's backlog.
                 let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -111,6 +147,7 @@ impl HttpProxy {
                     let conn = Conn {
                         peer,
                         tls: acceptor.is_some(),
+                        h3: false,
                     };
                     match acceptor {
                         None => serve_connection(state, conn, stream).await,
@@ -126,7 +163,19 @@ impl HttpProxy {
                 });
             }
         };
-        Ok((addr, serve))
+        let serve = async move {
+            match h3_serve {
+                Some(h3) => {
+                    tokio::join!(tcp_serve, h3);
+                }
+                None => tcp_serve.await,
+            }
+        };
+        Ok(Bound {
+            tcp: addr,
+            http3: h3_addr,
+            serve,
+        })
     }
 }
 
@@ -145,9 +194,16 @@ where
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_streams_per_connection);
     let svc_state = state.clone();
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let state = svc_state.clone();
-        async move { Ok::<_, Infallible>(handle::handle(state, conn, req).await) }
+        let req = req.map(respond::boxed);
+        async move {
+            let mut resp = handle::handle(state.clone(), conn, req).await;
+            if let Some(v) = &state.alt_svc {
+                resp.headers_mut().insert("alt-svc", v.clone());
+            }
+            Ok::<_, Infallible>(resp)
+        }
     });
     let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
 }

@@ -16,6 +16,19 @@ pub const UPSTREAM_ERROR: i64 = -32002;
 /// JSON-RPC code for a request refused by the transport checks (origin, version, route).
 pub const INVALID_REQUEST: i64 = -32600;
 
+/// An incoming body of any front end as this crate's body type.
+pub fn boxed<B>(body: B) -> Body
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    body.map_err(box_error).boxed()
+}
+
+fn box_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> BoxError {
+    Box::new(e)
+}
+
 pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
