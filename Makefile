@@ -45,6 +45,7 @@ test: test-deps
 bench: deps
 	$(CARGO) bench --locked --bench inspect
 	$(CARGO) bench --locked --bench proxy_load
+	$(CARGO) bench --locked --bench h3_vs_h2
 
 clean:
 	$(CARGO) clean
