@@ -561,7 +561,7 @@ fn http3_front_end_with_aioquic() {
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"note":"{text}"}}}}}}"#
         )
     };
-    for mode in ["redact", "block"] {
+    for mode in ["redact", "block", "monitor"] {
         let (tcp, udp) = (free_port(), free_udp_port());
         let _proxy = Kill(
             Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -586,6 +586,10 @@ fn http3_front_end_with_aioquic() {
             .arg(call(3, &format!("key {AWS}")))
             .arg(call(4, "hello"))
             .arg(call(9, "stream"))
+            .arg(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"h3","version":"1"}}}"#)
+            .arg(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .arg("GET")
+            .arg("DELETE")
             .output()
             .unwrap();
         assert!(
@@ -602,24 +606,39 @@ fn http3_front_end_with_aioquic() {
             .iter()
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .collect();
-        assert!(seen.iter().all(|s| !s.contains(AWS)), "{seen:?}");
-        assert!(
-            !out.stdout.windows(AWS.len()).any(|w| w == AWS.as_bytes()),
+        assert_eq!(r[2]["headers"]["content-type"], "text/event-stream", "{r}");
+        // Session header set on initialize, 202 for a notification, and the upstream's own
+        // answers to GET (405 here) and DELETE (200) pass through.
+        assert_eq!(
+            r[3]["headers"]["mcp-session-id"], "sluice-demo-session",
             "{r}"
         );
-        assert_eq!(r[2]["headers"]["content-type"], "text/event-stream", "{r}");
-        if mode == "redact" {
-            assert!(body(0).contains("[REDACTED:aws.access-key-id]"), "{r}");
-            assert!(body(2).contains("[REDACTED:aws.access-key-id]"), "{r}");
-            assert!(body(2).contains("done"), "{r}");
-            assert_eq!(seen.len(), 3, "{seen:?}");
-        } else {
-            assert!(body(0).contains("-32001"), "{r}");
-            assert_eq!(
-                seen.len(),
-                2,
-                "the blocked call never reached the server: {seen:?}"
-            );
+        assert_eq!(r[4]["status"], 202, "{r}");
+        assert_eq!(r[5]["status"], 405, "{r}");
+        assert_eq!(r[6]["status"], 200, "{r}");
+        match mode {
+            "redact" => {
+                assert!(body(0).contains("[REDACTED:aws.access-key-id]"), "{r}");
+                assert!(body(2).contains("[REDACTED:aws.access-key-id]"), "{r}");
+                assert!(body(2).contains("done"), "{r}");
+                assert!(!r.to_string().contains(AWS), "{r}");
+                assert!(seen.iter().all(|s| !s.contains(AWS)), "{seen:?}");
+                assert_eq!(seen.len(), 5, "{seen:?}");
+            }
+            "block" => {
+                assert!(body(0).contains("-32001"), "{r}");
+                assert!(!r.to_string().contains(AWS), "{r}");
+                assert!(seen.iter().all(|s| !s.contains(AWS)), "{seen:?}");
+                assert_eq!(
+                    seen.len(),
+                    4,
+                    "the blocked call never reached the server: {seen:?}"
+                );
+            }
+            _ => {
+                assert!(body(0).contains(AWS), "monitor forwards: {r}");
+                assert_eq!(seen.len(), 5, "{seen:?}");
+            }
         }
     }
 

@@ -2,7 +2,8 @@
 and prints, as one JSON object, what came back for each (status, headers, body, and when the
 answer was an event stream, the time each event arrived relative to the first).
 
-usage: h3_client.py URL CA_FILE BODY [BODY ...]"""
+usage: h3_client.py URL CA_FILE REQUEST [REQUEST ...]
+A REQUEST is a JSON-RPC body to POST, or METHOD (GET, DELETE) for a request without one."""
 import asyncio
 import json
 import sys
@@ -35,18 +36,25 @@ class Client(QuicConnectionProtocol):
             if getattr(e, "stream_ended", False):
                 stream["done"].set()
 
-    async def post(self, url, body):
+    async def send(self, url, request, session):
         u = urlparse(url)
         sid = self._quic.get_next_available_stream_id()
         st = {"headers": {}, "body": b"", "chunks": [], "done": asyncio.Event()}
         self.waiting[sid] = st
-        self.h3.send_headers(sid, [
-            (b":method", b"POST"), (b":scheme", b"https"),
+        method = request if request in ("GET", "DELETE") else "POST"
+        headers = [
+            (b":method", method.encode()), (b":scheme", b"https"),
             (b":authority", u.netloc.encode()), (b":path", (u.path or "/").encode()),
-            (b"content-type", b"application/json"),
             (b"accept", b"application/json, text/event-stream"),
-        ])
-        self.h3.send_data(sid, body.encode(), end_stream=True)
+        ]
+        if session:
+            headers.append((b"mcp-session-id", session.encode()))
+        if method == "POST":
+            headers.append((b"content-type", b"application/json"))
+            self.h3.send_headers(sid, headers)
+            self.h3.send_data(sid, request.encode(), end_stream=True)
+        else:
+            self.h3.send_headers(sid, headers, end_stream=True)
         self.transmit()
         await asyncio.wait_for(st["done"].wait(), 20)
         return {
@@ -63,7 +71,11 @@ async def main():
     cfg = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=u.hostname)
     cfg.load_verify_locations(ca)
     async with connect(u.hostname, u.port, configuration=cfg, create_protocol=Client) as client:
-        out = [await client.post(url, b) for b in bodies]
+        out, session = [], None
+        for b in bodies:
+            r = await client.send(url, b, session)
+            session = r["headers"].get("mcp-session-id", session)
+            out.append(r)
     print(json.dumps(out))
 
 
