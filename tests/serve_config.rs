@@ -687,3 +687,51 @@ fn http3_front_end_with_aioquic() {
         assert_eq!(alt, format!("h3=\":{udp}\"; ma=86400"));
     });
 }
+
+/// Over HTTP/3 too, a client that resets its request stream mid-answer cancels the upstream
+/// request.
+#[test]
+fn http3_stream_reset_cancels_the_upstream_request() {
+    let d = dir("h3-cancel");
+    let p = pki(&d);
+    let (up, gone) = watching_upstream(true);
+    let (tcp, udp) = (free_port(), free_udp_port());
+    let _proxy = Kill(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--threads", "2"])
+            .args(["--upstream", &format!("http://127.0.0.1:{up}/mcp")])
+            .args(["--listen", &format!("127.0.0.1:{tcp}")])
+            .args(["--http3", &format!("127.0.0.1:{udp}")])
+            .arg("--tls-cert")
+            .arg(&p.cert)
+            .arg("--tls-key")
+            .arg(&p.key)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(tcp);
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","arguments":{}}}"#;
+    let out = Command::new("python3")
+        .arg(format!("{}/h3_client.py", common::peers()))
+        .arg(format!("https://localhost:{udp}/mcp"))
+        .arg(&p.ca)
+        .arg(format!("CANCEL:{body}"))
+        .output()
+        .unwrap();
+    let reset = Instant::now();
+    assert!(
+        out.status.success(),
+        "h3 client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        r[0]["body"].as_str().unwrap().contains("notifications/progress"),
+        "the first event arrived before the stream ended: {r}"
+    );
+    let noticed = gone
+        .recv_timeout(Duration::from_secs(5))
+        .expect("upstream request not cancelled after the HTTP/3 stream reset");
+    assert!(noticed < reset + Duration::from_secs(3));
+}

@@ -3,7 +3,8 @@ and prints, as one JSON object, what came back for each (status, headers, body, 
 answer was an event stream, the time each event arrived relative to the first).
 
 usage: h3_client.py URL CA_FILE REQUEST [REQUEST ...]
-A REQUEST is a JSON-RPC body to POST, or METHOD (GET, DELETE) for a request without one."""
+A REQUEST is a JSON-RPC body to POST, METHOD (GET, DELETE) for a request without one, or
+CANCEL:BODY to POST BODY, wait for the first bytes of the answer, then reset the stream."""
 import asyncio
 import json
 import sys
@@ -28,6 +29,8 @@ class Client(QuicConnectionProtocol):
             stream = self.waiting.get(getattr(e, "stream_id", None))
             if stream is None:
                 continue
+            if isinstance(e, DataReceived) and stream.get("cancel"):
+                stream["first"].set()
             if isinstance(e, HeadersReceived):
                 stream["headers"] = {k.decode(): v.decode() for k, v in e.headers}
             elif isinstance(e, DataReceived):
@@ -41,6 +44,10 @@ class Client(QuicConnectionProtocol):
         sid = self._quic.get_next_available_stream_id()
         st = {"headers": {}, "body": b"", "chunks": [], "done": asyncio.Event()}
         self.waiting[sid] = st
+        cancel = request.startswith("CANCEL:")
+        if cancel:
+            request = request[len("CANCEL:"):]
+            st["cancel"], st["first"] = True, asyncio.Event()
         method = request if request in ("GET", "DELETE") else "POST"
         headers = [
             (b":method", method.encode()), (b":scheme", b"https"),
@@ -56,6 +63,14 @@ class Client(QuicConnectionProtocol):
         else:
             self.h3.send_headers(sid, headers, end_stream=True)
         self.transmit()
+        if cancel:
+            await asyncio.wait_for(st["first"].wait(), 20)
+            self._quic.reset_stream(sid, 0x10C)  # H3_REQUEST_CANCELLED
+            self._quic.stop_stream(sid, 0x10C)
+            self.transmit()
+            await asyncio.sleep(0.2)
+            return {"status": int(st["headers"].get(":status", "0")), "headers": st["headers"],
+                    "body": st["body"].decode(errors="replace"), "chunks": len(st["chunks"])}
         await asyncio.wait_for(st["done"].wait(), 20)
         return {
             "status": int(st["headers"].get(":status", "0")),
