@@ -286,3 +286,85 @@ fn sdk_mirrored_param_headers_follow_a_redacted_argument() {
         "eu-west-1 routine\neu-west-1 key [REDACTED:aws.access-key-id]\n"
     );
 }
+
+/// The SDK test server (mcp 1.x FastMCP, sessions, SSE answers with log notifications) behind
+/// sluice's HTTP/3 front end, driven by aioquic's HTTP/3 client: initialize, initialized, a
+/// tool call whose argument carries a secret, and a tool whose result does.
+#[test]
+fn sdk_server_over_http3() {
+    let py = mcp1_python();
+    let d = common::dir("sdk-h3");
+    let p = common::pki(&d);
+    let received = d.join("received.log");
+    let _ = std::fs::remove_file(&received);
+    let up = free_port();
+    let _server = Kill(
+        Command::new(&py)
+            .arg(format!("{}/sdk1_http.py", peers()))
+            .arg("server")
+            .arg(&received)
+            .arg(up.to_string())
+            .arg("streamable-http")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(up);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (_proxy, _) = sluice_serve(
+        up,
+        "redact",
+        &[
+            "--http3",
+            &format!("127.0.0.1:{udp}"),
+            "--tls-cert",
+            p.cert.to_str().unwrap(),
+            "--tls-key",
+            p.key.to_str().unwrap(),
+        ],
+    );
+    let call = |id: u32, tool: &str, args: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{args}}}}}"#
+        )
+    };
+    let out = Command::new("python3")
+        .arg(format!("{}/h3_client.py", peers()))
+        .arg(format!("https://localhost:{udp}/mcp"))
+        .arg(&p.ca)
+        .arg(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"h3","version":"1"}}}"#)
+        .arg(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .arg(call(2, "echo", &format!(r#"{{"text":"key {AWS}"}}"#)))
+        .arg(call(3, "leak", "{}"))
+        .arg(call(4, "echo", r#"{"text":"hello"}"#))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "h3 client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r[0]["status"], 200, "{r}");
+    assert!(r[0]["headers"]["mcp-session-id"].is_string(), "{r}");
+    assert_eq!(r[1]["status"], 202, "{r}");
+    let body = |i: usize| r[i]["body"].as_str().unwrap().to_string();
+    assert!(
+        body(2).contains("echo: key [REDACTED:aws.access-key-id]"),
+        "{r}"
+    );
+    assert!(
+        body(2).contains("echoing key [REDACTED:aws.access-key-id]"),
+        "the log notification too: {r}"
+    );
+    assert!(body(3).contains("[REDACTED:aws.access-key-id]"), "{r}");
+    assert!(body(4).contains("echo: hello"), "{r}");
+    assert!(!r.to_string().contains(AWS), "{r}");
+    let got = std::fs::read_to_string(&received).unwrap();
+    assert_eq!(got, "key [REDACTED:aws.access-key-id]\nhello\n");
+}

@@ -3,10 +3,10 @@
 //! the official Python SDK client and server at the ends.
 
 mod common;
-use common::{free_port, python_client, python_server, wait_for, Kill, AWS};
+use common::{dir, free_port, pki, python_client, python_server, wait_for, Kill, AWS};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,43 +14,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use rustls::pki_types::{CertificateDer, ServerName};
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("sluice-tls-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-/// A fresh CA and a certificate for localhost and 127.0.0.1 signed by it.
-fn pki(d: &Path) -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "sluice test CA");
-    let ca = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap();
-    let p = Pki {
-        ca: d.join("ca.pem"),
-        cert: d.join("cert.pem"),
-        key: d.join("key.pem"),
-    };
-    std::fs::write(&p.ca, ca.pem()).unwrap();
-    std::fs::write(&p.cert, leaf.pem()).unwrap();
-    std::fs::write(&p.key, key.serialize_pem()).unwrap();
-    p
-}
 
 fn serve_with_config(d: &Path, name: &str, toml: &str) -> Kill {
     let cfg = d.join(name);
@@ -711,7 +674,8 @@ fn http3_stream_reset_cancels_the_upstream_request() {
             .unwrap(),
     );
     wait_for(tcp);
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","arguments":{}}}"#;
+    let body =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","arguments":{}}}"#;
     let out = Command::new("python3")
         .arg(format!("{}/h3_client.py", common::peers()))
         .arg(format!("https://localhost:{udp}/mcp"))
@@ -727,7 +691,10 @@ fn http3_stream_reset_cancels_the_upstream_request() {
     );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        r[0]["body"].as_str().unwrap().contains("notifications/progress"),
+        r[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("notifications/progress"),
         "the first event arrived before the stream ended: {r}"
     );
     let noticed = gone
