@@ -189,6 +189,7 @@ fn main() {
         limits: Limits::default(),
         checks: HttpChecks::default(),
         http3: None,
+        clients: Default::default(),
     };
     let (via, serve) = proxy_rt.block_on(proxy.bind()).unwrap();
     proxy_rt.spawn(serve);

@@ -52,6 +52,8 @@ enum Command {
     Stdio(cmd::stdio::Args),
     /// Proxy a Streamable HTTP MCP server.
     Serve(cmd::serve::Args),
+    /// Client API keys for `serve`.
+    Keys(cmd::keys::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Rules(a) => cmd::rules::run(a),
         Command::Stdio(a) => cmd::stdio::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Keys(a) => cmd::keys::run(a),
     };
     match result {
         Ok(code) => code,

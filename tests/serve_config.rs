@@ -702,3 +702,95 @@ fn http3_stream_reset_cancels_the_upstream_request() {
         .expect("upstream request not cancelled after the HTTP/3 stream reset");
     assert!(noticed < reset + Duration::from_secs(3));
 }
+
+/// An upstream that answers every request with a JSON-RPC result and sends each request's
+/// bytes (headers and body) on the channel.
+fn capturing_upstream() -> (u16, std::sync::mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = vec![0u8; 65536];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let body = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, rx)
+}
+
+/// Named clients with keys from `sluice keys new`: 401 with a Bearer challenge without a key
+/// or with a wrong one; with the right one the call goes through, its key is not forwarded
+/// upstream, and audit rows name the client (never the key).
+#[test]
+fn client_keys_authenticate_and_are_not_forwarded() {
+    let d = dir("keys");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["keys", "new", "alice"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let key = text
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_sluice_"))
+        .unwrap()
+        .to_string();
+    let toml_lines = &text[text.find("[[client]]").unwrap()..];
+    let (up, requests) = capturing_upstream();
+    let port = free_port();
+    let audit = d.join("audit.jsonl");
+    let _proxy = serve_with_config(
+        &d,
+        "keys.toml",
+        &format!(
+            "[listen]\naddress = \"127.0.0.1:{port}\"\n[audit]\npath = \"audit.jsonl\"\nall = true\n[[upstream]]\nurl = \"http://127.0.0.1:{up}/mcp\"\n\n{toml_lines}\n"
+        ),
+    );
+    wait_for(port);
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let post = |auth: &str| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let w = Duration::from_secs(5);
+    let none = raw(port, &post(""), w);
+    assert!(none.starts_with("HTTP/1.1 401"), "{none}");
+    assert!(
+        none.to_ascii_lowercase()
+            .contains("www-authenticate: bearer realm=\"sluice\""),
+        "{none}"
+    );
+    let wrong = raw(
+        port,
+        &post("Authorization: Bearer sk_sluice_not-a-key\r\n"),
+        w,
+    );
+    assert!(
+        wrong.starts_with("HTTP/1.1 401") && wrong.contains("invalid_token"),
+        "{wrong}"
+    );
+    assert!(requests.try_recv().is_err(), "nothing reached the upstream");
+    let ok = raw(port, &post(&format!("Authorization: Bearer {key}\r\n")), w);
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let forwarded = requests.recv_timeout(w).unwrap();
+    assert!(
+        !forwarded.to_ascii_lowercase().contains("authorization"),
+        "{forwarded}"
+    );
+    assert!(!forwarded.contains(&key), "{forwarded}");
+    std::thread::sleep(Duration::from_millis(200));
+    let rows = std::fs::read_to_string(&audit).unwrap();
+    assert!(rows.contains("\"identity\":\"alice\""), "{rows}");
+    assert!(!rows.contains(&key), "{rows}");
+}

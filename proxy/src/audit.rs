@@ -15,6 +15,8 @@ pub struct Origin<'a> {
     pub client: Option<&'a str>,
     /// `Mcp-Session-Id`, when the protocol has sessions.
     pub session: Option<&'a str>,
+    /// The authenticated client's name, when clients are configured.
+    pub identity: Option<&'a str>,
 }
 
 pub struct AuditLog {
@@ -64,6 +66,7 @@ impl AuditLog {
             "time": rfc3339(SystemTime::now()),
             "transport": transport,
             "client": origin.client,
+            "identity": origin.identity,
             "session": origin.session,
             "direction": dir.as_str(),
             "kind": info.map(|i| i.kind.as_str()),
@@ -91,6 +94,7 @@ impl AuditLog {
             "time": rfc3339(SystemTime::now()),
             "transport": transport,
             "client": origin.client,
+            "identity": origin.identity,
             "session": origin.session,
             "direction": dir.as_str(),
             "error": error,

@@ -42,6 +42,18 @@ pub struct Config {
     pub http: HttpChecks,
     #[serde(default, rename = "upstream")]
     pub upstreams: Vec<UpstreamConfig>,
+    /// Named clients with API keys; when any is configured, every HTTP request needs one.
+    #[serde(default, rename = "client")]
+    pub clients: Vec<ClientConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub name: String,
+    /// Hex SHA-256 of the client's key, as `sluice keys new NAME` prints it. The key itself
+    /// is never stored.
+    pub key_sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -404,6 +416,7 @@ impl Config {
             }
             prefixes.push(u.prefix);
         }
+        crate::policy::auth::Clients::new(&cfg.clients).map_err(invalid)?;
         if cfg.listen.http3.is_some() && cfg.listen.tls.is_none() {
             return Err(invalid(
                 "[listen.http3] needs [listen] tls: QUIC is always encrypted".into(),

@@ -4,5 +4,6 @@
 pub mod audit;
 pub mod config;
 pub mod http;
+pub mod policy;
 pub mod replay;
 pub mod stdio;

@@ -23,6 +23,7 @@ use crate::audit::{AuditLog, Origin};
 const STDIO: Origin<'static> = Origin {
     client: Some("stdio"),
     session: None,
+    identity: None,
 };
 
 pub struct StdioProxy {

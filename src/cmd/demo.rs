@@ -121,6 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 limits: Limits::default(),
                 checks: HttpChecks::default(),
                 http3: None,
+                clients: Default::default(),
             })
         };
         let wanted = args

@@ -3,6 +3,7 @@ pub mod check;
 pub mod corpus;
 pub mod demo;
 pub mod inspect;
+pub mod keys;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -204,6 +204,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         limits: cfg.limits.clone(),
         checks: cfg.http.clone(),
         http3: cfg.listen.http3.as_ref().map(|h| h.address),
+        clients: sluice_proxy::policy::auth::Clients::new(&cfg.clients)
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -15,6 +15,7 @@ use super::respond::{
 };
 use super::{checks, params, sse_body, Conn, State};
 use crate::audit::Origin;
+use crate::policy::auth::AuthOutcome;
 
 /// What the policy made of one message.
 pub(super) enum Decided {
@@ -40,6 +41,8 @@ pub(super) struct Who {
     pub transport: &'static str,
     pub client: String,
     pub session: Option<String>,
+    /// The authenticated client's name.
+    pub identity: Option<String>,
 }
 
 impl Who {
@@ -47,6 +50,7 @@ impl Who {
         Origin {
             client: Some(&self.client),
             session: self.session.as_deref(),
+            identity: self.identity.as_deref(),
         }
     }
 }
@@ -207,6 +211,29 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
     if let Err(why) = checks::protocol_version(&parts.headers, &p.checks.protocol_versions) {
         return json_error(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why);
     }
+    let identity = match p.clients.authenticate(&parts.headers) {
+        AuthOutcome::Open => None,
+        AuthOutcome::Client(name) => Some(name),
+        outcome @ (AuthOutcome::Missing | AuthOutcome::Invalid) => {
+            let (challenge, why) = if outcome == AuthOutcome::Missing {
+                (
+                    "Bearer realm=\"sluice\"",
+                    "an API key is required (Authorization: Bearer ...)",
+                )
+            } else {
+                (
+                    "Bearer realm=\"sluice\", error=\"invalid_token\"",
+                    "the API key is not valid",
+                )
+            };
+            let mut r = json_error(StatusCode::UNAUTHORIZED, INVALID_REQUEST, why);
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static(challenge),
+            );
+            return r;
+        }
+    };
     let path = parts
         .uri
         .path_and_query()
@@ -229,6 +256,7 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         },
         client: conn.peer.to_string(),
         session: header_str(&parts.headers, "mcp-session-id").map(str::to_owned),
+        identity,
     };
 
     let mut method_hint = None;
@@ -275,6 +303,10 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
     let mut up = Request::builder().method(parts.method.clone()).uri(uri);
     if let Some(h) = up.headers_mut() {
         copy_headers(&parts.headers, h, true);
+        if !p.clients.is_empty() {
+            // The key is sluice's credential, not the upstream's: never forwarded.
+            h.remove(hyper::header::AUTHORIZATION);
+        }
         for (k, v) in param_headers.iter().flatten() {
             h.insert(k.clone(), v.clone());
         }

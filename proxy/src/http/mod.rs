@@ -45,6 +45,8 @@ pub struct HttpProxy {
     pub checks: HttpChecks,
     /// UDP address for HTTP/3 (needs `tls`); the TCP answers advertise it with `Alt-Svc`.
     pub http3: Option<SocketAddr>,
+    /// Clients and their key hashes; empty: no authentication.
+    pub clients: crate::policy::auth::Clients,
 }
 
 /// The bound listeners.

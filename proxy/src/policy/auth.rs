@@ -1,0 +1,151 @@
+//! Client authentication: named clients with Bearer API keys, stored in the config only as
+//! SHA-256 hashes (`sluice keys new NAME` makes one). The key a client presents is never
+//! forwarded upstream: upstreams get their own credentials, not the proxy's.
+
+use hyper::header::{HeaderMap, AUTHORIZATION};
+use sha2::{Digest, Sha256};
+
+use crate::config::ClientConfig;
+
+/// What the auth phase decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// No clients are configured: the proxy is open (bound to loopback by default).
+    Open,
+    /// The named client presented its key.
+    Client(String),
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// A Bearer key that matches no client.
+    Invalid,
+}
+
+/// The configured clients, with their key hashes decoded once.
+#[derive(Debug, Clone, Default)]
+pub struct Clients {
+    clients: Vec<(String, [u8; 32])>,
+}
+
+impl Clients {
+    pub fn new(config: &[ClientConfig]) -> Result<Clients, String> {
+        let mut clients = Vec::new();
+        for c in config {
+            let hash = decode_hex32(&c.key_sha256).ok_or_else(|| {
+                format!(
+                    "client `{}`: key_sha256 must be 64 hex digits (from `sluice keys new {}`)",
+                    c.name, c.name
+                )
+            })?;
+            if clients.iter().any(|(n, _)| n == &c.name) {
+                return Err(format!("client `{}` is defined twice", c.name));
+            }
+            clients.push((c.name.clone(), hash));
+        }
+        Ok(Clients { clients })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    pub fn authenticate(&self, headers: &HeaderMap) -> AuthOutcome {
+        if self.clients.is_empty() {
+            return AuthOutcome::Open;
+        }
+        let Some(key) = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer)
+        else {
+            return AuthOutcome::Missing;
+        };
+        let presented: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // Every hash is compared, each in constant time, so timing tells nothing of which
+        // client (if any) nearly matched.
+        let mut found = None;
+        for (name, hash) in &self.clients {
+            if constant_time_eq(hash, &presented) {
+                found = Some(name.clone());
+            }
+        }
+        found.map_or(AuthOutcome::Invalid, AuthOutcome::Client)
+    }
+}
+
+fn bearer(v: &str) -> Option<&str> {
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A fresh API key and the hex SHA-256 to put in the config.
+pub fn new_key() -> std::io::Result<(String, String)> {
+    use base64::Engine as _;
+    use std::io::Read;
+    let mut raw = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut raw)?;
+    let key = format!(
+        "sk_sluice_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    );
+    let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((key, hex))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    #[test]
+    fn keys_are_checked_by_hash() {
+        let (key, hex) = new_key().unwrap();
+        let clients = Clients::new(&[ClientConfig {
+            name: "alice".into(),
+            key_sha256: hex,
+        }])
+        .unwrap();
+        let mut h = HeaderMap::new();
+        assert_eq!(clients.authenticate(&h), AuthOutcome::Missing);
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
+        );
+        assert_eq!(
+            clients.authenticate(&h),
+            AuthOutcome::Client("alice".into())
+        );
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk_sluice_wrong"),
+        );
+        assert_eq!(clients.authenticate(&h), AuthOutcome::Invalid);
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {key}")).unwrap(),
+        );
+        assert_eq!(clients.authenticate(&h), AuthOutcome::Missing);
+        assert_eq!(Clients::default().authenticate(&h), AuthOutcome::Open);
+        assert!(Clients::new(&[ClientConfig {
+            name: "bob".into(),
+            key_sha256: "abc".into()
+        }])
+        .is_err());
+    }
+}
