@@ -180,6 +180,7 @@ fn main() {
             url: format!("http://{up}/mcp"),
             prefix: None,
             ca_file: None,
+            ..Default::default()
         }
         .check()
         .unwrap()],

@@ -729,7 +729,8 @@ fn capturing_upstream() -> (u16, std::sync::mpsc::Receiver<String>) {
 
 /// Named clients with keys from `sluice keys new`: 401 with a Bearer challenge without a key
 /// or with a wrong one; with the right one the call goes through, its key is not forwarded
-/// upstream, and audit rows name the client (never the key).
+/// upstream (the upstream's own token from bearer_file is), and audit rows name the client
+/// (never the key).
 #[test]
 fn client_keys_authenticate_and_are_not_forwarded() {
     let d = dir("keys");
@@ -748,11 +749,12 @@ fn client_keys_authenticate_and_are_not_forwarded() {
     let (up, requests) = capturing_upstream();
     let port = free_port();
     let audit = d.join("audit.jsonl");
+    std::fs::write(d.join("upstream.token"), "up-token-0123456789\n").unwrap();
     let _proxy = serve_with_config(
         &d,
         "keys.toml",
         &format!(
-            "[listen]\naddress = \"127.0.0.1:{port}\"\n[audit]\npath = \"audit.jsonl\"\nall = true\n[[upstream]]\nurl = \"http://127.0.0.1:{up}/mcp\"\n\n{toml_lines}\n"
+            "[listen]\naddress = \"127.0.0.1:{port}\"\n[audit]\npath = \"audit.jsonl\"\nall = true\n[[upstream]]\nurl = \"http://127.0.0.1:{up}/mcp\"\nbearer_file = \"upstream.token\"\n\n{toml_lines}\n"
         ),
     );
     wait_for(port);
@@ -784,11 +786,14 @@ fn client_keys_authenticate_and_are_not_forwarded() {
     let ok = raw(port, &post(&format!("Authorization: Bearer {key}\r\n")), w);
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     let forwarded = requests.recv_timeout(w).unwrap();
+    // The upstream gets sluice's own credential for it, never the client's key.
+    assert!(!forwarded.contains(&key), "{forwarded}");
     assert!(
-        !forwarded.to_ascii_lowercase().contains("authorization"),
+        forwarded
+            .to_ascii_lowercase()
+            .contains("authorization: bearer up-token-0123456789"),
         "{forwarded}"
     );
-    assert!(!forwarded.contains(&key), "{forwarded}");
     std::thread::sleep(Duration::from_millis(200));
     let rows = std::fs::read_to_string(&audit).unwrap();
     assert!(rows.contains("\"identity\":\"alice\""), "{rows}");

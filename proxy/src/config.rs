@@ -323,7 +323,7 @@ fn known_versions() -> Vec<String> {
     KNOWN_PROTOCOL_VERSIONS.map(String::from).to_vec()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// The MCP server: `http://` or `https://`, with the path of its endpoint if it has one.
@@ -333,6 +333,12 @@ pub struct UpstreamConfig {
     pub prefix: Option<String>,
     /// Extra PEM CA certificates to trust for this upstream (besides the system's).
     pub ca_file: Option<PathBuf>,
+    /// Send `Authorization: Bearer` with the token in this environment variable (sluice's
+    /// credential for the upstream; clients' own keys are never forwarded when clients are
+    /// configured).
+    pub bearer_env: Option<String>,
+    /// ... or with the token in this file (trailing whitespace trimmed).
+    pub bearer_file: Option<PathBuf>,
 }
 
 /// A checked upstream route.
@@ -341,6 +347,8 @@ pub struct Upstream {
     pub prefix: String,
     pub url: Uri,
     pub ca_file: Option<PathBuf>,
+    /// `Bearer ...` from bearer_env / bearer_file, marked sensitive.
+    pub authorization: Option<hyper::header::HeaderValue>,
 }
 
 impl UpstreamConfig {
@@ -374,10 +382,49 @@ impl UpstreamConfig {
         if !prefix.starts_with('/') {
             return Err(format!("upstream prefix `{prefix}` must start with `/`"));
         }
+        let token = match (&self.bearer_env, &self.bearer_file) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "upstream `{}`: set bearer_env or bearer_file, not both",
+                    self.url
+                ))
+            }
+            (Some(var), None) => Some(std::env::var(var).map_err(|_| {
+                format!(
+                    "upstream `{}`: environment variable {var} (bearer_env) is not set",
+                    self.url
+                )
+            })?),
+            (None, Some(file)) => Some(
+                std::fs::read_to_string(file)
+                    .map_err(|e| {
+                        format!(
+                            "upstream `{}`: bearer_file {}: {e}",
+                            self.url,
+                            file.display()
+                        )
+                    })?
+                    .trim_end()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let authorization = match token {
+            Some(t) => {
+                // The message names where the token came from, never the token.
+                let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {t}")).map_err(
+                    |_| format!("upstream `{}`: the bearer token holds characters a header cannot carry", self.url),
+                )?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
         Ok(Upstream {
             prefix,
             url,
             ca_file: self.ca_file.clone(),
+            authorization,
         })
     }
 }
@@ -389,17 +436,22 @@ impl Config {
             path: shown.clone(),
             source,
         })?;
-        let mut cfg = Config::from_str(&text, &shown)?;
-        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-        Ok(cfg)
+        Config::parse(&text, &shown, path.parent().unwrap_or(Path::new(".")))
     }
 
-    /// Parses and checks everything that does not need the ruleset.
+    /// Parses and checks everything that does not need the ruleset; relative paths are
+    /// relative to the current directory.
     pub fn from_str(text: &str, shown: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        Config::parse(text, shown, Path::new(""))
+    }
+
+    fn parse(text: &str, shown: &str, base: &Path) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: shown.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        // Before the checks, so files named in the config are found where it says.
+        cfg.resolve_paths(base);
         let invalid = |message: String| ConfigError::Invalid {
             path: shown.to_string(),
             message,
@@ -461,6 +513,9 @@ impl Config {
         }
         for u in &mut self.upstreams {
             if let Some(p) = &mut u.ca_file {
+                fix(p);
+            }
+            if let Some(p) = &mut u.bearer_file {
                 fix(p);
             }
         }
@@ -629,6 +684,7 @@ mod tests {
             url: "https://example.com/mcp".into(),
             prefix: None,
             ca_file: None,
+            ..Default::default()
         }
         .check()
         .unwrap();

@@ -104,6 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             url: format!("http://{up}/mcp"),
             prefix: None,
             ca_file: None,
+            ..Default::default()
         }
         .check()
         .map_err(anyhow::Error::msg)?;

@@ -87,6 +87,7 @@ fn effective_config(args: &Args) -> anyhow::Result<Config> {
             url: url.clone(),
             prefix: None,
             ca_file: None,
+            ..Default::default()
         };
         let checked = primary
             .check()
@@ -101,6 +102,7 @@ fn effective_config(args: &Args) -> anyhow::Result<Config> {
                 ),
                 prefix: Some("/".into()),
                 ca_file: None,
+                ..Default::default()
             });
         }
     }

@@ -307,6 +307,9 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
             // The key is sluice's credential, not the upstream's: never forwarded.
             h.remove(hyper::header::AUTHORIZATION);
         }
+        if let Some(auth) = &p.upstreams[route.upstream].authorization {
+            h.insert(hyper::header::AUTHORIZATION, auth.clone());
+        }
         for (k, v) in param_headers.iter().flatten() {
             h.insert(k.clone(), v.clone());
         }

@@ -88,6 +88,7 @@ mod tests {
                     url: url.to_string(),
                     prefix: prefix.map(String::from),
                     ca_file: None,
+                    ..Default::default()
                 }
                 .check()
                 .unwrap()
