@@ -173,8 +173,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "listen: {scheme}://{} (HTTP/1.1 and HTTP/2)",
             cfg.listen.address
         );
+        if let Some(h3) = &cfg.listen.http3 {
+            println!("listen: HTTP/3 on udp {}", h3.address);
+        }
         for u in cfg.upstreams() {
             println!("route: {} -> {}", u.prefix, u.url);
+        }
+        if !cfg.clients.is_empty() {
+            let names: Vec<&str> = cfg.clients.iter().map(|c| c.name.as_str()).collect();
+            println!("clients (Bearer keys required): {}", names.join(", "));
         }
         println!(
             "rules: {} compiled; mode: {:?}; fail {}",
