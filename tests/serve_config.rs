@@ -492,6 +492,26 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
+/// `sluice serve` with TLS and HTTP/3 in front of `upstream` (a URL); returns the process and
+/// the TCP and UDP ports, once the TCP port listens.
+fn sluice_h3(upstream: &str, mode: &str, p: &common::Pki) -> (Kill, u16, u16) {
+    let (tcp, udp) = (free_port(), free_udp_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--threads", "2", "--mode", mode])
+        .args(["--upstream", upstream])
+        .args(["--listen", &format!("127.0.0.1:{tcp}")])
+        .args(["--http3", &format!("127.0.0.1:{udp}")])
+        .arg("--tls-cert")
+        .arg(&p.cert)
+        .arg("--tls-key")
+        .arg(&p.key)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(tcp);
+    (Kill(child), tcp, udp)
+}
+
 /// HTTP/3 with a real client nobody here wrote (aioquic's H3Connection): tool calls through
 /// sluice over QUIC to the replay server, JSON and SSE answers, redact and block; and the TCP
 /// front end advertising HTTP/3 with Alt-Svc.
@@ -525,22 +545,7 @@ fn http3_front_end_with_aioquic() {
         )
     };
     for mode in ["redact", "block", "monitor"] {
-        let (tcp, udp) = (free_port(), free_udp_port());
-        let _proxy = Kill(
-            Command::new(env!("CARGO_BIN_EXE_sluice"))
-                .args(["serve", "--threads", "2", "--mode", mode])
-                .args(["--upstream", &format!("http://{up}/mcp")])
-                .args(["--listen", &format!("127.0.0.1:{tcp}")])
-                .args(["--http3", &format!("127.0.0.1:{udp}")])
-                .arg("--tls-cert")
-                .arg(&p.cert)
-                .arg("--tls-key")
-                .arg(&p.key)
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_for(tcp);
+        let (_proxy, _tcp, udp) = sluice_h3(&format!("http://{up}/mcp"), mode, &p);
         server.take_received();
         let out = Command::new("python3")
             .arg(format!("{}/h3_client.py", common::peers()))
@@ -606,22 +611,7 @@ fn http3_front_end_with_aioquic() {
     }
 
     // The TCP front end advertises HTTP/3.
-    let (tcp, udp) = (free_port(), free_udp_port());
-    let _proxy = Kill(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--threads", "2"])
-            .args(["--upstream", &format!("http://{up}/mcp")])
-            .args(["--listen", &format!("127.0.0.1:{tcp}")])
-            .args(["--http3", &format!("127.0.0.1:{udp}")])
-            .arg("--tls-cert")
-            .arg(&p.cert)
-            .arg("--tls-key")
-            .arg(&p.key)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(tcp);
+    let (_proxy, tcp, udp) = sluice_h3(&format!("http://{up}/mcp"), "rules", &p);
     rt.block_on(async {
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", tcp))
             .await
@@ -658,22 +648,7 @@ fn http3_stream_reset_cancels_the_upstream_request() {
     let d = dir("h3-cancel");
     let p = pki(&d);
     let (up, gone) = watching_upstream(true);
-    let (tcp, udp) = (free_port(), free_udp_port());
-    let _proxy = Kill(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--threads", "2"])
-            .args(["--upstream", &format!("http://127.0.0.1:{up}/mcp")])
-            .args(["--listen", &format!("127.0.0.1:{tcp}")])
-            .args(["--http3", &format!("127.0.0.1:{udp}")])
-            .arg("--tls-cert")
-            .arg(&p.cert)
-            .arg("--tls-key")
-            .arg(&p.key)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(tcp);
+    let (_proxy, _tcp, udp) = sluice_h3(&format!("http://127.0.0.1:{up}/mcp"), "rules", &p);
     let body =
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","arguments":{}}}"#;
     let out = Command::new("python3")
