@@ -15,6 +15,10 @@ use sluice_proxy::config::{HttpChecks, Limits, UpstreamConfig};
 use sluice_proxy::http::{tls, HttpProxy};
 use sluice_proxy::replay::ReplayServer;
 
+#[path = "support/load.rs"]
+mod load;
+use load::{summarize, Run};
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -120,22 +124,6 @@ async fn h3_client(addr: SocketAddr, ca: &[u8]) -> Client {
     Client::H3(send)
 }
 
-struct Run {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-fn summarize(mut lat: Vec<Duration>, secs: f64) -> Run {
-    lat.sort_unstable();
-    let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
-    Run {
-        rps: lat.len() as f64 / secs,
-        p50: at(0.5),
-        p99: at(0.99),
-    }
-}
-
 async fn closed(client: Client, port: u16, body: Bytes, dur: Duration) -> Run {
     let start = Instant::now();
     let tasks: Vec<_> = (0..CONCURRENT)
@@ -169,10 +157,7 @@ async fn fixed_rate(client: Client, port: u16, body: Bytes, dur: Duration, rate:
             tokio::spawn(async move {
                 let (mut lat, mut k, mut prev_done) = (Vec::new(), j, start);
                 while k < total {
-                    let due = start + interval * k as u32;
-                    tokio::time::sleep_until(due.into()).await;
-                    // See proxy_load: count from `due` only when behind schedule.
-                    let from = if prev_done > due { due } else { Instant::now() };
+                    let from = load::wait_turn(start, interval, k, prev_done).await;
                     c.call(port, &body).await;
                     prev_done = Instant::now();
                     lat.push(prev_done - from);
@@ -250,7 +235,7 @@ fn main() {
         "{:<6} {:<7} {:>9} {:>9} {:>9} | {:>9} {:>9} at 1000/s",
         "size", "proto", "req/s", "p50", "p99", "p50", "p99"
     );
-    let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
+    let us = load::us;
     for (name, size) in [("1 KB", 1024), ("64 KB", 64 << 10)] {
         let body = call(size);
         for proto in ["HTTP/2", "HTTP/3"] {

@@ -27,6 +27,10 @@ use sluice_proxy::http::HttpProxy;
 use sluice_proxy::replay::ReplayServer;
 
 // The allocator the sluice binary ships with.
+#[path = "support/load.rs"]
+mod load;
+use load::{summarize, Run};
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -60,22 +64,6 @@ async fn one(send: &mut http1::SendRequest<Full<Bytes>>, body: &Bytes) {
     let resp = send.send_request(req).await.unwrap();
     assert_eq!(resp.status(), 200, "the benchmark's calls are clean");
     resp.into_body().collect().await.unwrap();
-}
-
-struct Run {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-fn summarize(mut lat: Vec<Duration>, secs: f64) -> Run {
-    lat.sort_unstable();
-    let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
-    Run {
-        rps: lat.len() as f64 / secs,
-        p50: at(0.5),
-        p99: at(0.99),
-    }
 }
 
 async fn closed_loop(addr: SocketAddr, body: Bytes, dur: Duration) -> Run {
@@ -115,12 +103,7 @@ async fn open_loop(addr: SocketAddr, body: Bytes, dur: Duration, rate: u64) -> R
                 let mut k = j;
                 let mut prev_done = start;
                 while k < total {
-                    let due = start + interval * k as u32;
-                    tokio::time::sleep_until(due.into()).await;
-                    // Behind schedule because the previous call was slow: count from when this
-                    // one was due, so the stall shows. Late only because the timer wakes at
-                    // millisecond granularity: count from the send.
-                    let from = if prev_done > due { due } else { Instant::now() };
+                    let from = load::wait_turn(start, interval, k, prev_done).await;
                     one(&mut send, &body).await;
                     prev_done = Instant::now();
                     lat.push(prev_done - from);
@@ -207,7 +190,7 @@ fn main() {
         "{:<6} {:<8} {:>10} {:>9} {:>9} | {:>6} {:>9} {:>9}",
         "size", "path", "req/s", "p50", "p99", "rate", "p50", "p99"
     );
-    let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
+    let us = load::us;
     for (name, size, rate) in [("1 KB", 1024, 2_000), ("64 KB", 64 * 1024, 200)] {
         let body = call(size);
         let mut open = Vec::new();

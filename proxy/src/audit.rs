@@ -62,13 +62,8 @@ impl AuditLog {
         }
         let info = inspection.info();
         let findings: Vec<_> = inspection.findings.iter().map(|f| f.to_json()).collect();
-        let row = json!({
-            "time": rfc3339(SystemTime::now()),
-            "transport": transport,
-            "client": origin.client,
-            "identity": origin.identity,
-            "session": origin.session,
-            "direction": dir.as_str(),
+        let mut row = who_and_when(transport, origin, dir);
+        row.extend(json_fields(json!({
             "kind": info.map(|i| i.kind.as_str()),
             "method": info.and_then(|i| i.method.as_deref()),
             "tool": info.and_then(|i| i.tool.as_deref()),
@@ -76,8 +71,8 @@ impl AuditLog {
             "findings": findings,
             "bytes": size,
             "inspect_us": took.as_secs_f64() * 1e6,
-        });
-        self.write(&row);
+        })));
+        self.write(&row.into());
     }
 
     /// A message that could not be inspected.
@@ -90,18 +85,13 @@ impl AuditLog {
         error: &str,
         forwarded: bool,
     ) {
-        let row = json!({
-            "time": rfc3339(SystemTime::now()),
-            "transport": transport,
-            "client": origin.client,
-            "identity": origin.identity,
-            "session": origin.session,
-            "direction": dir.as_str(),
+        let mut row = who_and_when(transport, origin, dir);
+        row.extend(json_fields(json!({
             "error": error,
             "forwarded": forwarded,
             "bytes": size,
-        });
-        self.write(&row);
+        })));
+        self.write(&row.into());
     }
 
     fn write(&self, row: &serde_json::Value) {
@@ -134,6 +124,29 @@ pub fn rfc3339(t: SystemTime) -> String {
         rem % 60,
         d.subsec_millis()
     )
+}
+
+/// The fields every row starts with: when, over what, from whom, which way.
+fn who_and_when(
+    transport: &str,
+    origin: Origin<'_>,
+    dir: Direction,
+) -> serde_json::Map<String, serde_json::Value> {
+    json_fields(json!({
+        "time": rfc3339(SystemTime::now()),
+        "transport": transport,
+        "client": origin.client,
+        "identity": origin.identity,
+        "session": origin.session,
+        "direction": dir.as_str(),
+    }))
+}
+
+fn json_fields(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
 }
 
 #[cfg(test)]
