@@ -222,7 +222,9 @@ fn main() {
         limits: Limits::default(),
         checks: HttpChecks::default(),
         http3: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        clients: Default::default(),
+        gateway: Default::default(),
+        runtime: Default::default(),
+        metrics: Default::default(),
     };
     let bound = rt.block_on(proxy.bind_all()).unwrap();
     let (tcp, udp) = (bound.tcp, bound.http3.unwrap());

@@ -173,7 +173,9 @@ fn main() {
         limits: Limits::default(),
         checks: HttpChecks::default(),
         http3: None,
-        clients: Default::default(),
+        gateway: Default::default(),
+        runtime: Default::default(),
+        metrics: Default::default(),
     };
     let (via, serve) = proxy_rt.block_on(proxy.bind()).unwrap();
     proxy_rt.spawn(serve);

@@ -3,6 +3,7 @@
 mod cmd;
 mod config_load;
 mod demo;
+mod logging;
 mod rules_args;
 
 use std::process::ExitCode;
@@ -54,6 +55,12 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Client API keys for `serve`.
     Keys(cmd::keys::Args),
+    /// Tool pins: list tools whose definition changed, approve them.
+    Tools(cmd::tools::Args),
+    /// Calls held for a human: list, allow, deny (through `serve`'s admin API).
+    Approvals(cmd::approvals::Args),
+    /// Audit files: verify the hash chain.
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +76,9 @@ fn main() -> ExitCode {
         Command::Stdio(a) => cmd::stdio::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Keys(a) => cmd::keys::run(a),
+        Command::Tools(a) => cmd::tools::run(a),
+        Command::Approvals(a) => cmd::approvals::run(a),
+        Command::Audit(a) => cmd::audit::run(a),
     };
     match result {
         Ok(code) => code,

@@ -69,6 +69,11 @@ impl Pool {
         self.workers.len()
     }
 
+    /// Whether every worker is still running (a panicking job would end its worker).
+    pub fn is_alive(&self) -> bool {
+        self.tx.is_some() && self.workers.iter().all(|w| !w.is_finished())
+    }
+
     /// Runs `f` on a worker; the returned future resolves to its result.
     pub fn run<R, F>(&self, f: F) -> impl Future<Output = Result<R, PoolError>>
     where

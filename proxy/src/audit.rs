@@ -1,5 +1,10 @@
 //! Audit rows: one JSON line per inspected message that found something (or per message, if
-//! asked). Rule ids, pointers and salted fingerprints; never the matched text.
+//! asked), and one per gateway event (auth failure, denial, approval, reload, pin change).
+//! Rule ids, pointers and salted fingerprints; never the matched text.
+//!
+//! Rows are hash-chained: each carries `seq`, the previous row's hash as `prev`, and its own
+//! `hash`, the SHA-256 of the row's text without the hash field. `sluice audit verify`
+//! recomputes the chain, so an edited, removed or reordered row shows.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -19,33 +24,50 @@ pub struct Origin<'a> {
     pub identity: Option<&'a str>,
 }
 
+struct Sink {
+    out: Box<dyn Write + Send>,
+    seq: u64,
+    prev: String,
+}
+
 pub struct AuditLog {
-    out: Mutex<Box<dyn Write + Send>>,
+    sink: Mutex<Sink>,
     every_message: bool,
 }
+
+/// The `prev` of a chain's first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl AuditLog {
     pub fn new(out: Box<dyn Write + Send>, every_message: bool) -> Self {
         AuditLog {
-            out: Mutex::new(out),
+            sink: Mutex::new(Sink {
+                out,
+                seq: 0,
+                prev: GENESIS.to_string(),
+            }),
             every_message,
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    /// Appends to `path` (`-` is stdout).
+    /// Appends to `path` (`-` is stdout), continuing the chain of the rows already there.
     pub fn open(path: &std::path::Path, every_message: bool) -> std::io::Result<AuditLog> {
-        let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
-            Box::new(std::io::stdout())
-        } else {
-            Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            )
-        };
-        Ok(AuditLog::new(out, every_message))
+        if path.as_os_str() == "-" {
+            return Ok(AuditLog::new(Box::new(std::io::stdout()), every_message));
+        }
+        let (seq, prev) = chain::tail(path)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(AuditLog {
+            sink: Mutex::new(Sink {
+                out: Box::new(out),
+                seq,
+                prev,
+            }),
+            every_message,
+        })
     }
 
     pub fn record(
@@ -94,12 +116,44 @@ impl AuditLog {
         self.write(&row.into());
     }
 
+    /// A gateway event: `kind` (auth, denied, approval, reload, pin, ...) and its fields.
+    pub fn event(
+        &self,
+        kind: &str,
+        transport: &str,
+        origin: Origin<'_>,
+        fields: serde_json::Value,
+    ) {
+        let mut row = json_fields(json!({
+            "time": rfc3339(SystemTime::now()),
+            "event": kind,
+            "transport": transport,
+            "client": origin.client,
+            "identity": origin.identity,
+            "session": origin.session,
+        }));
+        row.extend(json_fields(fields));
+        self.write(&row.into());
+    }
+
     fn write(&self, row: &serde_json::Value) {
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        // An audit sink that fails must not take the traffic down with it; stderr says so.
-        if writeln!(out, "{row}").and_then(|_| out.flush()).is_err() {
-            eprintln!("sluice: cannot write an audit row");
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        let mut row = row.clone();
+        if let Some(m) = row.as_object_mut() {
+            m.insert("seq".into(), (sink.seq + 1).into());
+            m.insert("prev".into(), sink.prev.clone().into());
         }
+        let (line, hash) = chain::seal(&row.to_string());
+        // An audit sink that fails must not take the traffic down with it; stderr says so.
+        if writeln!(sink.out, "{line}")
+            .and_then(|_| sink.out.flush())
+            .is_err()
+        {
+            eprintln!("sluice: cannot write an audit row");
+            return;
+        }
+        sink.seq += 1;
+        sink.prev = hash;
     }
 }
 
@@ -142,6 +196,157 @@ fn who_and_when(
     }))
 }
 
+pub mod chain {
+    //! The hash chain: sealing a row and verifying a file of rows.
+
+    use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+    use std::path::Path;
+
+    use sha2::{Digest, Sha256};
+
+    const SUFFIX_LEN: usize = r#","hash":""}"#.len() + 64;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The line to write for a row's JSON text (an object), and its hash.
+    pub fn seal(text: &str) -> (String, String) {
+        let hash = hex(&Sha256::digest(text.as_bytes()));
+        let body = text.strip_suffix('}').unwrap_or(text);
+        let sep = if body.ends_with('{') { "" } else { "," };
+        (format!("{body}{sep}\"hash\":\"{hash}\"}}"), hash)
+    }
+
+    /// Splits a sealed line into the hashed text and the hash it claims.
+    fn unseal(line: &str) -> Option<(String, &str)> {
+        if line.len() < SUFFIX_LEN + 1 {
+            return None;
+        }
+        let (body, tail) = line.split_at(line.len() - SUFFIX_LEN);
+        let hash = tail.strip_prefix(",\"hash\":\"")?.strip_suffix("\"}")?;
+        if !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some((format!("{body}}}"), hash))
+    }
+
+    /// A chain that does not verify: the 1-based line and what is wrong there.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Broken {
+        pub line: usize,
+        pub why: String,
+    }
+
+    /// What a verified file holds.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Verified {
+        pub rows: u64,
+        /// The last row's hash: keep it elsewhere to detect rows cut from the end later.
+        pub head: String,
+        /// The first row's `seq` (1 unless the file was rotated).
+        pub first_seq: u64,
+    }
+
+    pub fn verify(r: impl Read) -> Result<Verified, Broken> {
+        let mut prev: Option<(u64, String)> = None;
+        let mut first_seq = 0;
+        let mut rows = 0;
+        for (i, line) in BufReader::new(r).lines().enumerate() {
+            let n = i + 1;
+            let broken = |why: String| Broken { line: n, why };
+            let line = line.map_err(|e| broken(format!("unreadable: {e}")))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (text, hash) =
+                unseal(&line).ok_or_else(|| broken("no hash at the end of the row".into()))?;
+            if hex(&Sha256::digest(text.as_bytes())) != hash {
+                return Err(broken(
+                    "the row was edited: its hash does not match its content".into(),
+                ));
+            }
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| broken(format!("not a JSON row: {e}")))?;
+            let seq = v
+                .get("seq")
+                .and_then(|s| s.as_u64())
+                .ok_or_else(|| broken("no seq".into()))?;
+            let claimed = v
+                .get("prev")
+                .and_then(|s| s.as_str())
+                .ok_or_else(|| broken("no prev".into()))?;
+            match &prev {
+                None => {
+                    first_seq = seq;
+                    if seq == 1 && claimed != super::GENESIS {
+                        return Err(broken("the first row does not start the chain".into()));
+                    }
+                }
+                Some((pseq, phash)) => {
+                    if claimed != phash {
+                        return Err(broken(format!(
+                            "the chain breaks: this row follows a row other than line {} (a row was removed, reordered or inserted)",
+                            n - 1
+                        )));
+                    }
+                    if seq != pseq + 1 {
+                        return Err(broken(format!("seq {seq} follows seq {pseq}")));
+                    }
+                }
+            }
+            prev = Some((seq, hash.to_string()));
+            rows += 1;
+        }
+        let head = prev
+            .map(|(_, h)| h)
+            .unwrap_or_else(|| super::GENESIS.to_string());
+        Ok(Verified {
+            rows,
+            head,
+            first_seq,
+        })
+    }
+
+    /// Whether a row with this hash is in the file (for `verify --head`).
+    pub fn contains_hash(r: impl Read, hash: &str) -> bool {
+        BufReader::new(r)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| unseal(&l).is_some_and(|(_, h)| h == hash))
+    }
+
+    /// The `seq` and hash of a file's last row, to continue its chain (empty or missing
+    /// file: the chain starts).
+    pub fn tail(path: &Path) -> std::io::Result<(u64, String)> {
+        let mut f = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((0, super::GENESIS.to_string()))
+            }
+            Err(e) => return Err(e),
+        };
+        let len = f.metadata()?.len();
+        // Rows are small; the last 64 KiB hold the last one.
+        f.seek(SeekFrom::Start(len.saturating_sub(65_536)))?;
+        let mut buf = String::new();
+        f.read_to_string(&mut buf).ok();
+        let Some(last) = buf.lines().rev().find(|l| !l.trim().is_empty()) else {
+            return Ok((0, super::GENESIS.to_string()));
+        };
+        let parsed = unseal(last).and_then(|(text, hash)| {
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            Some((v.get("seq")?.as_u64()?, hash.to_string()))
+        });
+        parsed.ok_or_else(|| {
+            std::io::Error::other(format!(
+                "{}: the last row is not a sealed audit row; move the file aside to start a new chain",
+                path.display()
+            ))
+        })
+    }
+}
+
 fn json_fields(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     match v {
         serde_json::Value::Object(m) => m,
@@ -152,6 +357,53 @@ fn json_fields(v: serde_json::Value) -> serde_json::Map<String, serde_json::Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn rows_are_chained_and_tampering_shows() {
+        let buf = Buf::default();
+        let log = AuditLog::new(Box::new(buf.clone()), true);
+        for i in 0..4 {
+            log.event(
+                "denied",
+                "http",
+                Origin::default(),
+                json!({"control": "rate", "n": i}),
+            );
+        }
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let v = chain::verify(text.as_bytes()).unwrap();
+        assert_eq!((v.rows, v.first_seq), (4, 1));
+        let lines: Vec<&str> = text.lines().collect();
+        let join = |ls: &[&str]| ls.join("\n") + "\n";
+        // Edited.
+        let edited = text.replacen("\"n\":2", "\"n\":9", 1);
+        assert_eq!(chain::verify(edited.as_bytes()).unwrap_err().line, 3);
+        // Removed.
+        let removed = join(&[lines[0], lines[1], lines[3]]);
+        assert_eq!(chain::verify(removed.as_bytes()).unwrap_err().line, 3);
+        // Reordered.
+        let swapped = join(&[lines[0], lines[2], lines[1], lines[3]]);
+        assert_eq!(chain::verify(swapped.as_bytes()).unwrap_err().line, 2);
+        // The first row removed: the next does not start the chain.
+        let head_cut = join(&lines[1..]);
+        let v = chain::verify(head_cut.as_bytes()).unwrap();
+        assert_eq!(
+            v.first_seq, 2,
+            "a rotated file starts past 1; the report says so"
+        );
+    }
 
     #[test]
     fn formats_utc_times() {

@@ -11,6 +11,8 @@ use hyper::Uri;
 use serde::Deserialize;
 use sluice_engine::{Action, Category, Policy, RedactStrategy, Scope};
 
+use crate::policy::config as gw;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
@@ -45,6 +47,20 @@ pub struct Config {
     /// Named clients with API keys; when any is configured, every HTTP request needs one.
     #[serde(default, rename = "client")]
     pub clients: Vec<ClientConfig>,
+    /// What sluice knows about tools: tags, approval, rates, argument constraints.
+    #[serde(default, rename = "tool")]
+    pub tools: Vec<gw::ToolConfig>,
+    #[serde(default, rename = "sequence")]
+    pub sequences: Vec<gw::SequenceRule>,
+    #[serde(default)]
+    pub pins: gw::PinsConfig,
+    #[serde(default)]
+    pub approval: gw::ApprovalConfig,
+    #[serde(default)]
+    pub egress: gw::EgressConfig,
+    pub admin: Option<gw::AdminConfig>,
+    #[serde(default)]
+    pub auth: gw::AuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,8 +68,40 @@ pub struct Config {
 pub struct ClientConfig {
     pub name: String,
     /// Hex SHA-256 of the client's key, as `sluice keys new NAME` prints it. The key itself
-    /// is never stored.
-    pub key_sha256: String,
+    /// is never stored. Optional for clients that authenticate with a JWT.
+    pub key_sha256: Option<String>,
+    /// Tools this client may see and call (`*` globs); absent: all, `[]`: none.
+    pub tools: Option<Vec<String>>,
+    /// Resource URIs (`*` globs) this client may list and read.
+    pub resources: Option<Vec<String>>,
+    /// Prompts this client may list and get.
+    pub prompts: Option<Vec<String>>,
+    /// Messages per unit of time, e.g. `20/s`, `600/m`.
+    #[serde(default, deserialize_with = "gw::de_rate")]
+    pub rate: Option<gw::Rate>,
+    /// Messages allowed at once after a quiet spell [default: one second's worth].
+    pub burst: Option<u32>,
+    /// Request and answer bytes per UTC day, e.g. `500MiB`.
+    #[serde(default, deserialize_with = "gw::de_opt_size")]
+    pub bytes_per_day: Option<usize>,
+}
+
+impl ClientConfig {
+    pub fn catalog(&self) -> gw::CatalogLists {
+        gw::CatalogLists {
+            tools: self.tools.clone(),
+            resources: self.resources.clone(),
+            prompts: self.prompts.clone(),
+        }
+    }
+
+    pub fn limits(&self) -> gw::Limits {
+        gw::Limits {
+            rate: self.rate,
+            burst: self.burst,
+            bytes_per_day: self.bytes_per_day,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -339,6 +387,14 @@ pub struct UpstreamConfig {
     pub bearer_env: Option<String>,
     /// ... or with the token in this file (trailing whitespace trimmed).
     pub bearer_file: Option<PathBuf>,
+    /// Tools of this upstream any client may see and call (`*` globs); absent: all.
+    pub tools: Option<Vec<String>>,
+    pub resources: Option<Vec<String>>,
+    pub prompts: Option<Vec<String>>,
+    /// Messages per unit of time to this upstream, from all clients together.
+    #[serde(default, deserialize_with = "gw::de_rate")]
+    pub rate: Option<gw::Rate>,
+    pub burst: Option<u32>,
 }
 
 /// A checked upstream route.
@@ -468,7 +524,7 @@ impl Config {
             }
             prefixes.push(u.prefix);
         }
-        crate::policy::auth::Clients::new(&cfg.clients).map_err(invalid)?;
+        crate::policy::Gateway::validate(&cfg).map_err(invalid)?;
         if cfg.listen.http3.is_some() && cfg.listen.tls.is_none() {
             return Err(invalid(
                 "[listen.http3] needs [listen] tls: QUIC is always encrypted".into(),
@@ -574,7 +630,7 @@ fn parse_with_unit(
 }
 
 /// `16777216`, `"16MiB"`, `"64KiB"`, `"1GiB"`, `"500kB"`, `"2MB"`.
-fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+pub(crate) fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     match NumberOrText::deserialize(d)? {
         NumberOrText::N(n) => usize::try_from(n).map_err(serde::de::Error::custom),
         NumberOrText::S(s) => parse_size(&s).map_err(serde::de::Error::custom),
@@ -598,7 +654,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 /// `30` (seconds), `"30s"`, `"250ms"`, `"2m"`.
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     match NumberOrText::deserialize(d)? {
         NumberOrText::N(n) => Ok(Duration::from_secs(n)),
         NumberOrText::S(s) => parse_duration(&s).map_err(serde::de::Error::custom),

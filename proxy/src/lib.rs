@@ -1,9 +1,12 @@
 //! sluice's front ends around the engine. Knows nothing of Hyperscan: it hands messages to
 //! `sluice_engine` and forwards what comes back.
 
+pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod http;
+pub mod live;
+pub mod metrics;
 pub mod policy;
 pub mod replay;
 pub mod stdio;

@@ -122,7 +122,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 limits: Limits::default(),
                 checks: HttpChecks::default(),
                 http3: None,
-                clients: Default::default(),
+                gateway: Default::default(),
+                runtime: Default::default(),
+                metrics: Default::default(),
             })
         };
         let wanted = args

@@ -1,3 +1,5 @@
+pub mod approvals;
+pub mod audit;
 pub mod bench;
 pub mod check;
 pub mod corpus;
@@ -9,3 +11,4 @@ pub mod rules;
 pub mod scan;
 pub mod serve;
 pub mod stdio;
+pub mod tools;

@@ -8,11 +8,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use sluice_engine::Pool;
-use sluice_proxy::audit::AuditLog;
+use sluice_proxy::admin::Admin;
+use sluice_proxy::audit::{AuditLog, Origin};
 use sluice_proxy::config::{
     parse_duration, parse_size, Config, ModeName, TlsFiles, UpstreamConfig,
 };
 use sluice_proxy::http::{tls, HttpProxy};
+use sluice_proxy::live::{Live, LiveHandle};
+use sluice_proxy::metrics::Metrics;
+use sluice_proxy::policy::pins::PinStore;
+use sluice_proxy::policy::{Gateway, Runtime};
 
 use super::inspect::Mode;
 use crate::rules_args::RulesArgs;
@@ -152,13 +157,50 @@ fn effective_config(args: &Args) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
+/// Rules, policy and gateway built from a config: what a reload swaps.
+async fn build_live(
+    cfg: &Config,
+    shown: &str,
+    threads: usize,
+) -> anyhow::Result<(Arc<Pool>, sluice_engine::Policy, Gateway)> {
+    let cfg2 = cfg.clone();
+    let shown2 = shown.to_string();
+    // Compiling a ruleset takes a while: off the I/O threads.
+    let (rules, policy) =
+        tokio::task::spawn_blocking(move || crate::config_load::rules_and_policy(&cfg2, &shown2))
+            .await??;
+    let unknown: Vec<&String> = cfg
+        .approval
+        .rules
+        .iter()
+        .filter(|id| !rules.ruleset.rules.iter().any(|r| &r.id == *id))
+        .collect();
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "{shown}: [approval] rules names rules the ruleset does not have: {unknown:?}"
+    );
+    let gateway = Gateway::load(cfg)
+        .await
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let pool = Arc::new(Pool::new(rules, threads)?);
+    Ok((pool, policy, gateway))
+}
+
+/// The parts of a config a reload cannot change (sockets, files held open).
+fn fixed_parts(cfg: &Config) -> String {
+    format!(
+        "{:?}{:?}{:?}{:?}{:?}{:?}",
+        cfg.listen, cfg.upstreams, cfg.admin, cfg.audit, cfg.pins.path, cfg.limits
+    )
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::logging::init();
     let cfg = effective_config(&args)?;
     let shown = args
         .config
         .as_ref()
         .map_or("(flags)".to_string(), |p| p.display().to_string());
-    let (rules, policy) = crate::config_load::rules_and_policy(&cfg, &shown)?;
     let tls = match &cfg.listen.tls {
         Some(t) => Some(tls::server_config(&t.cert, &t.key)?),
         None => None,
@@ -167,61 +209,95 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tls::client_config(u.ca_file.as_deref()).with_context(|| format!("upstream {}", u.url))?;
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    if args.check {
-        println!("{shown}: OK");
-        println!(
-            "listen: {scheme}://{} (HTTP/1.1 and HTTP/2)",
-            cfg.listen.address
-        );
-        if let Some(h3) = &cfg.listen.http3 {
-            println!("listen: HTTP/3 on udp {}", h3.address);
-        }
-        for u in cfg.upstreams() {
-            println!("route: {} -> {}", u.prefix, u.url);
-        }
-        if !cfg.clients.is_empty() {
-            let names: Vec<&str> = cfg.clients.iter().map(|c| c.name.as_str()).collect();
-            println!("clients (Bearer keys required): {}", names.join(", "));
-        }
-        println!(
-            "rules: {} compiled; mode: {:?}; fail {}",
-            rules.ruleset.len(),
-            cfg.policy.mode,
-            if policy.fail_open { "open" } else { "closed" }
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let audit = match &cfg.audit.path {
-        Some(p) => Some(Arc::new(
-            AuditLog::open(p, cfg.audit.all)
-                .with_context(|| format!("cannot open audit file {}", p.display()))?,
-        )),
-        None => None,
-    };
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let pool = Arc::new(Pool::new(rules, threads)?);
-    let upstreams = cfg.upstreams();
-    let proxy = HttpProxy {
-        listen: cfg.listen.address,
-        tls,
-        upstreams: upstreams.clone(),
-        pool,
-        policy: Arc::new(policy),
-        audit,
-        limits: cfg.limits.clone(),
-        checks: cfg.http.clone(),
-        http3: cfg.listen.http3.as_ref().map(|h| h.address),
-        clients: sluice_proxy::policy::auth::Clients::new(&cfg.clients)
-            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?,
-    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        let (pool, policy, gateway) = build_live(&cfg, &shown, threads).await?;
+        let egress = sluice_proxy::policy::egress::Guard::new(&cfg.egress);
+        for u in cfg.upstreams() {
+            if let Some(why) = egress.check_upstream(&u.url.to_string()).await {
+                anyhow::bail!("{shown}: {why}");
+            }
+        }
+        if args.check {
+            println!("{shown}: OK");
+            println!(
+                "listen: {scheme}://{} (HTTP/1.1 and HTTP/2)",
+                cfg.listen.address
+            );
+            if let Some(h3) = &cfg.listen.http3 {
+                println!("listen: HTTP/3 on udp {}", h3.address);
+            }
+            for u in cfg.upstreams() {
+                println!("route: {} -> {}", u.prefix, u.url);
+            }
+            if !cfg.clients.is_empty() {
+                let names: Vec<&str> = cfg.clients.iter().map(|c| c.name.as_str()).collect();
+                println!("clients (Bearer keys required): {}", names.join(", "));
+            }
+            if let Some(j) = &cfg.auth.jwt {
+                println!("JWT: issuer {}, audience {:?}", j.issuer, j.audience);
+            }
+            if !cfg.tools.is_empty() || !cfg.sequences.is_empty() {
+                println!(
+                    "gateway: {} [[tool]] entries, {} sequence rules",
+                    cfg.tools.len(),
+                    cfg.sequences.len()
+                );
+            }
+            if let Some(a) = &cfg.admin {
+                println!(
+                    "admin: http://{} (/healthz /readyz /metrics /approvals)",
+                    a.listen
+                );
+            }
+            println!(
+                "rules: {} compiled; mode: {:?}; fail {}",
+                pool.rules().ruleset.len(),
+                cfg.policy.mode,
+                if policy.fail_open { "open" } else { "closed" }
+            );
+            return Ok(());
+        }
+        let audit = match &cfg.audit.path {
+            Some(p) => Some(Arc::new(
+                AuditLog::open(p, cfg.audit.all)
+                    .with_context(|| format!("cannot open audit file {}", p.display()))?,
+            )),
+            None => None,
+        };
+        let runtime = Arc::new(Runtime {
+            pins: cfg
+                .pins
+                .path
+                .as_deref()
+                .map(PinStore::open)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            ..Runtime::default()
+        });
+        let metrics = Arc::new(Metrics::default());
+        let upstreams = cfg.upstreams();
+        let proxy = HttpProxy {
+            listen: cfg.listen.address,
+            tls,
+            upstreams: upstreams.clone(),
+            pool,
+            policy: Arc::new(policy),
+            audit: audit.clone(),
+            limits: cfg.limits.clone(),
+            checks: cfg.http.clone(),
+            http3: cfg.listen.http3.as_ref().map(|h| h.address),
+            gateway: Arc::new(gateway),
+            runtime: runtime.clone(),
+            metrics: metrics.clone(),
+        };
         let bound = proxy.bind_all().await.context("cannot listen")?;
-        let (addr, serve) = (bound.tcp, bound.serve);
+        let (addr, serve, live) = (bound.tcp, bound.serve, bound.live);
         eprintln!("sluice: listening on {scheme}://{addr}");
         if let Some(h3) = bound.http3 {
             eprintln!("sluice: HTTP/3 on udp {h3}");
@@ -233,11 +309,158 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 u.url
             );
         }
+        let admin_serve = match &cfg.admin {
+            Some(a) => {
+                let key = a
+                    .key_sha256
+                    .as_deref()
+                    .map(|k| {
+                        sluice_proxy::policy::auth::decode_hex32(k).ok_or_else(|| {
+                            anyhow::anyhow!("{shown}: [admin] key_sha256 must be 64 hex digits")
+                        })
+                    })
+                    .transpose()?;
+                let (admin_addr, serve) = Admin {
+                    listen: a.listen,
+                    key_sha256: key,
+                    live: live.clone(),
+                    runtime: runtime.clone(),
+                    metrics: metrics.clone(),
+                    audit: audit.clone(),
+                }
+                .bind()
+                .await
+                .with_context(|| format!("cannot listen on [admin] {}", a.listen))?;
+                eprintln!(
+                    "sluice: admin on http://{admin_addr} (/healthz /readyz /metrics /approvals)"
+                );
+                Some(serve)
+            }
+            None => None,
+        };
+        let reloader = Reloader {
+            args: &args,
+            shown: &shown,
+            threads,
+            fixed: fixed_parts(&cfg),
+            live: live.clone(),
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+            watched: watched_files(&cfg, args.config.as_deref()),
+        };
+        let admin = async {
+            match admin_serve {
+                Some(s) => s.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = serve => {}
+            _ = admin => {}
+            _ = reloader.run() => {}
             _ = tokio::signal::ctrl_c() => eprintln!("sluice: stopping"),
         }
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Files whose change triggers a reload: the config, the rules files it names, the JWKS.
+fn watched_files(cfg: &Config, config: Option<&std::path::Path>) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = config.into_iter().map(|p| p.to_path_buf()).collect();
+    files.extend(cfg.rules.files.iter().cloned());
+    files.extend(cfg.rules.add.iter().cloned());
+    if let Some(f) = cfg.auth.jwt.as_ref().and_then(|j| j.jwks_file.clone()) {
+        files.push(f);
+    }
+    files
+}
+
+/// Reloads on SIGHUP, or when a watched file's modification time or size changes (polled
+/// every second: no platform watcher needed, and edits by rename are seen too).
+struct Reloader<'a> {
+    args: &'a Args,
+    shown: &'a str,
+    threads: usize,
+    fixed: String,
+    live: LiveHandle,
+    audit: Option<Arc<AuditLog>>,
+    metrics: Arc<Metrics>,
+    watched: Vec<PathBuf>,
+}
+
+fn stamp(files: &[PathBuf]) -> Vec<Option<(std::time::SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        })
+        .collect()
+}
+
+impl Reloader<'_> {
+    async fn run(mut self) {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return std::future::pending().await;
+        };
+        let mut seen = stamp(&self.watched);
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            let why = tokio::select! {
+                _ = hup.recv() => "SIGHUP",
+                _ = tick.tick() => {
+                    let now = stamp(&self.watched);
+                    if now == seen {
+                        continue;
+                    }
+                    "file change"
+                }
+            };
+            self.reload(why).await;
+            seen = stamp(&self.watched);
+        }
+    }
+
+    async fn reload(&mut self, why: &str) {
+        let result = async {
+            let cfg = effective_config(self.args)?;
+            if fixed_parts(&cfg) != self.fixed {
+                anyhow::bail!(
+                    "[listen], [[upstream]], [admin], [audit], [pins] path and [limits] change only on restart; the running config is kept"
+                );
+            }
+            let (pool, policy, gateway) = build_live(&cfg, self.shown, self.threads).await?;
+            self.watched = watched_files(&cfg, self.args.config.as_deref());
+            Ok(self.live.swap(Live {
+                pool,
+                policy: Arc::new(policy),
+                gateway: Arc::new(gateway),
+                generation: 0,
+            }))
+        }
+        .await;
+        let (label, row) = match &result {
+            Ok(generation) => {
+                eprintln!("sluice: reloaded ({why}): config generation {generation}");
+                (
+                    "ok",
+                    serde_json::json!({"trigger": why, "result": "ok", "generation": generation}),
+                )
+            }
+            Err(e) => {
+                eprintln!("sluice: reload ({why}) rejected, the running config stays: {e:#}");
+                (
+                    "rejected",
+                    serde_json::json!({"trigger": why, "result": "rejected", "error": format!("{e:#}")}),
+                )
+            }
+        };
+        self.metrics.reloads.inc(&[label]);
+        if let Some(a) = &self.audit {
+            a.event("reload", "config", Origin::default(), row);
+        }
+    }
 }

@@ -13,8 +13,9 @@ use sluice_engine::{Action, Direction, Scope, Verdict};
 use super::respond::{
     copy_headers, empty, json, json_error, Body, INVALID_REQUEST, UPSTREAM_ERROR,
 };
-use super::{checks, params, sse_body, Conn, State};
+use super::{checks, gate, params, sse_body, Conn, State};
 use crate::audit::Origin;
+use crate::live::Live;
 use crate::policy::auth::AuthOutcome;
 
 /// What the policy made of one message.
@@ -33,6 +34,9 @@ pub(super) struct Decision {
     pub decided: Decided,
     pub method: Option<String>,
     pub tool: Option<String>,
+    /// Rules that found something, and their categories (for approval and session marks).
+    pub rule_ids: Vec<String>,
+    pub categories: Vec<&'static str>,
 }
 
 /// Who the request came from, owned so streaming tasks can keep it.
@@ -43,6 +47,12 @@ pub(super) struct Who {
     pub session: Option<String>,
     /// The authenticated client's name.
     pub identity: Option<String>,
+    /// Rate and budget key: the identity, else the peer's IP address.
+    pub key: String,
+    /// Sequence-rule key: the client, the upstream and the MCP session.
+    pub session_key: String,
+    pub upstream: usize,
+    pub upstream_url: String,
 }
 
 impl Who {
@@ -58,23 +68,34 @@ impl Who {
 /// Inspects one message on the worker pool and writes its audit row.
 pub(super) async fn decide(
     state: &State,
+    live: &Live,
     bytes: Bytes,
     dir: Direction,
     method_hint: Option<String>,
     who: &Who,
 ) -> Decision {
     let p = &state.proxy;
+    let policy = &live.policy;
     let t = Instant::now();
     let size = bytes.len();
-    let res = p
+    let res = live
         .pool
-        .inspect(bytes.to_vec(), dir, method_hint.clone(), p.policy.clone())
+        .inspect(bytes.to_vec(), dir, method_hint.clone(), policy.clone())
         .await;
+    p.metrics.inspect_latency.observe(t.elapsed());
     let mut d = Decision {
         decided: Decided::Unavailable,
         method: method_hint,
         tool: None,
+        rule_ids: Vec::new(),
+        categories: Vec::new(),
     };
+    let verdict_label = match &res {
+        Ok(Ok(i)) => i.verdict.name(),
+        Ok(Err(_)) => "error",
+        Err(_) => "unavailable",
+    };
+    p.metrics.messages.inc(&[dir.as_str(), verdict_label]);
     match res {
         Err(_) => {}
         Ok(Err(e)) => {
@@ -86,10 +107,10 @@ pub(super) async fn decide(
                     dir,
                     size,
                     &msg,
-                    p.policy.fail_open,
+                    policy.fail_open,
                 );
             }
-            d.decided = if p.policy.fail_open {
+            d.decided = if policy.fail_open {
                 Decided::Pass {
                     bytes,
                     redacted: false,
@@ -109,6 +130,15 @@ pub(super) async fn decide(
                 d.method = info.method.clone().or(d.method);
                 d.tool = info.tool.clone();
             }
+            for f in &insp.findings {
+                p.metrics.findings.inc(&[&f.rule_id, f.action.as_str()]);
+                if !d.rule_ids.contains(&f.rule_id) {
+                    d.rule_ids.push(f.rule_id.clone());
+                }
+                if !d.categories.contains(&f.category.as_str()) {
+                    d.categories.push(f.category.as_str());
+                }
+            }
             d.decided = match insp.verdict {
                 Verdict::Forward => Decided::Pass {
                     bytes,
@@ -127,9 +157,9 @@ pub(super) async fn decide(
 
 /// Rule ids whose findings in an upstream error body would block or redact it, from a raw
 /// scan (the body need not be JSON-RPC); `None` when the pool is gone.
-async fn error_body_findings(state: &State, bytes: Bytes) -> Option<Vec<String>> {
-    let policy = state.proxy.policy.clone();
-    let job = state.proxy.pool.run(move |insp| {
+async fn error_body_findings(live: &Live, bytes: Bytes) -> Option<Vec<String>> {
+    let policy = live.policy.clone();
+    let job = live.pool.run(move |insp| {
         let rules = insp.rules().clone();
         let Ok(found) = insp.scanner().scan_text(&bytes, Scope::Results) else {
             return vec!["(inspection failed)".to_string()]; // fail closed
@@ -194,7 +224,18 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) -> Response<Body> {
     let p = &state.proxy;
+    // This request keeps the rules, policy and controls it starts with, whatever a reload
+    // installs meanwhile.
+    let live = state.live.current();
     let (parts, body) = req.into_parts();
+    let transport = if conn.h3 {
+        "h3"
+    } else if conn.tls {
+        "https"
+    } else {
+        "http"
+    };
+    p.metrics.requests.inc(&[transport]);
     // HTTP/2 carries the host in :authority, HTTP/1.1 in Host.
     let host = parts
         .uri
@@ -211,21 +252,42 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
     if let Err(why) = checks::protocol_version(&parts.headers, &p.checks.protocol_versions) {
         return json_error(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why);
     }
-    let identity = match p.clients.authenticate(&parts.headers) {
+    let gateway = &live.gateway;
+    let identity = match gateway
+        .clients
+        .authenticate(&parts.headers, gateway.jwt.as_ref())
+    {
         AuthOutcome::Open => None,
         AuthOutcome::Client(name) => Some(name),
-        outcome @ (AuthOutcome::Missing | AuthOutcome::Invalid) => {
-            let (challenge, why) = if outcome == AuthOutcome::Missing {
-                (
+        outcome @ (AuthOutcome::Missing | AuthOutcome::Invalid(_)) => {
+            let (challenge, why) = match &outcome {
+                AuthOutcome::Missing => (
                     "Bearer realm=\"sluice\"",
-                    "an API key is required (Authorization: Bearer ...)",
-                )
-            } else {
-                (
+                    "a credential is required (Authorization: Bearer ...)".to_string(),
+                ),
+                AuthOutcome::Invalid(Some(jwt_error)) => (
                     "Bearer realm=\"sluice\", error=\"invalid_token\"",
-                    "the API key is not valid",
-                )
+                    jwt_error.clone(),
+                ),
+                _ => (
+                    "Bearer realm=\"sluice\", error=\"invalid_token\"",
+                    "the API key is not valid".to_string(),
+                ),
             };
+            p.metrics.denials.inc(&["auth"]);
+            if let Some(a) = &p.audit {
+                let peer = conn.peer.to_string();
+                a.event(
+                    "auth",
+                    transport,
+                    Origin {
+                        client: Some(&peer),
+                        ..Origin::default()
+                    },
+                    serde_json::json!({"outcome": "refused", "reason": why}),
+                );
+            }
+            let why = why.as_str();
             let mut r = json_error(StatusCode::UNAUTHORIZED, INVALID_REQUEST, why);
             r.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,
@@ -246,17 +308,23 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
             "no upstream is configured for this path",
         );
     };
+    let session = header_str(&parts.headers, "mcp-session-id").map(str::to_owned);
+    let key = identity
+        .clone()
+        .unwrap_or_else(|| conn.peer.ip().to_string());
     let who = Who {
-        transport: if conn.h3 {
-            "h3"
-        } else if conn.tls {
-            "https"
-        } else {
-            "http"
-        },
+        transport,
         client: conn.peer.to_string(),
-        session: header_str(&parts.headers, "mcp-session-id").map(str::to_owned),
+        session_key: format!(
+            "{key}\0{}\0{}",
+            route.upstream,
+            session.as_deref().unwrap_or("")
+        ),
+        session,
         identity,
+        key,
+        upstream: route.upstream,
+        upstream_url: p.upstreams[route.upstream].url.to_string(),
     };
 
     let mut method_hint = None;
@@ -266,13 +334,37 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
             Ok(b) => b,
             Err(r) => return r,
         };
-        let d = decide(&state, bytes.clone(), Direction::ClientToServer, None, &who).await;
+        if let Err(denial) = gateway.admit_traffic(&p.runtime, &who.caller(), bytes.len()) {
+            let id = gate::request_id(&bytes);
+            return gate::refuse(&state, &who, &id, None, None, &denial);
+        }
+        let d = decide(
+            &state,
+            &live,
+            bytes.clone(),
+            Direction::ClientToServer,
+            None,
+            &who,
+        )
+        .await;
         method_hint = d.method;
         match d.decided {
             Decided::Pass {
                 bytes: out,
                 redacted,
             } => {
+                let admitted = match gate::admit(&state, &live, &who, &out, &d.rule_ids).await {
+                    Ok(a) => a,
+                    Err(refusal) => return refusal,
+                };
+                if let Some(h) = admitted.hold {
+                    if let Err(refusal) = gate::hold(&state, &live, &who, &out, h).await {
+                        return refusal;
+                    }
+                }
+                p.runtime
+                    .sessions
+                    .mark(&who.session_key, admitted.marks.iter().map(String::as_str));
                 if redacted {
                     let mirrored = d
                         .tool
@@ -303,7 +395,7 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
     let mut up = Request::builder().method(parts.method.clone()).uri(uri);
     if let Some(h) = up.headers_mut() {
         copy_headers(&parts.headers, h, true);
-        if !p.clients.is_empty() {
+        if !gateway.clients.is_empty() || gateway.jwt.is_some() {
             // The key is sluice's credential, not the upstream's: never forwarded.
             h.remove(hyper::header::AUTHORIZATION);
         }
@@ -322,8 +414,12 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         );
     };
     let client = &state.clients[route.upstream];
+    let sent = Instant::now();
     let resp = match tokio::time::timeout(p.limits.upstream_timeout, client.request(up)).await {
-        Ok(Ok(r)) => r,
+        Ok(Ok(r)) => {
+            p.metrics.upstream_latency.observe(sent.elapsed());
+            r
+        }
         Ok(Err(_)) => {
             return json_error(
                 StatusCode::BAD_GATEWAY,
@@ -368,7 +464,7 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         } else if !rparts.status.is_success() {
             // 401 `{"error":"invalid_token"}` and the like: not JSON-RPC, but they pass
             // through (the client needs them to authenticate) unless they carry findings.
-            match error_body_findings(&state, bytes.clone()).await {
+            match error_body_findings(&live, bytes.clone()).await {
                 Some(rules) if !rules.is_empty() => {
                     if let Some(a) = &p.audit {
                         let why = format!(
@@ -407,13 +503,31 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
                 }
             }
         } else {
-            let d = decide(&state, bytes, Direction::ServerToClient, method_hint, &who).await;
+            let d = decide(
+                &state,
+                &live,
+                bytes,
+                Direction::ServerToClient,
+                method_hint,
+                &who,
+            )
+            .await;
             match d.decided {
                 Decided::Pass { bytes, .. } => {
                     if d.method.as_deref() == Some("tools/list") {
                         state.params.learn(route.upstream, &bytes);
                     }
-                    super::respond::full(bytes)
+                    match gate::learn_answer(
+                        &state,
+                        &live,
+                        &who,
+                        d.method.as_deref(),
+                        &d.categories,
+                        &bytes,
+                    ) {
+                        Some(filtered) => super::respond::full(filtered),
+                        None => super::respond::full(bytes),
+                    }
                 }
                 Decided::Blocked(err) => super::respond::full(err.unwrap_or_default()),
                 Decided::Refused { .. } => {
@@ -443,6 +557,7 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
             state.clone(),
             rbody,
             sse_body::Stream {
+                live: live.clone(),
                 upstream: route.upstream,
                 method_hint,
                 endpoint_rewrites: rewrites,

@@ -4,6 +4,7 @@
 //! statuses, GET streams' framing, DELETE) passes through with its status and headers.
 
 mod checks;
+mod gate;
 mod h3;
 mod handle;
 pub mod params;
@@ -31,6 +32,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::audit::AuditLog;
 use crate::config::{HttpChecks, Limits, Upstream};
+use crate::live::{Live, LiveHandle};
 pub use respond::{BoxError, UPSTREAM_ERROR};
 
 pub struct HttpProxy {
@@ -45,8 +47,12 @@ pub struct HttpProxy {
     pub checks: HttpChecks,
     /// UDP address for HTTP/3 (needs `tls`); the TCP answers advertise it with `Alt-Svc`.
     pub http3: Option<SocketAddr>,
-    /// Clients and their key hashes; empty: no authentication.
-    pub clients: crate::policy::auth::Clients,
+    /// Auth, catalogs, limits, sequence rules, approval, egress (`Gateway::default()`:
+    /// none).
+    pub gateway: Arc<crate::policy::Gateway>,
+    /// Counters and state the controls keep across reloads.
+    pub runtime: Arc<crate::policy::Runtime>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The bound listeners.
@@ -55,12 +61,16 @@ pub struct Bound<F> {
     pub http3: Option<SocketAddr>,
     /// Serves both front ends until dropped.
     pub serve: F,
+    /// Swaps rules, policy and gateway on a reload.
+    pub live: LiveHandle,
 }
 
-type UpstreamClient = Client<HttpsConnector<HttpConnector>, respond::Body>;
+type UpstreamClient =
+    Client<HttpsConnector<HttpConnector<crate::policy::egress::UpstreamResolver>>, respond::Body>;
 
 struct State {
     proxy: HttpProxy,
+    live: LiveHandle,
     routes: routes::Routes,
     clients: Vec<UpstreamClient>,
     params: params::ParamMap,
@@ -106,7 +116,8 @@ impl HttpProxy {
         for u in &self.upstreams {
             let tls = tls::client_config(u.ca_file.as_deref())
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let mut http = HttpConnector::new();
+            let mut http =
+                HttpConnector::new_with_resolver(crate::policy::egress::UpstreamResolver);
             http.set_connect_timeout(Some(self.limits.upstream_connect_timeout));
             http.set_nodelay(true);
             http.enforce_http(false);
@@ -121,7 +132,14 @@ impl HttpProxy {
         let routes = routes::Routes::new(&self.upstreams);
         let acceptor = self.tls.clone().map(TlsAcceptor::from);
         let slots = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
+        let live = LiveHandle::new(Live {
+            pool: self.pool.clone(),
+            policy: self.policy.clone(),
+            gateway: self.gateway.clone(),
+            generation: 1,
+        });
         let state = Arc::new(State {
+            live: live.clone(),
             proxy: self,
             routes,
             clients,
@@ -177,6 +195,7 @@ impl HttpProxy {
             tcp: addr,
             http3: h3_addr,
             serve,
+            live,
         })
     }
 }

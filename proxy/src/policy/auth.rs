@@ -5,6 +5,7 @@
 use hyper::header::{HeaderMap, AUTHORIZATION};
 use sha2::{Digest, Sha256};
 
+use super::jwt::Verifier;
 use crate::config::ClientConfig;
 
 /// What the auth phase decided.
@@ -16,8 +17,8 @@ pub enum AuthOutcome {
     Client(String),
     /// No `Authorization: Bearer` header.
     Missing,
-    /// A Bearer key that matches no client.
-    Invalid,
+    /// A Bearer key that matches no client, or a JWT that does not verify (why).
+    Invalid(Option<String>),
 }
 
 /// The configured clients, with their key hashes decoded once.
@@ -30,7 +31,10 @@ impl Clients {
     pub fn new(config: &[ClientConfig]) -> Result<Clients, String> {
         let mut clients = Vec::new();
         for c in config {
-            let hash = decode_hex32(&c.key_sha256).ok_or_else(|| {
+            let Some(key) = &c.key_sha256 else {
+                continue; // a client that authenticates with a JWT
+            };
+            let hash = decode_hex32(key).ok_or_else(|| {
                 format!(
                     "client `{}`: key_sha256 must be 64 hex digits (from `sluice keys new {}`)",
                     c.name, c.name
@@ -48,8 +52,9 @@ impl Clients {
         self.clients.is_empty()
     }
 
-    pub fn authenticate(&self, headers: &HeaderMap) -> AuthOutcome {
-        if self.clients.is_empty() {
+    /// Checks the request's Bearer credential: an API key, or a JWT when `jwt` is set.
+    pub fn authenticate(&self, headers: &HeaderMap, jwt: Option<&Verifier>) -> AuthOutcome {
+        if self.clients.is_empty() && jwt.is_none() {
             return AuthOutcome::Open;
         }
         let Some(key) = headers
@@ -59,6 +64,12 @@ impl Clients {
         else {
             return AuthOutcome::Missing;
         };
+        if let Some(v) = jwt.filter(|_| Verifier::looks_like_jwt(key)) {
+            return match v.verify(key) {
+                Ok(name) => AuthOutcome::Client(name),
+                Err(why) => AuthOutcome::Invalid(Some(why)),
+            };
+        }
         let presented: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         // Every hash is compared, each in constant time, so timing tells nothing of which
         // client (if any) nearly matched.
@@ -68,7 +79,7 @@ impl Clients {
                 found = Some(name.clone());
             }
         }
-        found.map_or(AuthOutcome::Invalid, AuthOutcome::Client)
+        found.map_or(AuthOutcome::Invalid(None), AuthOutcome::Client)
     }
 }
 
@@ -81,7 +92,7 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+pub fn decode_hex32(s: &str) -> Option<[u8; 32]> {
     let s = s.trim();
     if s.len() != 64 {
         return None;
@@ -117,35 +128,48 @@ mod tests {
     fn keys_are_checked_by_hash() {
         let (key, hex) = new_key().unwrap();
         let clients = Clients::new(&[ClientConfig {
-            name: "alice".into(),
-            key_sha256: hex,
+            key_sha256: Some(hex),
+            ..client("alice")
         }])
         .unwrap();
         let mut h = HeaderMap::new();
-        assert_eq!(clients.authenticate(&h), AuthOutcome::Missing);
+        assert_eq!(clients.authenticate(&h, None), AuthOutcome::Missing);
         h.insert(
             AUTHORIZATION,
             HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
         );
         assert_eq!(
-            clients.authenticate(&h),
+            clients.authenticate(&h, None),
             AuthOutcome::Client("alice".into())
         );
         h.insert(
             AUTHORIZATION,
             HeaderValue::from_static("Bearer sk_sluice_wrong"),
         );
-        assert_eq!(clients.authenticate(&h), AuthOutcome::Invalid);
+        assert_eq!(clients.authenticate(&h, None), AuthOutcome::Invalid(None));
         h.insert(
             AUTHORIZATION,
             HeaderValue::from_str(&format!("Basic {key}")).unwrap(),
         );
-        assert_eq!(clients.authenticate(&h), AuthOutcome::Missing);
-        assert_eq!(Clients::default().authenticate(&h), AuthOutcome::Open);
+        assert_eq!(clients.authenticate(&h, None), AuthOutcome::Missing);
+        assert_eq!(Clients::default().authenticate(&h, None), AuthOutcome::Open);
         assert!(Clients::new(&[ClientConfig {
-            name: "bob".into(),
-            key_sha256: "abc".into()
+            key_sha256: Some("abc".into()),
+            ..client("bob")
         }])
         .is_err());
+    }
+
+    fn client(name: &str) -> ClientConfig {
+        ClientConfig {
+            name: name.into(),
+            key_sha256: None,
+            tools: None,
+            resources: None,
+            prompts: None,
+            rate: None,
+            burst: None,
+            bytes_per_day: None,
+        }
     }
 }

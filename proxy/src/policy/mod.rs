@@ -1,4 +1,586 @@
 //! Gateway controls, one file per control, each a small phase with a typed outcome, run in a
-//! fixed order before a message is inspected.
+//! fixed order around content inspection:
+//!
+//! request:  auth -> client rate and byte budget -> upstream rate -> catalog -> pins ->
+//!           arguments -> sequence -> egress -> tool rate -> [engine inspection] ->
+//!           approval -> forward (marking the session)
+//! answer:   [engine inspection] -> session marks from findings -> list filtering and pinning
+//!
+//! [`Gateway`] is what the config says (swapped whole on reload); [`Runtime`] is what the
+//! proxy has learnt and counted (buckets, sessions, pins, held calls) and survives reloads.
 
+pub mod approval;
 pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod egress;
+pub mod glob;
+pub mod jwt;
+pub mod pins;
+pub mod rate;
+pub mod sequence;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use self::catalog::{ArgCheck, Catalog, Kind};
+use self::config::{ApprovalConfig, PinChange, Rate, SequenceRule};
+use self::glob::Glob;
+use crate::config::Config;
+
+/// Entries taken out of (or flagged in) a list answer: name and why (`catalog`, `pins`,
+/// `pins-flagged`).
+pub type Removed = Vec<(String, &'static str)>;
+
+/// A refusal by a control: what the client is told, and what the audit row records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    /// Which control refused: `catalog`, `arguments`, `pins`, `sequence`, `egress`,
+    /// `rate`, `budget`, `approval`.
+    pub control: &'static str,
+    pub message: String,
+    /// For rate limits and budgets.
+    pub retry_after: Option<Duration>,
+}
+
+impl Denial {
+    fn new(control: &'static str, message: String) -> Denial {
+        Denial {
+            control,
+            message,
+            retry_after: None,
+        }
+    }
+
+    /// The JSON-RPC error code: -32029 for limits, -32003 for policy refusals (both in the
+    /// implementation-defined server error range).
+    pub fn code(&self) -> i64 {
+        if self.retry_after.is_some() {
+            -32029
+        } else {
+            -32003
+        }
+    }
+}
+
+struct ToolPolicy {
+    name: Glob,
+    upstream: Option<String>,
+    tags: Vec<String>,
+    approve: bool,
+    rate: Option<(Rate, Option<u32>)>,
+    arguments: Vec<ArgCheck>,
+}
+
+/// A client's lists and limits.
+#[derive(Default)]
+pub struct ClientPolicy {
+    pub catalog: Catalog,
+    pub limits: config::Limits,
+}
+
+struct UpstreamPolicy {
+    prefix: String,
+    catalog: Catalog,
+    rate: Option<(Rate, Option<u32>)>,
+}
+
+/// Everything the config says about who may do what; immutable, swapped on reload.
+pub struct Gateway {
+    pub clients: auth::Clients,
+    pub jwt: Option<jwt::Verifier>,
+    client_policies: HashMap<String, ClientPolicy>,
+    upstreams: Vec<UpstreamPolicy>,
+    tools: Vec<ToolPolicy>,
+    sequences: Vec<SequenceRule>,
+    pub on_pin_change: PinChange,
+    pub approval: ApprovalConfig,
+    egress: egress::Guard,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Gateway::open()
+    }
+}
+
+/// What the proxy has counted and learnt; kept across reloads.
+#[derive(Default)]
+pub struct Runtime {
+    pub limiter: rate::Limiter,
+    pub sessions: sequence::Sessions,
+    pub pins: Option<pins::PinStore>,
+    pub approvals: approval::Queue,
+}
+
+/// Who is calling, as the controls need it.
+pub struct Caller<'a> {
+    /// The authenticated client, if any.
+    pub identity: Option<&'a str>,
+    /// Rate and budget key: the identity, else the peer's IP address.
+    pub key: &'a str,
+    /// Sequence key: the client and its `Mcp-Session-Id` (or the stdio process).
+    pub session: &'a str,
+    /// The upstream's index among the routes.
+    pub upstream: usize,
+    /// The upstream's URL: the key its tools are pinned under.
+    pub upstream_url: &'a str,
+}
+
+/// What a message asks for, as far as the controls care.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ask<'a> {
+    Tool {
+        name: &'a str,
+        arguments: Option<&'a Value>,
+    },
+    Resource(&'a str),
+    Prompt(&'a str),
+    Other,
+}
+
+impl<'a> Ask<'a> {
+    pub fn of(message: &'a Value) -> Ask<'a> {
+        let method = message.get("method").and_then(Value::as_str);
+        let params = message.get("params");
+        let s = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_str);
+        match method {
+            Some("tools/call") => Ask::Tool {
+                name: s("name").unwrap_or(""),
+                arguments: params.and_then(|p| p.get("arguments")),
+            },
+            Some("resources/read" | "resources/subscribe" | "resources/unsubscribe") => {
+                Ask::Resource(s("uri").unwrap_or(""))
+            }
+            Some("prompts/get") => Ask::Prompt(s("name").unwrap_or("")),
+            _ => Ask::Other,
+        }
+    }
+}
+
+/// What admission decided for a message that may go on.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Admitted {
+    /// Hold for a human: (tool, arguments as sent, reason).
+    pub hold: Option<(String, Value, String)>,
+    /// Marks for the session once the message is forwarded (the tools' tags).
+    pub marks: Vec<String>,
+}
+
+impl Gateway {
+    pub fn new(cfg: &Config, jwks: Option<&str>) -> Result<Gateway, String> {
+        Gateway::build(cfg, jwks, true)
+    }
+
+    /// Checks everything but the JWKS (which may need the network): for `Config` parsing.
+    pub fn validate(cfg: &Config) -> Result<(), String> {
+        Gateway::build(cfg, None, false).map(|_| ())
+    }
+
+    fn build(cfg: &Config, jwks: Option<&str>, need_jwks: bool) -> Result<Gateway, String> {
+        let clients = auth::Clients::new(&cfg.clients)?;
+        let mut names = std::collections::HashSet::new();
+        for c in &cfg.clients {
+            if !names.insert(c.name.as_str()) {
+                return Err(format!("client `{}` is defined twice", c.name));
+            }
+            if c.key_sha256.is_none() && cfg.auth.jwt.is_none() {
+                return Err(format!(
+                    "client `{}` has no key_sha256 and [auth.jwt] is not set: it could never authenticate",
+                    c.name
+                ));
+            }
+        }
+        let jwt = match (&cfg.auth.jwt, jwks) {
+            (Some(j), Some(keys)) => Some(jwt::Verifier::new(j, keys)?),
+            (Some(_), None) if need_jwks => return Err("[auth.jwt]: no JWKS loaded".into()),
+            (Some(_), None) => None,
+            (None, _) => None,
+        };
+        let client_policies = cfg
+            .clients
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    ClientPolicy {
+                        catalog: Catalog::new(&c.catalog()),
+                        limits: c.limits(),
+                    },
+                )
+            })
+            .collect();
+        let mut upstreams = Vec::new();
+        for u in &cfg.upstreams {
+            let checked = u.check()?;
+            upstreams.push(UpstreamPolicy {
+                prefix: checked.prefix,
+                catalog: Catalog::new(&config::CatalogLists {
+                    tools: u.tools.clone(),
+                    resources: u.resources.clone(),
+                    prompts: u.prompts.clone(),
+                }),
+                rate: u.rate.map(|r| (r, u.burst)),
+            });
+        }
+        let mut tools = Vec::new();
+        for t in &cfg.tools {
+            let mut arguments = Vec::new();
+            for (name, c) in &t.arguments {
+                arguments
+                    .push(ArgCheck::new(name, c).map_err(|e| format!("tool `{}`: {e}", t.name))?);
+            }
+            if let Some(p) = &t.upstream {
+                if !upstreams.iter().any(|u| &u.prefix == p) {
+                    return Err(format!(
+                        "tool `{}`: upstream = `{p}` is not the prefix of any [[upstream]]",
+                        t.name
+                    ));
+                }
+            }
+            tools.push(ToolPolicy {
+                name: Glob::new(&t.name),
+                upstream: t.upstream.clone(),
+                tags: t.tags.clone(),
+                approve: t.approve,
+                rate: t.rate.map(|r| (r, t.burst)),
+                arguments,
+            });
+        }
+        let tags: Vec<&str> = cfg
+            .tools
+            .iter()
+            .flat_map(|t| &t.tags)
+            .map(String::as_str)
+            .collect();
+        for s in &cfg.sequences {
+            for (key, tag) in [("after", &s.after), ("deny", &s.deny)] {
+                let known = tags.contains(&tag.as_str())
+                    || (key == "after" && finding_category(tag).is_some());
+                if !known {
+                    return Err(format!(
+                        "[[sequence]] {key} = `{tag}`: no [[tool]] has that tag{}",
+                        if key == "after" {
+                            " (or use finding:secret, finding:pii, finding:injection, finding:exfiltration)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+        }
+        Ok(Gateway {
+            clients,
+            jwt,
+            client_policies,
+            upstreams,
+            tools,
+            sequences: cfg.sequences.clone(),
+            on_pin_change: cfg.pins.on_change,
+            approval: cfg.approval.clone(),
+            egress: egress::Guard::new(&cfg.egress),
+        })
+    }
+
+    /// Builds the gateway from a config, loading the JWKS it names.
+    pub async fn load(cfg: &Config) -> Result<Gateway, String> {
+        let jwks = match &cfg.auth.jwt {
+            Some(j) => Some(jwt::load_jwks(j).await?),
+            None => None,
+        };
+        Gateway::new(cfg, jwks.as_deref())
+    }
+
+    /// A gateway with no controls (the stdio front end without a config, tests).
+    pub fn open() -> Gateway {
+        Gateway::new(&Config::from_str("", "(none)").expect("empty config"), None)
+            .expect("empty gateway")
+    }
+
+    /// Whether any control needs to look inside messages (else admission is free).
+    pub fn inspects_messages(&self) -> bool {
+        !self.tools.is_empty()
+            || self.client_policies.values().any(|c| !c.catalog.is_open())
+            || self.upstreams.iter().any(|u| !u.catalog.is_open())
+    }
+
+    fn client(&self, identity: Option<&str>) -> Option<&ClientPolicy> {
+        identity.and_then(|i| self.client_policies.get(i))
+    }
+
+    fn tools_for<'g>(
+        &'g self,
+        upstream: usize,
+        name: &'g str,
+    ) -> impl Iterator<Item = &'g ToolPolicy> + 'g {
+        let prefix = self.upstreams.get(upstream).map(|u| u.prefix.as_str());
+        self.tools.iter().filter(move |t| {
+            t.name.matches(name) && (t.upstream.is_none() || t.upstream.as_deref() == prefix)
+        })
+    }
+
+    /// The tags configured for a tool.
+    pub fn tags(&self, upstream: usize, tool: &str) -> Vec<String> {
+        let mut tags: Vec<String> = self
+            .tools_for(upstream, tool)
+            .flat_map(|t| t.tags.iter().cloned())
+            .collect();
+        tags.sort();
+        tags.dedup();
+        tags
+    }
+
+    /// Whether the client may see or use this catalog entry of this upstream.
+    pub fn visible(&self, caller: &Caller<'_>, kind: Kind, name: &str) -> bool {
+        let up = self
+            .upstreams
+            .get(caller.upstream)
+            .is_none_or(|u| u.catalog.allows(kind, name));
+        up && self
+            .client(caller.identity)
+            .is_none_or(|c| c.catalog.allows(kind, name))
+    }
+
+    /// Per-message limits that apply before anything is parsed: the client's rate and byte
+    /// budget, and the upstream's rate.
+    pub fn admit_traffic(
+        &self,
+        rt: &Runtime,
+        caller: &Caller<'_>,
+        bytes: usize,
+    ) -> Result<(), Denial> {
+        if let Some(c) = self.client(caller.identity) {
+            if let Some(rate) = c.limits.rate {
+                rt.limiter
+                    .take(&format!("client\0{}", caller.key), rate, c.limits.burst)
+                    .map_err(|e| {
+                        limited(
+                            "rate",
+                            format!("client `{}` is over its rate limit", caller.key),
+                            e,
+                        )
+                    })?;
+            }
+            if let Some(budget) = c.limits.bytes_per_day {
+                rt.limiter.spend(caller.key, bytes, budget).map_err(|e| {
+                    limited(
+                        "budget",
+                        format!("client `{}` has used its daily byte budget", caller.key),
+                        e,
+                    )
+                })?;
+            }
+        }
+        if let Some((rate, burst)) = self.upstreams.get(caller.upstream).and_then(|u| u.rate) {
+            rt.limiter
+                .take(&format!("upstream\0{}", caller.upstream), rate, burst)
+                .map_err(|e| limited("rate", "the upstream is over its rate limit".into(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Counts answer bytes against the client's daily budget.
+    pub fn count_answer(&self, rt: &Runtime, caller: &Caller<'_>, bytes: usize) {
+        if self
+            .client(caller.identity)
+            .is_some_and(|c| c.limits.bytes_per_day.is_some())
+        {
+            rt.limiter.add_spent(caller.key, bytes);
+        }
+    }
+
+    /// Runs the message phases on one JSON-RPC message (an element of a batch included).
+    pub async fn admit(
+        &self,
+        rt: &Runtime,
+        caller: &Caller<'_>,
+        message: &Value,
+    ) -> Result<Admitted, Denial> {
+        let mut admitted = Admitted::default();
+        let (tool, arguments) = match Ask::of(message) {
+            Ask::Other => return Ok(admitted),
+            Ask::Resource(uri) => {
+                return if self.visible(caller, Kind::Resource, uri) {
+                    Ok(admitted)
+                } else {
+                    Err(Denial::new(
+                        "catalog",
+                        "resource not available to this client".into(),
+                    ))
+                };
+            }
+            Ask::Prompt(name) => {
+                return if self.visible(caller, Kind::Prompt, name) {
+                    Ok(admitted)
+                } else {
+                    Err(Denial::new(
+                        "catalog",
+                        format!("prompt `{name}` is not available to this client"),
+                    ))
+                };
+            }
+            Ask::Tool { name, arguments } => (name, arguments),
+        };
+        // Catalog: a tool hidden from the list cannot be called by name either.
+        if !self.visible(caller, Kind::Tool, tool) {
+            return Err(Denial::new(
+                "catalog",
+                format!("tool `{tool}` is not available to this client"),
+            ));
+        }
+        if self.on_pin_change == PinChange::Block {
+            if let Some(pins) = &rt.pins {
+                if pins.is_changed(caller.upstream_url, tool) {
+                    return Err(Denial::new(
+                        "pins",
+                        format!("tool `{tool}` changed since it was approved; an operator must run `sluice tools approve` first"),
+                    ));
+                }
+            }
+        }
+        let policies: Vec<&ToolPolicy> = self.tools_for(caller.upstream, tool).collect();
+        for p in &policies {
+            for check in &p.arguments {
+                if let Some(why) = check.violation(arguments) {
+                    return Err(Denial::new("arguments", format!("tool `{tool}`: {why}")));
+                }
+            }
+        }
+        let tags = self.tags(caller.upstream, tool);
+        if let Some(rule) = rt
+            .sessions
+            .forbidding(caller.session, &tags, &self.sequences)
+        {
+            return Err(Denial::new(
+                "sequence",
+                format!(
+                    "tool `{tool}` ({}) is not allowed in this session after {}",
+                    rule.deny, rule.after
+                ),
+            ));
+        }
+        if tags.iter().any(|t| t == egress::FETCHES_URLS) {
+            if let Some(why) = self.egress.check_arguments(arguments).await {
+                return Err(Denial::new("egress", format!("tool `{tool}`: {why}")));
+            }
+        }
+        if let Some((rate, burst)) = policies.iter().find_map(|p| p.rate) {
+            rt.limiter
+                .take(
+                    &format!("tool\0{}\0{}\0{tool}", caller.key, caller.upstream),
+                    rate,
+                    burst,
+                )
+                .map_err(|e| {
+                    limited(
+                        "rate",
+                        format!("tool `{tool}` is over its rate limit for this client"),
+                        e,
+                    )
+                })?;
+        }
+        if policies.iter().any(|p| p.approve) {
+            admitted.hold = Some((
+                tool.to_string(),
+                arguments.cloned().unwrap_or(Value::Null),
+                "tool".into(),
+            ));
+        }
+        admitted.marks = tags;
+        Ok(admitted)
+    }
+
+    /// The `finding:CATEGORY` marks a set of finding categories gives a session, for the
+    /// sequence rules that use them.
+    pub fn finding_marks<'a>(&self, categories: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut out: Vec<String> = categories
+            .into_iter()
+            .map(|c| format!("finding:{c}"))
+            .filter(|m| self.sequences.iter().any(|s| &s.after == m))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Rule ids whose findings hold a call for approval.
+    pub fn approval_rules(&self) -> &[String] {
+        &self.approval.rules
+    }
+
+    /// Filters a list answer for this client, and pins the tools of a `tools/list` answer
+    /// first (all of them, whoever asks). `None` when nothing changed; else the new message
+    /// and what was removed, with why.
+    pub fn filter_list(
+        &self,
+        rt: &Runtime,
+        caller: &Caller<'_>,
+        method: &str,
+        bytes: &[u8],
+    ) -> Option<(Vec<u8>, Removed)> {
+        let (kind, array, key) = Kind::of_list(method)?;
+        let pinning = kind == Kind::Tool && rt.pins.is_some();
+        let restricted = self
+            .upstreams
+            .get(caller.upstream)
+            .is_some_and(|u| !u.catalog.is_open())
+            || self
+                .client(caller.identity)
+                .is_some_and(|c| !c.catalog.is_open());
+        if !pinning && !restricted {
+            return None;
+        }
+        let mut message: Value = serde_json::from_slice(bytes).ok()?;
+        let mut changed: HashMap<String, pins::Standing> = HashMap::new();
+        if let (true, Some(store)) = (pinning, &rt.pins) {
+            let tools: Vec<&Value> = message
+                .get("result")
+                .and_then(|r| r.get("tools"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            changed = store
+                .observe(caller.upstream_url, &tools)
+                .into_iter()
+                .collect();
+        }
+        let mut removed = Vec::new();
+        let hide_changed = self.on_pin_change == PinChange::Block;
+        catalog::filter_list(&mut message, array, key, |name, _| {
+            if !self.visible(caller, kind, name) {
+                removed.push((name.to_string(), "catalog"));
+                return false;
+            }
+            if changed.get(name) == Some(&pins::Standing::Changed) {
+                removed.push((
+                    name.to_string(),
+                    if hide_changed { "pins" } else { "pins-flagged" },
+                ));
+                return !hide_changed;
+            }
+            true
+        });
+        if removed.is_empty() {
+            return None;
+        }
+        Some((message.to_string().into_bytes(), removed))
+    }
+}
+
+fn limited(control: &'static str, message: String, e: rate::Exceeded) -> Denial {
+    Denial {
+        control,
+        message,
+        retry_after: Some(e.retry_after),
+    }
+}
+
+/// `finding:secret` -> `secret`.
+pub fn finding_category(mark: &str) -> Option<&str> {
+    let c = mark.strip_prefix("finding:")?;
+    ["secret", "pii", "injection", "exfiltration"]
+        .contains(&c)
+        .then_some(c)
+}
