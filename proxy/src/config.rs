@@ -567,6 +567,12 @@ impl Config {
         if let Some(p) = &mut self.audit.salt_file {
             fix(p);
         }
+        if let Some(p) = &mut self.pins.path {
+            fix(p);
+        }
+        if let Some(p) = self.auth.jwt.as_mut().and_then(|j| j.jwks_file.as_mut()) {
+            fix(p);
+        }
         for u in &mut self.upstreams {
             if let Some(p) = &mut u.ca_file {
                 fix(p);
