@@ -267,6 +267,10 @@ tags = ["fetches-urls", "sends-external"]
 [[sequence]]
 after = "reads-secrets"
 deny = "sends-external"
+
+[[sequence]]
+after = "finding:secret"
+deny = "sends-external"
 "#,
             up = up.port
         ),
@@ -313,13 +317,20 @@ deny = "sends-external"
     );
     let calls = up.calls();
     assert_eq!(up.called("send_email"), 1, "{calls:?}");
+    assert!(!calls.iter().any(|c| c["args"]["to"] == "attacker-inbox"));
     assert_eq!(up.called("fetch"), 0, "{calls:?}");
     assert_eq!(up.called("read_file"), 1, "{calls:?}");
 
-    // Bob has no lists: he sees and may call everything, and alice's taint is not his.
+    // Bob has no lists: he sees and may call everything, and alice's taint is not his. A
+    // secret in an answer to him (redacted on the way) taints his session in turn.
     let bob_got = proxy.client(
         &bob,
-        json!([["list"], ["call", "send_email", {"to": "x-team", "body": "hi"}]]),
+        json!([
+            ["list"],
+            ["call", "send_email", {"to": "x-team", "body": "hi"}],
+            ["call", "show_config", {}],
+            ["call", "send_email", {"to": "x-team", "body": "config attached"}],
+        ]),
     );
     assert!(bob_got[0]["tools"]
         .as_array()
@@ -327,6 +338,17 @@ deny = "sends-external"
         .iter()
         .any(|t| t == "delete_repo"));
     assert_eq!(bob_got[1]["text"], "sent to x-team");
+    let shown = bob_got[2]["text"].as_str().unwrap();
+    assert!(
+        shown.contains("REDACTED") && !shown.contains(common::AWS),
+        "{shown}"
+    );
+    assert!(
+        error_of(&bob_got[3]).contains("after finding:secret"),
+        "{}",
+        bob_got[3]
+    );
+    assert_eq!(up.called("send_email"), 2);
 
     // The audit trail: a row per refusal naming the control, never the argument values.
     std::thread::sleep(Duration::from_millis(200));
@@ -344,6 +366,7 @@ deny = "sends-external"
             "arguments",
             "egress",
             "egress",
+            "sequence",
             "sequence",
             "sequence"
         ],
@@ -410,7 +433,7 @@ deny = "sends-external"
     assert_eq!(status, 200, "{ready}");
     let (_, metrics) = get(admin_port, "/metrics");
     assert!(
-        metrics.contains("sluice_denials_total{control=\"sequence\"} 2"),
+        metrics.contains("sluice_denials_total{control=\"sequence\"} 3"),
         "{metrics}"
     );
     assert!(

@@ -694,6 +694,11 @@ mod tests {
         );
         assert_eq!(cfg.limits.max_body, 16 << 20);
         assert!(cfg.listen.tls.is_none(), "TLS is commented out");
+        assert_eq!(cfg.tools.len(), 4);
+        assert_eq!(cfg.sequences.len(), 2);
+        assert_eq!(cfg.approval.timeout, Duration::from_secs(120));
+        assert!(cfg.tools.iter().any(|t| t.name == "deploy" && t.approve));
+        assert!(!cfg.egress.allow_private);
     }
 
     #[test]
