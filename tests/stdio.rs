@@ -247,3 +247,81 @@ fn config_policy_per_direction() {
         "{rows}"
     );
 }
+
+/// The gateway controls that apply without an HTTP identity, on the stdio wrapper: argument
+/// constraints, a secret in an answer tainting the session for external tools, tool pins.
+/// Refused calls are answered by sluice with their id and never reach the server.
+#[test]
+fn gateway_controls_apply_to_stdio() {
+    let dir = std::env::temp_dir().join(format!("sluice-stdio-gw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let received = dir.join("received.jsonl");
+    let _ = std::fs::remove_file(dir.join("pins.json"));
+    let cfg = dir.join("sluice.toml");
+    std::fs::write(
+        &cfg,
+        "[pins]\npath = \"pins.json\"\n[audit]\npath = \"audit.jsonl\"\n[[tool]]\nname = \"echo\"\ntags = [\"sends-external\"]\narguments.text = { max_length = 20 }\n[[sequence]]\nafter = \"finding:secret\"\ndeny = \"sends-external\"\n",
+    )
+    .unwrap();
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stdio_server.py");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["stdio", "--config"])
+        .arg(&cfg)
+        .args(["--", "python3", server])
+        .arg(&received)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut call = |line: &str| -> serde_json::Value {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        let mut out = String::new();
+        stdout.read_line(&mut out).unwrap();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+    };
+    let echo = |id: u32, text: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
+        )
+    };
+    let tools = call(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    assert_eq!(tools["result"]["tools"][0]["name"], "echo", "{tools}");
+    let ok = call(&echo(2, "hello"));
+    assert_eq!(ok["result"]["content"][0]["text"], "echo: hello", "{ok}");
+    let long = call(&echo(3, "a message far longer than twenty"));
+    assert_eq!(long["id"], 3, "{long}");
+    assert_eq!(long["error"]["code"], -32003, "{long}");
+    assert!(long["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("longer than 20"));
+    let leak = call(
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"leak","arguments":{}}}"#,
+    );
+    assert!(leak["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("REDACTED"));
+    let after = call(&echo(5, "hello again"));
+    assert_eq!(after["id"], 5, "{after}");
+    assert!(
+        after["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("after finding:secret"),
+        "{after}"
+    );
+    drop(stdin);
+    child.wait().unwrap();
+    let got = std::fs::read_to_string(&received).unwrap();
+    assert!(got.contains("hello") && !got.contains("far longer") && !got.contains("hello again"));
+    let pins: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("pins.json")).unwrap()).unwrap();
+    let (server_key, tools) = pins.as_object().unwrap().iter().next().unwrap();
+    assert!(server_key.starts_with("stdio:python3"), "{server_key}");
+    assert!(tools.get("echo").is_some(), "{pins}");
+}

@@ -7,6 +7,7 @@
 //! notification is dropped. A line that cannot be inspected is not forwarded (fail closed)
 //! unless the policy fails open.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,6 +20,7 @@ use sluice_engine::verdict::error_response;
 use sluice_engine::{CompiledRules, Direction, InspectError, Inspector, Policy, Verdict};
 
 use crate::audit::{AuditLog, Origin};
+use crate::policy::{Caller, Gateway, Runtime};
 
 const STDIO: Origin<'static> = Origin {
     client: Some("stdio"),
@@ -32,6 +34,11 @@ pub struct StdioProxy {
     pub audit: Option<Arc<AuditLog>>,
     /// The server command and its arguments.
     pub command: Vec<OsString>,
+    /// Gateway controls that apply without an HTTP client identity: argument constraints,
+    /// sequence rules, egress, tool rates, pins. (Catalogs are per client, and approval needs
+    /// the admin API of `serve`: a call that needs approval is refused here.)
+    pub gateway: Arc<Gateway>,
+    pub runtime: Arc<Runtime>,
 }
 
 type Shared<W> = Arc<Mutex<W>>;
@@ -97,12 +104,26 @@ impl StdioProxy {
         let server_in = child.stdin.take().expect("piped stdin");
         let server_out = child.stdout.take().expect("piped stdout");
 
+        let gate = Arc::new(Gate {
+            gateway: self.gateway.clone(),
+            runtime: self.runtime.clone(),
+            server: format!(
+                "stdio:{}",
+                self.command
+                    .iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            list_requests: Mutex::new(HashMap::new()),
+        });
         let c2s = Pump {
             dir: Direction::ClientToServer,
             to: Arc::new(Mutex::new(server_in)),
             back: client_out.clone(),
             policy: self.policy.clone(),
             audit: self.audit.clone(),
+            gate: gate.clone(),
         };
         let s2c = Pump {
             dir: Direction::ServerToClient,
@@ -110,6 +131,7 @@ impl StdioProxy {
             back: client_out,
             policy: self.policy.clone(),
             audit: self.audit,
+            gate,
         };
         let rules = self.rules.clone();
         let c2s = thread::Builder::new()
@@ -136,11 +158,143 @@ struct Pump<T: Write, B: Write> {
     back: Shared<B>,
     policy: Arc<Policy>,
     audit: Option<Arc<AuditLog>>,
+    gate: Arc<Gate>,
+}
+
+/// The gateway controls on the stdio wrapper, shared by both directions.
+struct Gate {
+    gateway: Arc<Gateway>,
+    runtime: Arc<Runtime>,
+    /// The key the server's tools are pinned under.
+    server: String,
+    /// Ids of list requests in flight, so their answers can be filtered and pinned.
+    list_requests: Mutex<HashMap<String, String>>,
+}
+
+impl Gate {
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            identity: None,
+            key: "stdio",
+            session: "stdio",
+            upstream: usize::MAX,
+            upstream_url: &self.server,
+        }
+    }
+
+    /// The controls on a client message that passed inspection: `Err` with the JSON-RPC
+    /// error to answer in its place.
+    fn admit(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        forwarded: &[u8],
+        audit: Option<&AuditLog>,
+    ) -> Result<(), String> {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(forwarded) else {
+            return Ok(());
+        };
+        let messages: Vec<&serde_json::Value> = match &v {
+            serde_json::Value::Array(a) => a.iter().collect(),
+            one => vec![one],
+        };
+        let caller = self.caller();
+        let mut marks = Vec::new();
+        for m in &messages {
+            let method = m.get("method").and_then(|x| x.as_str()).unwrap_or("");
+            if crate::policy::catalog::Kind::of_list(method).is_some() {
+                if let Some(id) = m.get("id") {
+                    let mut lists = self.list_requests.lock().unwrap_or_else(|e| e.into_inner());
+                    if lists.len() < 1024 {
+                        lists.insert(id.to_string(), method.to_string());
+                    }
+                }
+            }
+            let refused = match rt.block_on(self.gateway.admit(&self.runtime, &caller, m)) {
+                Ok(a) if a.hold.is_some() => Some(crate::policy::Denial {
+                    control: "approval",
+                    message: "this call needs human approval, which `sluice stdio` cannot ask for (run the server behind `sluice serve` with [admin])".into(),
+                    retry_after: None,
+                }),
+                Ok(a) => {
+                    marks.extend(a.marks);
+                    None
+                }
+                Err(d) => Some(d),
+            };
+            if let Some(d) = refused {
+                let tool = m.pointer("/params/name").and_then(|x| x.as_str());
+                eprintln!("sluice: refused by the {} policy: {}", d.control, d.message);
+                if let Some(a) = audit {
+                    a.event(
+                        "denied",
+                        "stdio",
+                        STDIO,
+                        serde_json::json!({"control": d.control, "reason": d.message, "method": method, "tool": tool}),
+                    );
+                }
+                let id = if messages.len() == 1 {
+                    crate::policy::jsonrpc_id(m.get("id"))
+                } else {
+                    JsonRpcId::Null
+                };
+                return Err(error_response(
+                    &id,
+                    d.code(),
+                    &format!("{} (sluice {} policy)", d.message, d.control),
+                    &[],
+                ));
+            }
+        }
+        self.runtime
+            .sessions
+            .mark("stdio", marks.iter().map(String::as_str));
+        Ok(())
+    }
+
+    /// What a server message teaches the controls; the replacement when a list was filtered.
+    fn learn(
+        &self,
+        forwarded: &[u8],
+        categories: &[&str],
+        audit: Option<&AuditLog>,
+    ) -> Option<Vec<u8>> {
+        let marks = self.gateway.finding_marks(categories.iter().copied());
+        self.runtime
+            .sessions
+            .mark("stdio", marks.iter().map(String::as_str));
+        #[derive(serde::Deserialize)]
+        struct IdOnly {
+            id: Option<serde_json::Value>,
+        }
+        let id = serde_json::from_slice::<IdOnly>(forwarded).ok()?.id?;
+        let method = self
+            .list_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id.to_string())?;
+        let (out, removed) =
+            self.gateway
+                .filter_list(&self.runtime, &self.caller(), &method, forwarded)?;
+        if let Some(a) = audit {
+            let names: Vec<&str> = removed.iter().map(|(n, _)| n.as_str()).collect();
+            a.event(
+                "filtered",
+                "stdio",
+                STDIO,
+                serde_json::json!({"method": method, "changed_since_approval": names}),
+            );
+        }
+        Some(out)
+    }
 }
 
 impl<T: Write, B: Write> Pump<T, B> {
     fn run(&self, mut input: impl BufRead, rules: Arc<CompiledRules>) -> io::Result<()> {
         let mut insp = Inspector::new(rules).map_err(io::Error::other)?;
+        // The egress guard resolves names: a small runtime of this thread's own.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let policy = &self.policy;
         let mut line = Vec::new();
         while let Some(within_limit) = read_line(&mut input, &mut line, policy.max_message_bytes)? {
@@ -161,9 +315,30 @@ impl<T: Write, B: Write> Pump<T, B> {
                     if let Some(a) = &self.audit {
                         a.record("stdio", STDIO, self.dir, line.len(), t.elapsed(), &res);
                     }
+                    let out: Option<&[u8]> = match &res.verdict {
+                        Verdict::Forward => Some(&line),
+                        Verdict::Redacted(b) => Some(b),
+                        _ => None,
+                    };
+                    if let Some(out) = out {
+                        let audit = self.audit.as_deref();
+                        if self.dir == Direction::ClientToServer {
+                            match self.gate.admit(&rt, out, audit) {
+                                Ok(()) => send(&self.to, out)?,
+                                Err(refusal) => send(&self.back, refusal.as_bytes())?,
+                            }
+                        } else {
+                            let cats: Vec<&str> =
+                                res.findings.iter().map(|f| f.category.as_str()).collect();
+                            match self.gate.learn(out, &cats, audit) {
+                                Some(filtered) => send(&self.to, &filtered)?,
+                                None => send(&self.to, out)?,
+                            }
+                        }
+                        continue;
+                    }
                     match &res.verdict {
-                        Verdict::Forward => send(&self.to, &line)?,
-                        Verdict::Redacted(b) => send(&self.to, b)?,
+                        Verdict::Forward | Verdict::Redacted(_) => {}
                         // A blocked request never reaches the server; the client hears why.
                         // A blocked server message reaches the client as the error.
                         Verdict::Block {

@@ -82,11 +82,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )),
         None => None,
     };
+    let gateway = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(sluice_proxy::policy::Gateway::load(&cfg))
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let runtime = sluice_proxy::policy::Runtime {
+        pins: cfg
+            .pins
+            .path
+            .as_deref()
+            .map(sluice_proxy::policy::pins::PinStore::open)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        ..Default::default()
+    };
     let code = StdioProxy {
         rules,
         policy: Arc::new(policy),
         audit,
         command: args.command,
+        gateway: Arc::new(gateway),
+        runtime: Arc::new(runtime),
     }
     .run()?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))

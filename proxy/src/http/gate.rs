@@ -89,16 +89,7 @@ pub(super) fn request_id(bytes: &[u8]) -> JsonRpcId {
 }
 
 fn id_of(v: &Value) -> JsonRpcId {
-    match v.get("id") {
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(JsonRpcId::Int)
-            .or(n.as_u64().map(JsonRpcId::UInt))
-            .or(n.as_f64().map(JsonRpcId::Float))
-            .unwrap_or(JsonRpcId::Null),
-        Some(Value::String(s)) => JsonRpcId::Str(s.clone()),
-        _ => JsonRpcId::Null,
-    }
+    crate::policy::jsonrpc_id(v.get("id"))
 }
 
 /// Runs the message phases on what would be forwarded. `Ok` carries the marks to set on

@@ -577,6 +577,21 @@ fn limited(control: &'static str, message: String, e: rate::Exceeded) -> Denial 
     }
 }
 
+/// A message's JSON-RPC id, for the error that answers it.
+pub fn jsonrpc_id(id: Option<&Value>) -> sluice_engine::mcp::JsonRpcId {
+    use sluice_engine::mcp::JsonRpcId;
+    match id {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(JsonRpcId::Int)
+            .or(n.as_u64().map(JsonRpcId::UInt))
+            .or(n.as_f64().map(JsonRpcId::Float))
+            .unwrap_or(JsonRpcId::Null),
+        Some(Value::String(s)) => JsonRpcId::Str(s.clone()),
+        _ => JsonRpcId::Null,
+    }
+}
+
 /// `finding:secret` -> `secret`.
 pub fn finding_category(mark: &str) -> Option<&str> {
     let c = mark.strip_prefix("finding:")?;
