@@ -330,8 +330,21 @@ deny = "sends-external"
             ["call", "send_email", {"to": "x-team", "body": "hi"}],
             ["call", "show_config", {}],
             ["call", "send_email", {"to": "x-team", "body": "config attached"}],
+            ["call", "summarize", {"text": "quarterly numbers"}],
         ]),
     );
+    // The poisoned tool: out of the list (the engine), and not callable by name either.
+    assert!(!bob_got[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "summarize"));
+    assert!(
+        error_of(&bob_got[4]).contains("removed from the tool list"),
+        "{}",
+        bob_got[4]
+    );
+    assert_eq!(up.called("summarize"), 0);
     assert!(bob_got[0]["tools"]
         .as_array()
         .unwrap()
@@ -368,7 +381,8 @@ deny = "sends-external"
             "egress",
             "sequence",
             "sequence",
-            "sequence"
+            "sequence",
+            "poisoned"
         ],
         "{rows:?}"
     );

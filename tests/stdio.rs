@@ -290,6 +290,18 @@ fn gateway_controls_apply_to_stdio() {
     };
     let tools = call(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
     assert_eq!(tools["result"]["tools"][0]["name"], "echo", "{tools}");
+    // The engine took the poisoned `add` out of the list: calling it by name is refused too.
+    let poisoned = call(
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"add","arguments":{}}}"#,
+    );
+    assert_eq!(poisoned["id"], 9, "{poisoned}");
+    assert!(
+        poisoned["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("removed from the tool list"),
+        "{poisoned}"
+    );
     let ok = call(&echo(2, "hello"));
     assert_eq!(ok["result"]["content"][0]["text"], "echo: hello", "{ok}");
     let long = call(&echo(3, "a message far longer than twenty"));
@@ -319,6 +331,10 @@ fn gateway_controls_apply_to_stdio() {
     child.wait().unwrap();
     let got = std::fs::read_to_string(&received).unwrap();
     assert!(got.contains("hello") && !got.contains("far longer") && !got.contains("hello again"));
+    assert!(
+        !got.contains("\"id\": 9") && !got.contains("\"id\":9"),
+        "{got}"
+    );
     let pins: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("pins.json")).unwrap()).unwrap();
     let (server_key, tools) = pins.as_object().unwrap().iter().next().unwrap();

@@ -254,6 +254,7 @@ impl Gate {
     /// What a server message teaches the controls; the replacement when a list was filtered.
     fn learn(
         &self,
+        original: &[u8],
         forwarded: &[u8],
         categories: &[&str],
         audit: Option<&AuditLog>,
@@ -272,6 +273,10 @@ impl Gate {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id.to_string())?;
+        if method == "tools/list" {
+            self.runtime
+                .note_tool_list(&self.server, original, forwarded);
+        }
         let (out, removed) =
             self.gateway
                 .filter_list(&self.runtime, &self.caller(), &method, forwarded)?;
@@ -330,7 +335,7 @@ impl<T: Write, B: Write> Pump<T, B> {
                         } else {
                             let cats: Vec<&str> =
                                 res.findings.iter().map(|f| f.category.as_str()).collect();
-                            match self.gate.learn(out, &cats, audit) {
+                            match self.gate.learn(&line, out, &cats, audit) {
                                 Some(filtered) => send(&self.to, &filtered)?,
                                 None => send(&self.to, out)?,
                             }

@@ -503,6 +503,7 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
                 }
             }
         } else {
+            let original = bytes.clone();
             let d = decide(
                 &state,
                 &live,
@@ -513,9 +514,12 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
             )
             .await;
             match d.decided {
-                Decided::Pass { bytes, .. } => {
+                Decided::Pass { bytes, redacted } => {
                     if d.method.as_deref() == Some("tools/list") {
                         state.params.learn(route.upstream, &bytes);
+                        // Even clean, a list may clear a tool quarantined earlier.
+                        let before = if redacted { &original[..] } else { &bytes[..] };
+                        p.runtime.note_tool_list(&who.upstream_url, before, &bytes);
                     }
                     match gate::learn_answer(
                         &state,

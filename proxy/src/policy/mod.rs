@@ -37,8 +37,8 @@ pub type Removed = Vec<(String, &'static str)>;
 /// A refusal by a control: what the client is told, and what the audit row records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Denial {
-    /// Which control refused: `catalog`, `arguments`, `pins`, `sequence`, `egress`,
-    /// `rate`, `budget`, `approval`.
+    /// Which control refused: `catalog`, `poisoned`, `arguments`, `pins`, `sequence`,
+    /// `egress`, `rate`, `budget`, `approval`.
     pub control: &'static str,
     pub message: String,
     /// For rate limits and budgets.
@@ -113,6 +113,54 @@ pub struct Runtime {
     pub sessions: sequence::Sessions,
     pub pins: Option<pins::PinStore>,
     pub approvals: approval::Queue,
+    /// Tools the engine took out of a list answer (a poisoned description), per upstream:
+    /// calling them by name is refused until a list carries them clean again.
+    pub quarantine: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+}
+
+impl Runtime {
+    /// Records what the engine did to a `tools/list` answer: tools in `original` but not in
+    /// `forwarded` are quarantined, tools in `forwarded` are cleared.
+    pub fn note_tool_list(&self, upstream_url: &str, original: &[u8], forwarded: &[u8]) {
+        let names = |bytes: &[u8]| -> Vec<String> {
+            serde_json::from_slice::<Value>(bytes)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/result/tools")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|t| t.get("name").and_then(Value::as_str))
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                })
+                .unwrap_or_default()
+        };
+        let (before, after) = (names(original), names(forwarded));
+        let mut q = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
+        for name in &after {
+            q.remove(&(upstream_url.to_string(), name.clone()));
+        }
+        for name in before {
+            if !after.contains(&name) && q.len() < 65_536 {
+                q.insert((upstream_url.to_string(), name));
+            }
+        }
+    }
+
+    pub fn has_quarantine(&self) -> bool {
+        !self
+            .quarantine
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    fn quarantined(&self, upstream_url: &str, tool: &str) -> bool {
+        let q = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
+        q.contains(&(upstream_url.to_string(), tool.to_string()))
+    }
 }
 
 /// Who is calling, as the controls need it.
@@ -428,6 +476,12 @@ impl Gateway {
             return Err(Denial::new(
                 "catalog",
                 format!("tool `{tool}` is not available to this client"),
+            ));
+        }
+        if rt.quarantined(caller.upstream_url, tool) {
+            return Err(Denial::new(
+                "poisoned",
+                format!("tool `{tool}` was removed from the tool list for what its description says; it cannot be called"),
             ));
         }
         if self.on_pin_change == PinChange::Block {
