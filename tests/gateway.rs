@@ -902,3 +902,77 @@ fn jwt_clients_are_verified_against_the_jwks() {
     assert!(!audit.contains(&good[..40]), "tokens stay out of the audit");
     assert!(audit.contains("\"event\":\"auth\""), "{audit}");
 }
+
+/// The controls hold on HTTP/3 too (the same handler): a QUIC client without a key gets
+/// 401; with one, a hidden tool is refused without reaching the upstream, and a burst over
+/// the client's rate gets 429 with Retry-After.
+#[test]
+fn controls_hold_on_http3() {
+    let d = dir("gw-h3");
+    let p = common::pki(&d);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let server = sluice_proxy::replay::ReplayServer::new(Default::default());
+    let (up, serve) = rt
+        .block_on(
+            server
+                .clone()
+                .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        )
+        .unwrap();
+    rt.spawn(serve);
+    let (key, hash) = new_key("gina");
+    let udp = common::free_udp_port();
+    let _proxy = Proxy::start(
+        &d,
+        &format!(
+            "[listen]\naddress = \"127.0.0.1:PORT\"\ntls = {{ cert = \"cert.pem\", key = \"key.pem\" }}\n[listen.http3]\naddress = \"127.0.0.1:{udp}\"\n[[upstream]]\nurl = \"http://{up}/mcp\"\n[[client]]\nname = \"gina\"\nkey_sha256 = \"{hash}\"\ntools = [\"echo\"]\nrate = \"1/m\"\nburst = 3\n"
+        ),
+    );
+    let h3 = |auth: Option<&str>, bodies: &[String]| -> Vec<Value> {
+        let mut cmd = Command::new("python3");
+        cmd.arg(format!("{}/h3_client.py", peers()))
+            .arg(format!("https://localhost:{udp}/mcp"))
+            .arg(&p.ca)
+            .args(bodies);
+        if let Some(a) = auth {
+            cmd.env("H3_AUTH", format!("Bearer {a}"));
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let call = |id: u64, tool: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"note": "hi"}}})
+        .to_string()
+    };
+    let anonymous = h3(None, &[call(1, "echo")]);
+    assert_eq!(anonymous[0]["status"], 401, "{anonymous:?}");
+    server.take_received();
+    let r = h3(
+        Some(&key),
+        &[
+            call(2, "echo"),
+            call(3, "delete_repo"),
+            call(4, "echo"),
+            call(5, "echo"),
+        ],
+    );
+    assert_eq!(r[0]["status"], 200, "{r:?}");
+    assert!(r[1]["body"].as_str().unwrap().contains("-32003"), "{r:?}");
+    assert_eq!(r[2]["status"], 200, "{r:?}");
+    assert_eq!(r[3]["status"], 429, "{r:?}");
+    assert!(r[3]["headers"]["retry-after"].as_str().is_some(), "{r:?}");
+    let seen: Vec<String> = server
+        .take_received()
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(seen.len(), 2, "only the two allowed calls arrive: {seen:?}");
+    assert!(seen.iter().all(|s| !s.contains("delete_repo")));
+}

@@ -3,7 +3,9 @@
 //! the official Python SDK client and server at the ends.
 
 mod common;
-use common::{dir, free_port, pki, python_client, python_server, wait_for, Kill, AWS};
+use common::{
+    dir, free_port, free_udp_port, pki, python_client, python_server, wait_for, Kill, AWS,
+};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -482,14 +484,6 @@ fn client_disconnect_cancels_the_upstream_request() {
             .unwrap_or_else(|_| panic!("upstream request not cancelled (sse: {sse})"));
         assert!(noticed.duration_since(closed) < Duration::from_secs(3));
     }
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `sluice serve` with TLS and HTTP/3 in front of `upstream` (a URL); returns the process and

@@ -4,9 +4,11 @@ answer was an event stream, the time each event arrived relative to the first).
 
 usage: h3_client.py URL CA_FILE REQUEST [REQUEST ...]
 A REQUEST is a JSON-RPC body to POST, METHOD (GET, DELETE) for a request without one, or
-CANCEL:BODY to POST BODY, wait for the first bytes of the answer, then reset the stream."""
+CANCEL:BODY to POST BODY, wait for the first bytes of the answer, then reset the stream.
+H3_AUTH in the environment is sent as the Authorization header."""
 import asyncio
 import json
+import os
 import sys
 import time
 from urllib.parse import urlparse
@@ -56,6 +58,8 @@ class Client(QuicConnectionProtocol):
         ]
         if session:
             headers.append((b"mcp-session-id", session.encode()))
+        if os.environ.get("H3_AUTH"):
+            headers.append((b"authorization", os.environ["H3_AUTH"].encode()))
         if method == "POST":
             headers.append((b"content-type", b"application/json"))
             self.h3.send_headers(sid, headers)
