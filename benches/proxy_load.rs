@@ -2,6 +2,8 @@
 //! (1 KB and 64 KB of arguments, echoed back by the upstream, so both directions are
 //! inspected), straight to a local upstream and through sluice, on real sockets.
 //!
+//! Three paths: direct, through sluice, and through sluice with per-message gateway controls
+//! configured (tool tags, an argument constraint, a sequence rule, an upstream rate limit).
 //! Two measurements per size:
 //! - closed loop: CONNS connections send back to back for the duration: throughput, p50, p99;
 //! - open loop: a fixed rate (2,000/s for 1 KB, 200/s for 64 KB), latency counted from each request's
@@ -156,29 +158,44 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let proxy = HttpProxy {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        tls: None,
-        upstreams: vec![UpstreamConfig {
-            url: format!("http://{up}/mcp"),
-            prefix: None,
-            ca_file: None,
-            ..Default::default()
-        }
-        .check()
-        .unwrap()],
-        pool: Arc::new(Pool::new(rules, workers).unwrap()),
-        policy: Arc::new(Policy::default()),
-        audit: None,
-        limits: Limits::default(),
-        checks: HttpChecks::default(),
-        http3: None,
-        gateway: Default::default(),
-        runtime: Default::default(),
-        metrics: Default::default(),
-    };
-    let (via, serve) = proxy_rt.block_on(proxy.bind()).unwrap();
-    proxy_rt.spawn(serve);
+    // The same proxy twice: without gateway controls, and with the per-message ones a call
+    // meets (tool entry with tags, argument constraint, a sequence rule, an upstream rate
+    // limit high enough never to refuse), which parse every request once more.
+    let pool = Arc::new(Pool::new(rules, workers).unwrap());
+    let gateway_toml = format!(
+        "[[upstream]]\nurl = \"http://{up}/mcp\"\nrate = \"10000000/s\"\n[[tool]]\nname = \"echo\"\ntags = [\"reads-secrets\"]\narguments.text = {{ max_length = 1000000 }}\n[[tool]]\nname = \"send_*\"\ntags = [\"sends-external\"]\n[[sequence]]\nafter = \"reads-secrets\"\ndeny = \"sends-external\"\n"
+    );
+    let gateway_cfg = sluice_proxy::config::Config::from_str(&gateway_toml, "bench").unwrap();
+    let mut vias = Vec::new();
+    for gateway in [
+        sluice_proxy::policy::Gateway::default(),
+        sluice_proxy::policy::Gateway::new(&gateway_cfg, None).unwrap(),
+    ] {
+        let proxy = HttpProxy {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            upstreams: vec![UpstreamConfig {
+                url: format!("http://{up}/mcp"),
+                prefix: None,
+                ca_file: None,
+                ..Default::default()
+            }
+            .check()
+            .unwrap()],
+            pool: pool.clone(),
+            policy: Arc::new(Policy::default()),
+            audit: None,
+            limits: Limits::default(),
+            checks: HttpChecks::default(),
+            http3: None,
+            gateway: Arc::new(gateway),
+            runtime: Default::default(),
+            metrics: Default::default(),
+        };
+        let (via, serve) = proxy_rt.block_on(proxy.bind()).unwrap();
+        proxy_rt.spawn(serve);
+        vias.push(via);
+    }
 
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -196,7 +213,7 @@ fn main() {
     for (name, size, rate) in [("1 KB", 1024, 2_000), ("64 KB", 64 * 1024, 200)] {
         let body = call(size);
         let mut open = Vec::new();
-        for (path, addr) in [("direct", up), ("sluice", via)] {
+        for (path, addr) in [("direct", up), ("sluice", vias[0]), ("+gateway", vias[1])] {
             client_rt.block_on(closed_loop(addr, body.clone(), Duration::from_millis(500)));
             let c = client_rt.block_on(closed_loop(addr, body.clone(), dur));
             let o = client_rt.block_on(open_loop(addr, body.clone(), dur, rate));
@@ -211,9 +228,11 @@ fn main() {
             open.push(o);
         }
         println!(
-            "{name:<6} added by sluice at {rate}/s: p50 {} p99 {}",
+            "{name:<6} added by sluice at {rate}/s: p50 {} p99 {}; with gateway controls: p50 {} p99 {}",
             us(open[1].p50.saturating_sub(open[0].p50)),
-            us(open[1].p99.saturating_sub(open[0].p99))
+            us(open[1].p99.saturating_sub(open[0].p99)),
+            us(open[2].p50.saturating_sub(open[0].p50)),
+            us(open[2].p99.saturating_sub(open[0].p99))
         );
     }
 }

@@ -88,12 +88,63 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-#[derive(Default)]
+/// Counters whose labels are known in advance: one atomic each, no lock and no allocation on
+/// the per-message path.
+pub struct Fixed<const N: usize> {
+    labels: [&'static [&'static str]; N],
+    counts: [AtomicU64; N],
+}
+
+impl<const N: usize> Fixed<N> {
+    const fn new(labels: [&'static [&'static str]; N]) -> Self {
+        Fixed {
+            labels,
+            counts: [const { AtomicU64::new(0) }; N],
+        }
+    }
+
+    /// Counts under the labels given; labels outside the set are counted under the last.
+    pub fn inc(&self, labels: &[&str]) {
+        let i = self
+            .labels
+            .iter()
+            .position(|l| *l == labels)
+            .unwrap_or(N - 1);
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, labels: &[&str]) -> u64 {
+        self.labels
+            .iter()
+            .position(|l| *l == labels)
+            .map_or(0, |i| self.counts[i].load(Ordering::Relaxed))
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, keys: &[&str]) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (labels, c) in self.labels.iter().zip(&self.counts) {
+            let n = c.load(Ordering::Relaxed);
+            if n == 0 {
+                continue;
+            }
+            let l: Vec<String> = keys
+                .iter()
+                .zip(labels.iter())
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect();
+            let _ = writeln!(out, "{name}{{{}}} {n}", l.join(","));
+        }
+    }
+}
+
+const C2S: &str = "client-to-server";
+const S2C: &str = "server-to-client";
+
 pub struct Metrics {
     /// HTTP requests by transport.
-    pub requests: Family,
+    pub requests: Fixed<4>,
     /// Inspected messages by direction and verdict.
-    pub messages: Family,
+    pub messages: Fixed<10>,
     /// Findings by rule and action.
     pub findings: Family,
     /// Refusals by control.
@@ -104,6 +155,32 @@ pub struct Metrics {
     pub reloads: Family,
     pub inspect_latency: Histogram,
     pub upstream_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Fixed::new([&["http"], &["https"], &["h3"], &["other"]]),
+            messages: Fixed::new([
+                &[C2S, "forward"],
+                &[C2S, "redact"],
+                &[C2S, "block"],
+                &[C2S, "error"],
+                &[C2S, "unavailable"],
+                &[S2C, "forward"],
+                &[S2C, "redact"],
+                &[S2C, "block"],
+                &[S2C, "error"],
+                &[S2C, "unavailable"],
+            ]),
+            findings: Family::default(),
+            denials: Family::default(),
+            approvals: Family::default(),
+            reloads: Family::default(),
+            inspect_latency: Histogram::default(),
+            upstream_latency: Histogram::default(),
+        }
+    }
 }
 
 impl Metrics {
@@ -174,6 +251,8 @@ mod tests {
         m.findings.inc(&["secret.aws.access-key", "redact"]);
         m.findings.inc(&["secret.aws.access-key", "redact"]);
         m.denials.inc(&["catalog"]);
+        m.messages.inc(&["server-to-client", "redact"]);
+        m.requests.inc(&["h3"]);
         m.inspect_latency.observe(Duration::from_micros(30));
         m.inspect_latency.observe(Duration::from_millis(3));
         assert_eq!(m.findings.get(&["secret.aws.access-key", "redact"]), 2);
@@ -182,6 +261,11 @@ mod tests {
             .contains("sluice_findings_total{rule=\"secret.aws.access-key\",action=\"redact\"} 2"));
         assert!(text.contains("sluice_denials_total{control=\"catalog\"} 1"));
         assert!(text.contains("sluice_approval_queue_depth 3"));
+        assert!(text.contains(
+            "sluice_messages_total{direction=\"server-to-client\",verdict=\"redact\"} 1"
+        ));
+        assert!(text.contains("sluice_requests_total{transport=\"h3\"} 1"));
+        assert_eq!(m.messages.get(&["client-to-server", "forward"]), 0);
         assert!(text.contains("sluice_inspection_seconds_bucket{le=\"0.00005\"} 1"));
         assert!(text.contains("sluice_inspection_seconds_bucket{le=\"+Inf\"} 2"));
         assert!(text.contains("sluice_inspection_seconds_count 2"));
