@@ -11,30 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{dir, free_port, peers, wait_for, Kill};
+use common::{dir, free_port, new_key, peers, wait_for, Kill};
 use serde_json::{json, Value};
 
 fn sluice() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
-}
-
-/// A key from `sluice keys new NAME`: (key, sha256 hex).
-fn new_key(name: &str) -> (String, String) {
-    let out = sluice().args(["keys", "new", name]).output().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    let key = text
-        .split_whitespace()
-        .find(|w| w.starts_with("sk_sluice_"))
-        .unwrap()
-        .to_string();
-    let hash = text
-        .lines()
-        .find_map(|l| l.strip_prefix("key_sha256 = \""))
-        .unwrap()
-        .trim_end_matches('"')
-        .to_string();
-    (key, hash)
 }
 
 struct Upstream {
@@ -144,26 +125,11 @@ fn error_of(v: &Value) -> &str {
         .unwrap_or_else(|| panic!("expected an error: {v}"))
 }
 
-/// A raw HTTP/1.1 exchange: (status, headers and body as text).
-fn post(port: u16, path: &str, auth: &str, body: &str) -> (u16, String) {
+/// Sends a raw HTTP/1.1 request; (status, headers and body as text).
+fn exchange(port: u16, request: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let auth = if auth.is_empty() {
-        String::new()
-    } else {
-        format!("Authorization: Bearer {auth}\r\n")
-    };
-    // 2026-07-28 requests are stateless and name their method and tool in headers, which
-    // the SDK server checks against the body.
-    let v: Value = serde_json::from_str(body).unwrap();
-    let method = v["method"].as_str().unwrap_or("");
-    let name = v["params"]["name"].as_str().unwrap_or("");
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: {method}\r\nMcp-Name: {name}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
+    s.write_all(request.as_bytes()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
@@ -176,23 +142,31 @@ fn post(port: u16, path: &str, auth: &str, body: &str) -> (u16, String) {
     (status, text)
 }
 
-fn get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+/// POSTs one JSON-RPC message as a 2026-07-28 client would: stateless, with the method and
+/// tool in headers, which the SDK server checks against the body.
+fn post(port: u16, path: &str, auth: &str, body: &str) -> (u16, String) {
+    let auth = if auth.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {auth}\r\n")
+    };
+    let v: Value = serde_json::from_str(body).unwrap();
+    let method = v["method"].as_str().unwrap_or("");
+    let name = v["params"]["name"].as_str().unwrap_or("");
+    exchange(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: {method}\r\nMcp-Name: {name}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
     )
-    .unwrap();
-    let mut answer = Vec::new();
-    let _ = s.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+}
+
+fn get(port: u16, path: &str) -> (u16, String) {
+    exchange(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
 }
 
 fn tools_call(id: u64, tool: &str, args: Value) -> String {

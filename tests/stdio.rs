@@ -187,26 +187,8 @@ fn config_policy_per_direction() {
         "[policy]\nmode = \"redact\"\n[policy.scopes]\narguments = \"block\"\ndescriptions = \"block\"\n[policy.rules]\n\"pii.email\" = \"monitor\"\n[audit]\npath = \"audit.jsonl\"\n",
     )
     .unwrap();
-    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stdio_server.py");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["stdio", "--config"])
-        .arg(&cfg)
-        .args(["--", "python3", server])
-        .arg(&received)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut call = |line: &str| -> serde_json::Value {
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-        let mut out = String::new();
-        stdout.read_line(&mut out).unwrap();
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-    };
+    let mut wrapped = Wrapped::start(&cfg, &received);
+    let mut call = |line: &str| wrapped.call(line);
     let blocked = call(&format!(
         r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"key {AWS}"}}}}}}"#
     ));
@@ -233,8 +215,7 @@ fn config_policy_per_direction() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names.len(), 1, "the poisoned tool is removed: {tools}");
-    drop(stdin);
-    child.wait().unwrap();
+    wrapped.finish();
     let got = std::fs::read_to_string(&received).unwrap();
     assert!(!got.contains(AWS), "{got}");
     let rows = std::fs::read_to_string(&audit).unwrap();
@@ -263,26 +244,8 @@ fn gateway_controls_apply_to_stdio() {
         "[pins]\npath = \"pins.json\"\n[audit]\npath = \"audit.jsonl\"\n[[tool]]\nname = \"echo\"\ntags = [\"sends-external\"]\narguments.text = { max_length = 20 }\n[[sequence]]\nafter = \"finding:secret\"\ndeny = \"sends-external\"\n",
     )
     .unwrap();
-    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stdio_server.py");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["stdio", "--config"])
-        .arg(&cfg)
-        .args(["--", "python3", server])
-        .arg(&received)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut call = |line: &str| -> serde_json::Value {
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-        let mut out = String::new();
-        stdout.read_line(&mut out).unwrap();
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-    };
+    let mut wrapped = Wrapped::start(&cfg, &received);
+    let mut call = |line: &str| wrapped.call(line);
     let echo = |id: u32, text: &str| {
         format!(
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
@@ -327,8 +290,7 @@ fn gateway_controls_apply_to_stdio() {
             .contains("after finding:secret"),
         "{after}"
     );
-    drop(stdin);
-    child.wait().unwrap();
+    wrapped.finish();
     let got = std::fs::read_to_string(&received).unwrap();
     assert!(got.contains("hello") && !got.contains("far longer") && !got.contains("hello again"));
     assert!(
@@ -340,4 +302,50 @@ fn gateway_controls_apply_to_stdio() {
     let (server_key, tools) = pins.as_object().unwrap().iter().next().unwrap();
     assert!(server_key.starts_with("stdio:python3"), "{server_key}");
     assert!(tools.get("echo").is_some(), "{pins}");
+}
+
+/// `sluice stdio --config CFG -- python3 stdio_server.py RECEIVED`, driven line by line.
+struct Wrapped {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Wrapped {
+    fn start(cfg: &std::path::Path, received: &std::path::Path) -> Wrapped {
+        let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stdio_server.py");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["stdio", "--config"])
+            .arg(cfg)
+            .args(["--", "python3", server])
+            .arg(received)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Wrapped {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Sends one line and reads the one answer.
+    fn call(&mut self, line: &str) -> serde_json::Value {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        let mut out = String::new();
+        self.stdout.read_line(&mut out).unwrap();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+    }
+
+    /// Closes the client side and waits for the wrapper to exit.
+    fn finish(mut self) {
+        drop(self.stdin.take());
+        self.child.wait().unwrap();
+    }
 }

@@ -115,3 +115,25 @@ pub fn pki(d: &Path) -> Pki {
     std::fs::write(&p.key, key.serialize_pem()).unwrap();
     p
 }
+
+/// A client key from `sluice keys new NAME`: (the key, its SHA-256 in hex).
+pub fn new_key(name: &str) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["keys", "new", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let key = text
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_sluice_"))
+        .unwrap()
+        .to_string();
+    let hash = text
+        .lines()
+        .find_map(|l| l.strip_prefix("key_sha256 = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    (key, hash)
+}
