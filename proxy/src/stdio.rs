@@ -190,6 +190,15 @@ impl Gate {
         forwarded: &[u8],
         audit: Option<&AuditLog>,
     ) -> Result<(), String> {
+        // Without per-message controls, pins or quarantined tools, only a tools/list request
+        // matters (its answer may need quarantining): everything else skips the parse.
+        let relevant = self.gateway.inspects_messages()
+            || self.runtime.pins.is_some()
+            || self.runtime.has_quarantine()
+            || memchr::memmem::find(forwarded, b"tools/list").is_some();
+        if !relevant {
+            return Ok(());
+        }
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(forwarded) else {
             return Ok(());
         };

@@ -3,7 +3,8 @@ prints one JSON list with what each step got.
 
 usage: gateway_client.py URL KEY STEPS_JSON
   KEY: the Bearer credential to send ("-" for none)
-  STEPS_JSON: [["list"], ["call", "tool", {"arg": 1}], ...]"""
+  STEPS_JSON: [["list"], ["call", "tool", {"arg": 1}], ["resources"], ["read", "uri"],
+               ["prompts"], ["prompt", "name", {"arg": "v"}], ...]"""
 import asyncio
 import json
 import sys
@@ -20,7 +21,19 @@ async def main():
     async with Client(transport, cache=None) as client:
         for step in steps:
             try:
-                if step[0] == "list":
+                if step[0] == "resources":
+                    r = await client.list_resources()
+                    out.append({"resources": sorted(str(x.uri) for x in r.resources)})
+                elif step[0] == "read":
+                    r = await client.read_resource(step[1])
+                    out.append({"text": "".join(getattr(c, "text", "") for c in r.contents)})
+                elif step[0] == "prompts":
+                    r = await client.list_prompts()
+                    out.append({"prompts": sorted(p.name for p in r.prompts)})
+                elif step[0] == "prompt":
+                    r = await client.get_prompt(step[1], step[2])
+                    out.append({"messages": len(r.messages)})
+                elif step[0] == "list":
                     tools = await client.list_tools()
                     out.append({
                         "tools": sorted(t.name for t in tools.tools),

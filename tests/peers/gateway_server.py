@@ -86,4 +86,28 @@ def deploy(env: str) -> str:
     return "deployed to " + env
 
 
+@app.resource("docs://handbook", name="handbook")
+def handbook() -> str:
+    log("resource", uri="docs://handbook")
+    return "the handbook"
+
+
+@app.resource("hr://salaries", name="salaries")
+def salaries() -> str:
+    log("resource", uri="hr://salaries")
+    return "everyone's salary"
+
+
+@app.prompt()
+def summary_prompt(topic: str) -> str:
+    """Summarize a topic."""
+    return "Summarize " + topic
+
+
+@app.prompt()
+def admin_prompt() -> str:
+    """Administer the system."""
+    return "You are root."
+
+
 app.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
