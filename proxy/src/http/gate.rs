@@ -103,7 +103,10 @@ pub(super) async fn admit(
 ) -> Result<Admitted, Response<Body>> {
     let g = &live.gateway;
     let rt = &state.proxy.runtime;
-    let needs_parse = g.inspects_messages() || rt.pins.is_some() || !g.approval_rules().is_empty();
+    let needs_parse = g.inspects_messages()
+        || rt.pins.is_some()
+        || rt.has_quarantine()
+        || !g.approval_rules().is_empty();
     if !needs_parse {
         return Ok(Admitted::default());
     }

@@ -41,6 +41,8 @@ pub(super) fn inspected(state: Arc<State>, mut upstream: Incoming, mut s: Stream
             inspector = inspector.with_endpoint_rewrite(from, to);
         }
         let mut sse = Some(inspector);
+        // A tools/list answer as the upstream sent it, to tell which tools the engine took out.
+        let mut raw: Vec<u8> = Vec::new();
         while let Some(frame) = upstream.frame().await {
             let Ok(frame) = frame else {
                 let _ = tx.send(Err("upstream stream broke off".into())).await;
@@ -52,6 +54,9 @@ pub(super) fn inspected(state: Arc<State>, mut upstream: Incoming, mut s: Stream
             let Some(mut inspector) = sse.take() else {
                 return;
             };
+            if learn_tools && raw.len() + chunk.len() <= p.limits.max_body {
+                raw.extend_from_slice(&chunk);
+            }
             let policy = s.live.policy.clone();
             let job = s.live.pool.run(move |insp| {
                 let (mut out, mut decisions) = (Vec::new(), Vec::new());
@@ -97,8 +102,17 @@ pub(super) fn inspected(state: Arc<State>, mut upstream: Incoming, mut s: Stream
                 }
             }
             if learn_tools {
+                let original = event_data(&raw)
+                    .into_iter()
+                    .rev()
+                    .find(|d| has_tools(d))
+                    .unwrap_or_default();
                 for data in event_data(&out) {
                     state.params.learn(s.upstream, &data);
+                    if has_tools(&data) {
+                        p.runtime
+                            .note_tool_list(&s.who.upstream_url, &original, &data);
+                    }
                 }
             }
             let out = if !categories.is_empty() || list_method.is_some() {
@@ -176,6 +190,10 @@ fn gated_events(
         }
     }
     result.into_bytes()
+}
+
+fn has_tools(data: &[u8]) -> bool {
+    memchr::memmem::find(data, b"\"tools\"").is_some()
 }
 
 /// Whole events with their terminating blank line, `\n` or `\r\n` line ends alike.
