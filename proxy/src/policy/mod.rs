@@ -653,3 +653,68 @@ pub fn finding_category(mark: &str) -> Option<&str> {
         .contains(&c)
         .then_some(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(toml: &str) -> Result<Gateway, String> {
+        let cfg = Config::from_str(toml, "t.toml").map_err(|e| e.to_string())?;
+        Gateway::new(&cfg, None)
+    }
+
+    #[test]
+    fn broken_gateway_configs_are_refused_with_their_reason() {
+        for (toml, needle) in [
+            (
+                "[[tool]]\nname = \"a\"\ntags = [\"x\"]\n[[sequence]]\nafter = \"y\"\ndeny = \"x\"\n",
+                "after = `y`",
+            ),
+            (
+                "[[tool]]\nname = \"a\"\ntags = [\"x\"]\n[[sequence]]\nafter = \"finding:secrets\"\ndeny = \"x\"\n",
+                "finding:secret,",
+            ),
+            ("[[client]]\nname = \"a\"\n", "could never authenticate"),
+            (
+                "[[upstream]]\nurl = \"http://h/mcp\"\n[[tool]]\nname = \"a\"\nupstream = \"/other\"\n",
+                "not the prefix of any",
+            ),
+            (
+                "[[tool]]\nname = \"a\"\narguments.p = { within = \"relative/dir\" }\n",
+                "absolute directory",
+            ),
+            (
+                "[[tool]]\nname = \"a\"\narguments.p = { pattern = \"(\" }\n",
+                "pattern",
+            ),
+            ("[[client]]\nname = \"a\"\nrate = \"5/fortnight\"\n", "5/fortnight"),
+        ] {
+            let err = gateway(toml).err().unwrap_or_else(|| panic!("accepted: {toml}"));
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tools_scoped_to_an_upstream_apply_there_only() {
+        let g = gateway(
+            "[[upstream]]\nurl = \"http://a/mcp\"\n[[upstream]]\nurl = \"http://b/mcp\"\nprefix = \"/b\"\n[[tool]]\nname = \"send_*\"\nupstream = \"/b\"\ntags = [\"sends-external\"]\narguments.to = { one_of = [\"team\"] }\n",
+        )
+        .unwrap();
+        assert!(g.tags(0, "send_mail").is_empty());
+        assert_eq!(g.tags(1, "send_mail"), ["sends-external"]);
+        let rt = Runtime::default();
+        let call = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "send_mail", "arguments": {"to": "stranger"}}});
+        let caller = |upstream| Caller {
+            identity: None,
+            key: "k",
+            session: "s",
+            upstream,
+            upstream_url: "u",
+        };
+        assert!(g.admit(&rt, &caller(0), &call).await.is_ok());
+        let d = g.admit(&rt, &caller(1), &call).await.unwrap_err();
+        assert_eq!(d.control, "arguments");
+        assert!(!d.message.contains("stranger"), "{}", d.message);
+    }
+}
