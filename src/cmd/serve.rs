@@ -31,7 +31,13 @@ With --upstream, clients use the same path on sluice as on the server \
 (http://127.0.0.1:7070/mcp above), and every other path is forwarded to the same server as it \
 comes (the legacy SSE transport's /messages/, OAuth metadata). Several upstreams, routed by path \
 prefix, and per-category, per-rule and per-direction policy: see the commented example \
-examples/sluice.toml. HTTP/1.1 and HTTP/2 on one port: h2c in the clear, ALPN with TLS.")]
+examples/sluice.toml. HTTP/1.1 and HTTP/2 on one port: h2c in the clear, ALPN with TLS.\n\n\
+Gateway controls, all in the config file: client keys and JWTs ([[client]], [auth.jwt]), \
+tool/resource/prompt allowlists and argument constraints ([[client]], [[upstream]], [[tool]]), \
+rate limits and daily byte budgets, tool pinning ([pins]; `sluice tools`), sequence rules \
+([[sequence]]), human approval ([approval]; `sluice approvals`), an egress guard ([egress]), \
+hash-chained audit rows (`sluice audit verify`), and [admin] for /healthz, /readyz, /metrics. \
+SIGHUP or an edit of the config, rules or JWKS file reloads them atomically.")]
 pub struct Args {
     /// TOML configuration file (see examples/sluice.toml). Flags override its values.
     #[arg(long, value_name = "FILE")]
