@@ -1055,3 +1055,84 @@ fn a_poisoned_tool_from_an_sse_list_cannot_be_called() {
     );
     assert!(!echoed.contains("removed from the tool list"), "{echoed}");
 }
+
+/// A reload while a call is in flight: the call finishes on the rules, policy and controls
+/// it started with (held for approval under generation 1, its answer redacted by
+/// generation 1's policy), while a call that starts after the reload gets generation 2's
+/// (no hold, monitor mode: the answer passes as it is).
+#[test]
+fn in_flight_calls_finish_on_the_policy_they_started_with() {
+    let d = dir("gw-inflight");
+    let up = Upstream::start(&d, false);
+    let (admin_key, admin_hash) = new_key("admin");
+    let admin_port = free_port();
+    let base = format!(
+        "[listen]\naddress = \"127.0.0.1:PORT\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nkey_sha256 = \"{admin_hash}\"\n[[upstream]]\nurl = \"http://127.0.0.1:{}/mcp\"\n",
+        up.port
+    );
+    let proxy = Proxy::start(
+        &d,
+        &format!("{base}[[tool]]\nname = \"show_config\"\napprove = true\n"),
+    );
+    let url = proxy.url();
+    let held_call = std::thread::spawn(move || {
+        Command::new("python3")
+            .arg(format!("{}/gateway_client.py", peers()))
+            .args([&url, "-", &json!([["call", "show_config", {}]]).to_string()])
+            .output()
+            .unwrap()
+    });
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let list = || {
+        let out = sluice()
+            .args(["approvals", "list", "--json", "--admin", &admin])
+            .env("SLUICE_ADMIN_KEY", &admin_key)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    let t = Instant::now();
+    let id = loop {
+        if let Some(id) = list()["pending"][0]["id"].as_u64() {
+            break id;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "nothing held");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Generation 2: monitor only, nothing held.
+    let port_line = format!("address = \"127.0.0.1:{}\"", proxy.port);
+    std::fs::write(
+        &proxy.config,
+        format!("{base}[policy]\nmode = \"monitor\"\n")
+            .replace("address = \"127.0.0.1:PORT\"", &port_line),
+    )
+    .unwrap();
+    let t = Instant::now();
+    while !get(admin_port, "/readyz").1.contains("generation 2") {
+        assert!(t.elapsed() < Duration::from_secs(30), "{}", proxy.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let fresh = proxy.client("-", json!([["call", "show_config", {}]]));
+    assert!(
+        fresh[0]["text"].as_str().unwrap().contains(common::AWS),
+        "generation 2 monitors: {fresh:?}"
+    );
+    let out = sluice()
+        .args(["approvals", "allow", &id.to_string(), "--admin", &admin])
+        .env("SLUICE_ADMIN_KEY", &admin_key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = held_call.join().unwrap();
+    let got: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let text = got[0]["text"].as_str().unwrap_or_else(|| panic!("{got:?}"));
+    assert!(
+        text.contains("REDACTED") && !text.contains(common::AWS),
+        "the held call finishes on generation 1: {text}"
+    );
+    assert_eq!(up.called("show_config"), 2);
+}
