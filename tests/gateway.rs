@@ -909,6 +909,43 @@ fn jwt_clients_are_verified_against_the_jwks() {
     let audit = std::fs::read_to_string(d.join("audit.jsonl")).unwrap();
     assert!(!audit.contains(&good[..40]), "tokens stay out of the audit");
     assert!(audit.contains("\"event\":\"auth\""), "{audit}");
+    drop(proxy);
+
+    // The same keys fetched from a JWKS URL at start (a plain HTTP server here).
+    let web = free_port();
+    let _jwks_server = Kill(
+        Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &web.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(&d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(web);
+    let by_url = Proxy::start(
+        &d,
+        &format!(
+            "[listen]\naddress = \"127.0.0.1:PORT\"\n[auth.jwt]\nissuer = \"https://login.example\"\naudience = [\"sluice\"]\njwks_url = \"http://127.0.0.1:{web}/jwks.json\"\n[[upstream]]\nurl = \"http://127.0.0.1:{}/mcp\"\n",
+            up.port
+        ),
+    );
+    let got = by_url.client(&good, json!([["call", "add", {"a": 3, "b": 3}]]));
+    assert_eq!(got[0]["text"], "6", "{got:?}");
+    let (status, _) = post(
+        by_url.port,
+        "/mcp",
+        &forged.join("."),
+        &tools_call(1, "add", json!({"a": 1, "b": 1})),
+    );
+    assert_eq!(status, 401);
 }
 
 /// The controls hold on HTTP/3 too (the same handler): a QUIC client without a key gets
