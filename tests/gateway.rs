@@ -546,6 +546,43 @@ fn a_tool_changed_after_approval_is_held_back_until_approved() {
         .any(|r| r["event"] == "filtered" && r["changed_since_approval"] == json!(["add"])));
 }
 
+/// The operator's side of the approval queue: `sluice approvals` against the admin API.
+struct Operator {
+    admin: String,
+    key: String,
+}
+
+impl Operator {
+    /// Runs `sluice approvals ARGS`: (exit code, stdout).
+    fn run(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = sluice()
+            .arg("approvals")
+            .args(args)
+            .args(["--admin", &self.admin])
+            .env("SLUICE_ADMIN_KEY", &self.key)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// The first held call, once there is one.
+    fn wait_for_held(&self) -> Value {
+        let t = Instant::now();
+        loop {
+            let (_, out) = self.run(&["list", "--json"]);
+            let v: Value = serde_json::from_str(out.trim()).unwrap();
+            if let Some(h) = v["pending"].as_array().and_then(|p| p.first()) {
+                return h.clone();
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "nothing was held");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// Human approval: a call to a tool marked `approve` waits, nothing forwarded, until an
 /// operator allows it with `sluice approvals allow`; a denied one and one nobody decides
 /// in time get JSON-RPC errors and never reach the server.
@@ -562,31 +599,12 @@ fn held_calls_wait_for_a_human() {
             up.port
         ),
     );
-    let approvals = |args: &[&str]| {
-        let out = sluice()
-            .arg("approvals")
-            .args(args)
-            .args(["--admin", &format!("http://127.0.0.1:{admin_port}")])
-            .env("SLUICE_ADMIN_KEY", &admin_key)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+    let operator = Operator {
+        admin: format!("http://127.0.0.1:{admin_port}"),
+        key: admin_key.clone(),
     };
-    let wait_for_held = || -> Value {
-        let t = Instant::now();
-        loop {
-            let (_, out) = approvals(&["list", "--json"]);
-            let v: Value = serde_json::from_str(out.trim()).unwrap();
-            if let Some(h) = v["pending"].as_array().and_then(|p| p.first()) {
-                return h.clone();
-            }
-            assert!(t.elapsed() < Duration::from_secs(20), "nothing was held");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let approvals = |args: &[&str]| operator.run(args);
+    let wait_for_held = || operator.wait_for_held();
     for (verb, expect_ok) in [("allow", true), ("deny", false)] {
         let url = proxy.url();
         let steps = json!([["call", "deploy", {"env": format!("prod-{verb}")}]]).to_string();
@@ -1119,23 +1137,11 @@ fn in_flight_calls_finish_on_the_policy_they_started_with() {
             .output()
             .unwrap()
     });
-    let admin = format!("http://127.0.0.1:{admin_port}");
-    let list = || {
-        let out = sluice()
-            .args(["approvals", "list", "--json", "--admin", &admin])
-            .env("SLUICE_ADMIN_KEY", &admin_key)
-            .output()
-            .unwrap();
-        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    let operator = Operator {
+        admin: format!("http://127.0.0.1:{admin_port}"),
+        key: admin_key,
     };
-    let t = Instant::now();
-    let id = loop {
-        if let Some(id) = list()["pending"][0]["id"].as_u64() {
-            break id;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "nothing held");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let id = operator.wait_for_held()["id"].as_u64().unwrap();
     // Generation 2: monitor only, nothing held.
     let port_line = format!("address = \"127.0.0.1:{}\"", proxy.port);
     std::fs::write(
@@ -1154,16 +1160,8 @@ fn in_flight_calls_finish_on_the_policy_they_started_with() {
         fresh[0]["text"].as_str().unwrap().contains(common::AWS),
         "generation 2 monitors: {fresh:?}"
     );
-    let out = sluice()
-        .args(["approvals", "allow", &id.to_string(), "--admin", &admin])
-        .env("SLUICE_ADMIN_KEY", &admin_key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, said) = operator.run(&["allow", &id.to_string()]);
+    assert_eq!(code, Some(0), "{said}");
     let out = held_call.join().unwrap();
     let got: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let text = got[0]["text"].as_str().unwrap_or_else(|| panic!("{got:?}"));
