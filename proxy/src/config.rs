@@ -70,6 +70,9 @@ pub struct ClientConfig {
     /// Hex SHA-256 of the client's key, as `sluice keys new NAME` prints it. The key itself
     /// is never stored. Optional for clients that authenticate with a JWT.
     pub key_sha256: Option<String>,
+    // The lists and limits below are spelt out here and in UpstreamConfig rather than
+    // `#[serde(flatten)]`-ed from gw::CatalogLists / gw::Limits: flatten disables
+    // deny_unknown_fields, and a misspelt key must stay an error.
     /// Tools this client may see and call (`*` globs); absent: all, `[]`: none.
     pub tools: Option<Vec<String>>,
     /// Resource URIs (`*` globs) this client may list and read.
