@@ -28,6 +28,7 @@ for line in sys.stdin:
     for string in [v for v in json.dumps(entry["message"]).split('"') if len(v) > 12][:3]:
         put("block_vs_stream", bytes([7, 19]) + string.encode())
 
-rules = open(os.path.join(os.path.dirname(__file__), "..", "rulesets", "default.toml")).read()
+import glob
+rules = "".join(open(f).read() for f in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "rulesets", "*.toml"))))
 for block in rules.split("[[rule]]")[1:]:
     put("ruleset_load", ("[[rule]]" + block).encode())

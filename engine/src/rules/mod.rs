@@ -12,9 +12,24 @@ pub use load::LoadError;
 pub use model::{Action, Category, Rule, Scope, ScopeSet, Severity};
 pub use validate::{shannon_entropy, Validator};
 
-/// The default ruleset, compiled into the binary.
-pub const DEFAULT_RULESET: &str = include_str!("../../../rulesets/default.toml");
-pub const DEFAULT_RULESET_NAME: &str = "<embedded>/rulesets/default.toml";
+/// The default ruleset, one TOML file per family under `rulesets/`, compiled into the binary:
+/// (file name, text). A test checks that every `rulesets/*.toml` is listed here.
+pub const DEFAULT_RULESET_FILES: &[(&str, &str)] = &[
+    ("ai.toml", include_str!("../../../rulesets/ai.toml")),
+    ("cloud.toml", include_str!("../../../rulesets/cloud.toml")),
+    ("crypto.toml", include_str!("../../../rulesets/crypto.toml")),
+    ("devtools.toml", include_str!("../../../rulesets/devtools.toml")),
+    ("exfiltration.toml", include_str!("../../../rulesets/exfiltration.toml")),
+    ("frameworks.toml", include_str!("../../../rulesets/frameworks.toml")),
+    ("generic.toml", include_str!("../../../rulesets/generic.toml")),
+    ("infrastructure.toml", include_str!("../../../rulesets/infrastructure.toml")),
+    ("injection.toml", include_str!("../../../rulesets/injection.toml")),
+    ("messaging.toml", include_str!("../../../rulesets/messaging.toml")),
+    ("observability.toml", include_str!("../../../rulesets/observability.toml")),
+    ("payments.toml", include_str!("../../../rulesets/payments.toml")),
+    ("pii.toml", include_str!("../../../rulesets/pii.toml")),
+    ("saas.toml", include_str!("../../../rulesets/saas.toml")),
+];
 
 /// An ordered list of rules; a rule's index is its Hyperscan pattern id.
 #[derive(Debug, Clone, Default)]
@@ -23,9 +38,17 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
+    /// All families of the default ruleset, in file-name order; origins read
+    /// `<embedded>/rulesets/FILE:LINE`.
     pub fn embedded_default() -> Ruleset {
-        load::parse_ruleset(DEFAULT_RULESET, DEFAULT_RULESET_NAME)
-            .expect("the embedded default ruleset is checked by the test suite")
+        let mut set = Ruleset::default();
+        for (file, text) in DEFAULT_RULESET_FILES {
+            let part = load::parse_ruleset(text, &format!("<embedded>/rulesets/{file}"))
+                .expect("the embedded default ruleset is checked by the test suite");
+            set.extend(part)
+                .expect("rule ids are unique across the embedded files");
+        }
+        set
     }
 
     pub fn from_toml(text: &str, file_name: &str) -> Result<Ruleset, LoadError> {
@@ -146,6 +169,23 @@ mod tests {
         let mut base = load(one).unwrap();
         let e = base.extend(load(one).unwrap()).unwrap_err();
         assert!(e.message.contains("already defined"), "{e}");
+    }
+
+    #[test]
+    fn every_rules_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rulesets");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<String> = DEFAULT_RULESET_FILES
+            .iter()
+            .map(|(f, _)| f.to_string())
+            .collect();
+        assert_eq!(on_disk, embedded, "list every rulesets/*.toml in DEFAULT_RULESET_FILES");
+        assert!(!Ruleset::embedded_default().is_empty());
     }
 
     #[test]
