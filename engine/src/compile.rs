@@ -2,7 +2,7 @@
 //! patterns, a confirming `regex` per rule, and an on-disk cache of the Hyperscan databases.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hyperscan::prelude::*;
 use hyperscan::{CompileFlags, HsError, SerializedDatabase};
@@ -34,13 +34,50 @@ pub enum CompileError {
 }
 
 /// The confirming side of one rule: recovers the exact span and capture of a Hyperscan hit.
+///
+/// The regexes are built on a rule's first hit, not at start: most rules of a broad ruleset
+/// never fire in a given process, and building all of them cost most of the start-up time
+/// and memory. The pattern was parsed at load, so building only fails on the regex crate's
+/// size limits; then [`Confirmer::regex`] is `None` and the scanner fails closed.
 #[derive(Debug)]
 pub struct Confirmer {
-    /// `(?:pattern)\z`: searched on a window that ends at the Hyperscan end offset.
-    pub regex: regex::bytes::Regex,
+    pattern: String,
+    anchored: OnceLock<Option<regex::bytes::Regex>>,
+    full: OnceLock<Option<regex::bytes::Regex>>,
     /// Longest possible match in bytes (capped at [`UNBOUNDED_WINDOW`]).
     pub window: usize,
     pub utf8: bool,
+}
+
+impl Confirmer {
+    /// `(?:pattern)\z`: searched on a window that ends at the Hyperscan end offset.
+    pub fn regex(&self) -> Option<&regex::bytes::Regex> {
+        self.anchored
+            .get_or_init(|| {
+                build_regex(
+                    &format!("(?:{})\\z", without_trailing_boundary(&self.pattern)),
+                    self.utf8,
+                )
+                .ok()
+            })
+            .as_ref()
+    }
+
+    /// The pattern unanchored, trailing `\b` kept: it runs over a whole string, so it sees
+    /// the byte after a match (linear confirmation of dense hits).
+    pub fn full_regex(&self) -> Option<&regex::bytes::Regex> {
+        self.full
+            .get_or_init(|| build_regex(&self.pattern, self.utf8).ok())
+            .as_ref()
+    }
+}
+
+fn build_regex(pattern: &str, utf8: bool) -> Result<regex::bytes::Regex, regex::Error> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(utf8)
+        .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
+        .build()
 }
 
 /// Everything a scanner needs, shared read-only between worker threads.
@@ -124,13 +161,24 @@ impl CompiledRules {
     pub fn rule(&self, idx: usize) -> &Rule {
         &self.ruleset.rules[idx]
     }
+
+    /// Builds every rule's confirming regexes now instead of on first hit, reporting the
+    /// first that the regex crate refuses (`sluice check`, `sluice rules --compile`).
+    pub fn build_confirmers(&self) -> Result<(), CompileError> {
+        for (rule, c) in self.ruleset.rules.iter().zip(&self.confirm) {
+            if c.regex().is_none() || c.full_regex().is_none() {
+                return Err(CompileError::Regex {
+                    rule_id: rule.id.clone(),
+                    origin: rule.origin.clone(),
+                    reason: "over the regex crate's size limits".into(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Patterns with non-ASCII or Unicode escapes run with UTF-8 (and Unicode classes) in both
-/// engines; all others with ASCII semantics in both, so they agree.
-pub fn is_utf8_pattern(p: &str) -> bool {
-    !p.is_ascii() || p.contains("\\x{") || p.contains("\\p{") || p.contains("\\u")
-}
+pub use crate::rules::is_utf8_pattern;
 
 /// The pattern without a final `\b` / `\B`. The confirming regex runs on a window that ends
 /// at Hyperscan's end offset, so it cannot see the byte after the match; Hyperscan has
@@ -155,15 +203,6 @@ fn confirmer(rule: &Rule) -> Result<Confirmer, CompileError> {
         origin: rule.origin.clone(),
         reason,
     };
-    let regex = regex::bytes::RegexBuilder::new(&format!(
-        "(?:{})\\z",
-        without_trailing_boundary(&rule.pattern)
-    ))
-    .unicode(utf8)
-    .size_limit(64 << 20)
-    .dfa_size_limit(16 << 20)
-    .build()
-    .map_err(|e| err(e.to_string().lines().last().unwrap_or_default().to_string()))?;
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
         .unicode(utf8)
@@ -175,7 +214,9 @@ fn confirmer(rule: &Rule) -> Result<Confirmer, CompileError> {
         .maximum_len()
         .map_or(UNBOUNDED_WINDOW, |m| m.min(UNBOUNDED_WINDOW));
     Ok(Confirmer {
-        regex,
+        pattern: rule.pattern.clone(),
+        anchored: OnceLock::new(),
+        full: OnceLock::new(),
         window,
         utf8,
     })

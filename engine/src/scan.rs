@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hyperscan::prelude::*;
 
 use crate::compile::CompiledRules;
-use crate::rules::Scope;
+use crate::rules::{placeholder, Category, Scope};
 
 /// How far before a match keywords are looked for (in the same string).
 pub const KEYWORD_CONTEXT: usize = 256;
@@ -67,11 +67,21 @@ pub struct Match {
     pub match_end: usize,
 }
 
+/// Hyperscan hits of one rule in one scan past which its remaining candidates are confirmed
+/// by one linear pass of the rule's regex instead of one windowed search each. A bounded
+/// repeat reports every end it can (`{20,40}`: up to 21 per token), so a few real tokens stay
+/// under it; `password=` repeated over a megabyte reports one per byte.
+pub const DENSE_HITS: u32 = 96;
+
 /// One scanner per thread.
 pub struct Scanner {
     rules: Arc<CompiledRules>,
     scratch: Scratch,
     hits: Vec<(usize, usize)>,
+    /// Hits per rule in the current scan (reset per scan).
+    hit_counts: Vec<u32>,
+    /// Rules that went over [`DENSE_HITS`], with the end of the first hit not kept.
+    dense: Vec<(usize, usize)>,
 }
 
 // SAFETY: the scratch is only used by the thread that owns the scanner at a time; moving it
@@ -82,10 +92,13 @@ impl Scanner {
     pub fn new(rules: Arc<CompiledRules>) -> Result<Scanner, ScanError> {
         let mut scratch = rules.block.alloc_scratch()?;
         rules.stream.realloc_scratch(&mut scratch)?;
+        let n = rules.ruleset.len();
         Ok(Scanner {
             rules,
             scratch,
             hits: Vec::with_capacity(64),
+            hit_counts: vec![0; n],
+            dense: Vec::new(),
         })
     }
 
@@ -105,28 +118,42 @@ impl Scanner {
             return Err(ScanError::TooLarge(buf.len()));
         }
         self.hits.clear();
-        let hits = &mut self.hits;
+        self.dense.clear();
+        self.hit_counts.fill(0);
+        let (hits, counts, dense) = (&mut self.hits, &mut self.hit_counts, &mut self.dense);
         self.rules
             .block
             .scan(buf, &self.scratch, |id, _from, to, _flags| {
-                hits.push((id as usize, to as usize));
+                let (rule, end) = (id as usize, to as usize);
+                counts[rule] += 1;
+                match counts[rule] {
+                    n if n <= DENSE_HITS => hits.push((rule, end)),
+                    n if n == DENSE_HITS + 1 => dense.push((rule, end)),
+                    _ => {}
+                }
                 Matching::Continue
             })?;
         let first = out.len();
         for &(rule, end) in self.hits.iter() {
             // Hits arrive in end-offset order; the segment holding `end` is found by search.
-            let seg_idx = match segments.partition_point(|s| s.start < end) {
-                0 => continue,
-                i => i - 1,
+            let Some(seg_idx) = segment_of(segments, end) else {
+                continue;
             };
             let seg = &segments[seg_idx];
-            if end > seg.end || !applies(&self.rules, rule, seg) {
+            if !applies(&self.rules, rule, seg) || end > hay_end(buf, seg) {
                 continue;
             }
             if let Some(mut m) = confirm(&self.rules, rule, buf, seg.start, end) {
+                if m.end > seg.end {
+                    continue;
+                }
+                m.match_end = m.match_end.min(seg.end);
                 m.segment = seg_idx;
                 out.push(m);
             }
+        }
+        for &(rule, from_end) in &self.dense {
+            confirm_dense(&self.rules, rule, buf, segments, from_end, out);
         }
         dedup(&mut out[first..].to_vec(), out, first);
         Ok(())
@@ -154,6 +181,148 @@ impl Scanner {
     }
 }
 
+/// Index of the segment a hit ending at `end` belongs to, if any. A hit may end one byte past
+/// its segment, on the newline that separates strings in the scan buffer: a pattern that ends
+/// a value with a terminator class (`[\s"';]`) sees the end of the string as one.
+fn segment_of(segments: &[Segment], end: usize) -> Option<usize> {
+    let i = segments.partition_point(|s| s.start < end).checked_sub(1)?;
+    (end <= segments[i].end + 1).then_some(i)
+}
+
+/// Where a segment's haystack ends: its separator newline included when the buffer has one.
+fn hay_end(buf: &[u8], seg: &Segment) -> usize {
+    if buf.get(seg.end) == Some(&b'\n') {
+        seg.end + 1
+    } else {
+        seg.end
+    }
+}
+
+/// Confirms every match of `rule` in the segments from the one holding `from_end` on, with
+/// one left-to-right pass of the rule's unanchored regex per segment: linear in the bytes
+/// however many candidates Hyperscan reported. Matches the windowed path may already have
+/// found in that first segment are found again and removed as duplicates.
+fn confirm_dense(
+    rules: &CompiledRules,
+    rule: usize,
+    buf: &[u8],
+    segments: &[Segment],
+    from_end: usize,
+    out: &mut Vec<Match>,
+) {
+    let Some(first) = segment_of(segments, from_end) else {
+        return;
+    };
+    let Some(regex) = rules.confirm[rule].full_regex() else {
+        // Fail closed: every string of the rule's scope from there on is a finding.
+        for (seg_idx, seg) in segments.iter().enumerate().skip(first) {
+            if applies(rules, rule, seg) && seg.end > seg.start {
+                out.push(Match {
+                    rule,
+                    segment: seg_idx,
+                    start: seg.start,
+                    end: seg.end,
+                    match_start: seg.start,
+                    match_end: seg.end,
+                });
+            }
+        }
+        return;
+    };
+    for (seg_idx, seg) in segments.iter().enumerate().skip(first) {
+        if !applies(rules, rule, seg) {
+            continue;
+        }
+        let hay = &buf[..hay_end(buf, seg)];
+        let mut keyword = KeywordCursor::new(seg.start);
+        let mut at = seg.start;
+        while at <= seg.end {
+            let Some(caps) = regex.captures_at(hay, at) else {
+                break;
+            };
+            let whole = caps.get(0).expect("group 0 always matches");
+            at = if whole.end() > whole.start() {
+                whole.end()
+            } else {
+                whole.end() + 1
+            };
+            let r = rules.rule(rule);
+            let span = caps.get(r.capture).unwrap_or(whole);
+            if span.end() > seg.end {
+                continue;
+            }
+            let m = Match {
+                rule,
+                segment: seg_idx,
+                start: span.start(),
+                end: span.end(),
+                match_start: whole.start(),
+                match_end: whole.end().min(seg.end),
+            };
+            if accept(rules, rule, buf, seg.start, &m, &mut keyword) {
+                out.push(m);
+            }
+        }
+    }
+}
+
+/// Whether a span starting at `start` lies in a marker sluice wrote (`[REDACTED:rule]`) or
+/// starts one: rescanning redacted output must find nothing the redaction put there.
+fn in_redaction_marker(buf: &[u8], seg_start: usize, start: usize) -> bool {
+    const MARKER: &[u8] = b"[REDACTED:";
+    let head = &buf[start..buf.len().min(start + MARKER.len())];
+    if head.len() >= 2 && MARKER.starts_with(head) || head == MARKER {
+        return true;
+    }
+    let from = start.saturating_sub(256).max(seg_start);
+    for i in (from..start).rev() {
+        match buf[i] {
+            b']' => return false,
+            b'[' => return buf[i..].starts_with(MARKER),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Finds keyword occurrences left to right once per segment, so checking the keyword context
+/// of many matches in one string stays linear.
+struct KeywordCursor {
+    /// Everything before this offset has been searched.
+    searched_to: usize,
+    /// Start of the last keyword occurrence found.
+    last: Option<usize>,
+}
+
+impl KeywordCursor {
+    fn new(seg_start: usize) -> Self {
+        KeywordCursor {
+            searched_to: seg_start,
+            last: None,
+        }
+    }
+
+    /// Whether a keyword of `keywords` lies wholly within `buf[from..to]`.
+    fn any_in(&mut self, buf: &[u8], keywords: &[String], from: usize, to: usize) -> bool {
+        let longest = keywords.iter().map(String::len).max().unwrap_or(0);
+        let mut i = self.searched_to.max(from);
+        while i < to {
+            if keywords.iter().any(|k| {
+                let k = k.as_bytes();
+                i + k.len() <= to && buf[i..i + k.len()].eq_ignore_ascii_case(k)
+            }) {
+                self.last = Some(i);
+            }
+            i += 1;
+        }
+        // A keyword may straddle `to`: search its last bytes again next time.
+        self.searched_to = to
+            .saturating_sub(longest.saturating_sub(1))
+            .max(self.searched_to);
+        self.last.is_some_and(|p| p >= from)
+    }
+}
+
 fn applies(rules: &CompiledRules, rule: usize, seg: &Segment) -> bool {
     let r = rules.rule(rule);
     r.scopes.contains(seg.scope) && (seg.view != View::Normalized || r.normalize)
@@ -175,48 +344,66 @@ pub(crate) fn confirm(
     // real left neighbour.
     let hay_start = win_start.saturating_sub(1).max(seg_start);
     let hay = &buf[hay_start..end];
-    let caps = c.regex.captures_at(hay, win_start - hay_start)?;
+    let Some(regex) = c.regex() else {
+        // Fail closed: the hit stands, over its whole window.
+        return Some(Match {
+            rule,
+            segment: 0,
+            start: win_start,
+            end,
+            match_start: win_start,
+            match_end: end,
+        });
+    };
+    let caps = regex.captures_at(hay, win_start - hay_start)?;
     let whole = caps.get(0)?;
     let span = caps.get(r.capture).unwrap_or(whole);
     let (start, stop) = (hay_start + span.start(), hay_start + span.end());
-    if start == stop {
-        return None;
-    }
-    let text = &buf[start..stop];
-    let match_start = hay_start + whole.start();
-    let before = (match_start > seg_start).then(|| buf[match_start - 1]);
-    if !r.validators.iter().all(|v| v.check(text, before)) {
-        return None;
-    }
-    if !r.keywords.is_empty() {
-        let ctx_start = (hay_start + whole.start())
-            .saturating_sub(KEYWORD_CONTEXT)
-            .max(seg_start);
-        let ctx = &buf[ctx_start..end];
-        if !r
-            .keywords
-            .iter()
-            .any(|k| contains_ignore_ascii_case(ctx, k.as_bytes()))
-        {
-            return None;
-        }
-    }
-    Some(Match {
+    let m = Match {
         rule,
         segment: 0,
         start,
         end: stop,
         match_start: hay_start + whole.start(),
         match_end: hay_start + whole.end(),
-    })
+    };
+    let mut keyword = KeywordCursor::new(seg_start);
+    accept(rules, rule, buf, seg_start, &m, &mut keyword).then_some(m)
 }
 
-fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && hay.len() >= needle.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+/// Validators, the placeholder filter of secret rules, then keywords: cheapest first.
+fn accept(
+    rules: &CompiledRules,
+    rule: usize,
+    buf: &[u8],
+    seg_start: usize,
+    m: &Match,
+    keyword: &mut KeywordCursor,
+) -> bool {
+    let r = rules.rule(rule);
+    if m.start == m.end {
+        return false;
+    }
+    let text = &buf[m.start..m.end];
+    let before = (m.match_start > seg_start).then(|| buf[m.match_start - 1]);
+    if !r.validators.iter().all(|v| v.check(text, before)) {
+        return false;
+    }
+    if r.category == Category::Secret && placeholder::is_placeholder(text) {
+        return false;
+    }
+    // A rule id in a marker may hold a provider's name: a match starting there was found in
+    // sluice's own output.
+    if in_redaction_marker(buf, seg_start, m.start)
+        || in_redaction_marker(buf, seg_start, m.match_start)
+    {
+        return false;
+    }
+    if r.keywords.is_empty() {
+        return true;
+    }
+    let ctx_start = m.match_start.saturating_sub(KEYWORD_CONTEXT).max(seg_start);
+    keyword.any_in(buf, &r.keywords, ctx_start, m.match_end)
 }
 
 /// Hyperscan reports every end offset of a match (`{20,40}` reports up to 21); keep, per rule

@@ -13,8 +13,9 @@ use sluice_engine::baseline::RegexBaseline;
 use sluice_engine::compile::CacheConfig;
 use sluice_engine::corpus::generate::labelled;
 use sluice_engine::corpus::score::{Counts, Score};
+use sluice_engine::corpus::values::ValueScore;
 use sluice_engine::corpus::{parse, CorpusEntry};
-use sluice_engine::{Action, CompiledRules, Inspector, Policy, Ruleset, Scanner, Scope};
+use sluice_engine::{Action, CompiledRules, Inspector, Policy, Ruleset, Scanner, Scope, Verdict};
 
 use super::corpus::DEFAULT_BENIGN;
 use crate::rules_args::RulesArgs;
@@ -115,19 +116,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .find(|r| r.id == id)
             .map(|r| r.category)
     };
+    // Labels by value are scored on what would be forwarded with every finding redacted (as
+    // `shared/eval/score.py` does with `sluice inspect --mode redact`).
+    let by_value = entries.iter().any(|e| !e.values.is_empty());
+    let quality_policy = if by_value {
+        Policy::with_mode(Action::Redact)
+    } else {
+        monitor
+    };
     let mut score = Score::default();
+    let mut values = ValueScore::default();
     let mut errors = 0usize;
     for e in &entries {
-        match insp.inspect(&e.message, e.direction, None, &monitor) {
+        match insp.inspect(&e.message, e.direction, None, &quality_policy) {
             Ok(i) => {
                 let found: Vec<_> = i
                     .findings
                     .iter()
                     .map(|f| (f.rule_id.clone(), f.category, f.pointer.clone()))
                     .collect();
-                score.add(e, &found, category_of);
+                if e.values.is_empty() {
+                    score.add(e, &found, category_of);
+                }
+                if by_value {
+                    let ids: Vec<String> = found.into_iter().map(|(r, _, _)| r).collect();
+                    values.add(e, &i.verdict, &ids);
+                }
             }
-            Err(_) => errors += 1,
+            Err(_) => {
+                errors += 1;
+                // Not inspected is not forwarded (fail closed).
+                if by_value {
+                    values.add(e, &Verdict::Block { response: None }, &[]);
+                }
+            }
         }
     }
 
@@ -163,6 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "rules": score.by_rule.iter().map(|(k, c)| (k.clone(), counts(c))).collect::<serde_json::Map<_, _>>(),
             "missed": score.missed.iter().map(|m| json!({"rule": m.rule, "pointer": m.pointer, "line": m.line, "note": m.note})).collect::<Vec<_>>(),
             "false_alarms": score.false_alarms.iter().map(|m| json!({"rule": m.rule, "pointer": m.pointer, "line": m.line, "note": m.note})).collect::<Vec<_>>(),
+            "by_value": values_json(&values),
             "throughput": {"mb_per_s": full.mb_s, "messages_per_s": full.msgs_s},
             "regex_baseline": {"mb_per_s": base.mb_s, "messages_per_s": base.msgs_s},
             "speedup_vs_regex": full.mb_s / base.mb_s,
@@ -197,6 +220,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             c.fn_
         );
     }
+    print_values(&values);
     let imperfect: Vec<_> = score
         .by_rule
         .iter()
@@ -263,6 +287,65 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Labels by value, for `--json`: `null` when the corpus has none.
+fn values_json(v: &ValueScore) -> serde_json::Value {
+    if v.is_empty() {
+        return serde_json::Value::Null;
+    }
+    json!({
+        "recall": v.recall.iter().map(|(k, r)| (k.clone(), json!({"found": r.found, "total": r.total, "recall": r.rate()}))).collect::<serde_json::Map<_, _>>(),
+        "clean_messages": v.clean,
+        "false_alarm_rate": v.false_alarm_rate(),
+        "false_alarms": v.false_alarms.iter().map(|a| json!({"line": a.line, "note": a.note, "rules": a.rules})).collect::<Vec<_>>(),
+        "missed": v.missed.iter().map(|m| json!({"line": m.line, "note": m.note, "category": m.label.category, "type": m.label.kind, "value": m.label.value})).collect::<Vec<_>>(),
+    })
+}
+
+/// Recall per category and type, false alarms on messages labelled `[]`, and the first
+/// misses with their values (labelled test data, so the values are the point).
+fn print_values(v: &ValueScore) {
+    if v.is_empty() {
+        return;
+    }
+    println!("\nby value (found: no longer in what sluice would forward, every finding redacted):");
+    for (k, r) in &v.recall {
+        println!(
+            "  recall {:<34} {:>5}/{:<5} {:.3}",
+            k,
+            r.found,
+            r.total,
+            r.rate()
+        );
+    }
+    println!(
+        "  false alarms on messages labelled []: {}/{} {:.3}",
+        v.false_alarms.len(),
+        v.clean,
+        v.false_alarm_rate()
+    );
+    for m in v.missed.iter().take(25) {
+        let value: String = m.label.value.chars().take(100).collect();
+        println!(
+            "  missed (line {}, {}, {}): {value:?}",
+            m.line,
+            m.note,
+            m.label.kind.as_deref().unwrap_or("-")
+        );
+    }
+    for a in v.false_alarms.iter().take(25) {
+        println!(
+            "  false alarm (line {}, {}): {}",
+            a.line,
+            a.note,
+            a.rules.join(", ")
+        );
+    }
+    let more = v.missed.len().saturating_sub(25) + v.false_alarms.len().saturating_sub(25);
+    if more > 0 {
+        println!("  ... {more} more (--json lists all)");
+    }
 }
 
 struct RuleCost {

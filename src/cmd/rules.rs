@@ -35,6 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.compile {
         let t = std::time::Instant::now();
         let c = sluice_engine::CompiledRules::compile(set)?;
+        c.build_confirmers()?;
         println!(
             "compiled in {:.1} ms (block database {} bytes, longest confirmation window {} bytes)",
             t.elapsed().as_secs_f64() * 1e3,

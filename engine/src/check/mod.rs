@@ -98,6 +98,7 @@ fn compile_alone(rule: &Rule) -> Result<Arc<CompiledRules>, String> {
         },
         &CacheConfig { dir: None },
     )
+    .and_then(|c| c.build_confirmers().map(|()| c))
     .map_err(|e| e.to_string())
 }
 
@@ -249,10 +250,12 @@ pub fn check(custom: &Ruleset, base: &Ruleset, opts: &CheckOptions) -> Report {
                     "no literal of 3 or more bytes every match must contain: Hyperscan cannot prefilter it, see the cost check".into(),
                 );
             }
-            // Fuzz the bare pattern: validators and keywords are the rule's, not the engines'.
+            // Fuzz the bare pattern: validators, keywords and the placeholder filter of secret
+            // rules are the rule's, not the engines'.
             let mut bare = rule.clone();
             bare.validators.clear();
             bare.keywords.clear();
+            bare.category = crate::rules::Category::Pii;
             if let Ok(c) = compile_alone(&bare) {
                 fuzzable.push((bare, c, hir, re));
             }
@@ -264,13 +267,21 @@ pub fn check(custom: &Ruleset, base: &Ruleset, opts: &CheckOptions) -> Report {
     report
 }
 
+/// Whether every match starts or ends with a literal of 3 or more bytes (one of a finite
+/// set): Hyperscan's literal prefilter then finds candidates without running the automaton.
 fn has_literal(hir: &regex_syntax::hir::Hir) -> bool {
-    use regex_syntax::hir::literal::Extractor;
-    let seq = Extractor::new().extract(hir);
-    match seq.literals() {
-        Some(lits) => !lits.is_empty() && lits.iter().all(|l| l.as_bytes().len() >= 3),
-        None => false,
-    }
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    [ExtractKind::Prefix, ExtractKind::Suffix]
+        .into_iter()
+        .any(|kind| {
+            let mut ex = Extractor::new();
+            // Caseless keywords expand into one literal per casing: allow the set to be large.
+            ex.kind(kind).limit_total(4096).limit_class(16);
+            match ex.extract(hir).literals() {
+                Some(lits) => !lits.is_empty() && lits.iter().all(|l| l.as_bytes().len() >= 3),
+                None => false,
+            }
+        })
 }
 
 /// The sensitive bytes (capture spans) a set of matches covers, as sorted disjoint intervals:

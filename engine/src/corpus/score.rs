@@ -154,6 +154,7 @@ mod tests {
                     pointer: p.to_string(),
                 })
                 .collect(),
+            values: Vec::new(),
         }
     }
 

@@ -256,9 +256,11 @@ fn check_pattern(pattern: &str) -> Result<usize, String> {
     if pattern.is_empty() {
         return Err("pattern is empty".into());
     }
+    // The same Unicode mode as the engines use: Unicode case folding of `(?i)\w` across
+    // hundreds of rules is most of a start-up.
     let hir = regex_syntax::ParserBuilder::new()
         .utf8(false)
-        .unicode(true)
+        .unicode(super::is_utf8_pattern(pattern))
         .build()
         .parse(pattern)
         .map_err(|e| format!("pattern does not parse: {}", first_line(&e.to_string())))?;

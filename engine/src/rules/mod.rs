@@ -2,6 +2,7 @@
 
 mod load;
 mod model;
+pub mod placeholder;
 mod validate;
 
 use std::path::Path;
@@ -18,15 +19,42 @@ pub const DEFAULT_RULESET_FILES: &[(&str, &str)] = &[
     ("ai.toml", include_str!("../../../rulesets/ai.toml")),
     ("cloud.toml", include_str!("../../../rulesets/cloud.toml")),
     ("crypto.toml", include_str!("../../../rulesets/crypto.toml")),
-    ("devtools.toml", include_str!("../../../rulesets/devtools.toml")),
-    ("exfiltration.toml", include_str!("../../../rulesets/exfiltration.toml")),
-    ("frameworks.toml", include_str!("../../../rulesets/frameworks.toml")),
-    ("generic.toml", include_str!("../../../rulesets/generic.toml")),
-    ("infrastructure.toml", include_str!("../../../rulesets/infrastructure.toml")),
-    ("injection.toml", include_str!("../../../rulesets/injection.toml")),
-    ("messaging.toml", include_str!("../../../rulesets/messaging.toml")),
-    ("observability.toml", include_str!("../../../rulesets/observability.toml")),
-    ("payments.toml", include_str!("../../../rulesets/payments.toml")),
+    (
+        "devtools.toml",
+        include_str!("../../../rulesets/devtools.toml"),
+    ),
+    (
+        "exfiltration.toml",
+        include_str!("../../../rulesets/exfiltration.toml"),
+    ),
+    (
+        "frameworks.toml",
+        include_str!("../../../rulesets/frameworks.toml"),
+    ),
+    (
+        "generic.toml",
+        include_str!("../../../rulesets/generic.toml"),
+    ),
+    (
+        "infrastructure.toml",
+        include_str!("../../../rulesets/infrastructure.toml"),
+    ),
+    (
+        "injection.toml",
+        include_str!("../../../rulesets/injection.toml"),
+    ),
+    (
+        "messaging.toml",
+        include_str!("../../../rulesets/messaging.toml"),
+    ),
+    (
+        "observability.toml",
+        include_str!("../../../rulesets/observability.toml"),
+    ),
+    (
+        "payments.toml",
+        include_str!("../../../rulesets/payments.toml"),
+    ),
     ("pii.toml", include_str!("../../../rulesets/pii.toml")),
     ("saas.toml", include_str!("../../../rulesets/saas.toml")),
 ];
@@ -99,6 +127,12 @@ impl Ruleset {
         }
         hex(&h.finalize()[..16])
     }
+}
+
+/// Patterns with non-ASCII or Unicode escapes run with UTF-8 (and Unicode classes) in both
+/// engines; all others with ASCII semantics in both, so they agree.
+pub fn is_utf8_pattern(p: &str) -> bool {
+    !p.is_ascii() || p.contains("\\x{") || p.contains("\\p{") || p.contains("\\u")
 }
 
 fn split_origin(origin: &str) -> (String, Option<usize>) {
@@ -184,7 +218,10 @@ mod tests {
             .iter()
             .map(|(f, _)| f.to_string())
             .collect();
-        assert_eq!(on_disk, embedded, "list every rulesets/*.toml in DEFAULT_RULESET_FILES");
+        assert_eq!(
+            on_disk, embedded,
+            "list every rulesets/*.toml in DEFAULT_RULESET_FILES"
+        );
         assert!(!Ruleset::embedded_default().is_empty());
     }
 

@@ -20,6 +20,9 @@ pub enum Validator {
     /// The byte before the match is none of these (e.g. `:` keeps `user:pass@host` from
     /// reading as an email address).
     NotAfter(Vec<u8>),
+    /// The span is no template, variable reference or filler value (`xxxx`, `dummy`, `test`):
+    /// see [`super::placeholder::is_filler`]. For rules that take any value after a key name.
+    NotPlaceholder,
 }
 
 impl Validator {
@@ -33,6 +36,7 @@ impl Validator {
             Validator::Ssn => ssn(span),
             Validator::JwtHeader => jwt_header(span),
             Validator::NotSequential => !sequential(span),
+            Validator::NotPlaceholder => !super::placeholder::is_filler(span),
         }
     }
 }
@@ -46,6 +50,7 @@ impl fmt::Display for Validator {
             Validator::Ssn => f.write_str("ssn"),
             Validator::JwtHeader => f.write_str("jwt"),
             Validator::NotSequential => f.write_str("not-sequential"),
+            Validator::NotPlaceholder => f.write_str("not-placeholder"),
             Validator::NotAfter(set) => write!(f, "not-after={}", String::from_utf8_lossy(set)),
         }
     }
@@ -81,8 +86,9 @@ impl FromStr for Validator {
             "ssn" => Ok(Validator::Ssn),
             "jwt" => Ok(Validator::JwtHeader),
             "not-sequential" => Ok(Validator::NotSequential),
+            "not-placeholder" => Ok(Validator::NotPlaceholder),
             _ => Err(format!(
-                "unknown validator `{s}` (expected luhn, iban, ssn, jwt, not-sequential, entropy>=N or not-after=CHARS)"
+                "unknown validator `{s}` (expected luhn, iban, ssn, jwt, not-sequential, not-placeholder, entropy>=N or not-after=CHARS)"
             )),
         }
     }
