@@ -14,14 +14,26 @@ pub struct RegexBaseline {
 
 impl RegexBaseline {
     pub fn new(rules: &Ruleset) -> Result<RegexBaseline, regex::Error> {
-        let patterns: Vec<&str> = rules.rules.iter().map(|r| r.pattern.as_str()).collect();
+        // The same Unicode mode per pattern as sluice's engines use (ASCII unless the pattern
+        // needs UTF-8): a Unicode `(?i)\w` in every rule is a different, far bigger automaton.
+        let patterns: Vec<String> = rules
+            .rules
+            .iter()
+            .map(|r| {
+                if crate::rules::is_utf8_pattern(&r.pattern) {
+                    r.pattern.clone()
+                } else {
+                    format!("(?-u:{})", r.pattern)
+                }
+            })
+            .collect();
         let set = RegexSetBuilder::new(&patterns)
             .size_limit(1 << 30)
             .dfa_size_limit(1 << 30)
             .build()?;
         let each = patterns
             .iter()
-            .map(|p| Regex::new(p))
+            .map(|p| Regex::new(p.as_str()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RegexBaseline { set, each })
     }

@@ -134,29 +134,56 @@ impl Scanner {
                 Matching::Continue
             })?;
         let first = out.len();
-        for &(rule, end) in self.hits.iter() {
-            // Hits arrive in end-offset order; the segment holding `end` is found by search.
-            let Some(seg_idx) = segment_of(segments, end) else {
-                continue;
-            };
-            let seg = &segments[seg_idx];
-            if !applies(&self.rules, rule, seg) || end > hay_end(buf, seg) {
-                continue;
+        // A bounded repeat reports every end it can reach (`{20,40}`: up to 21 per token), and
+        // the longest match holds the others: per rule, confirm the last end of each run of
+        // consecutive ends, then only ends at or before the start of what was confirmed.
+        self.hits.sort_unstable();
+        let mut i = 0;
+        while i < self.hits.len() {
+            let (rule, _) = self.hits[i];
+            let mut j = i + 1;
+            while j < self.hits.len() && self.hits[j] == (rule, self.hits[j - 1].1 + 1) {
+                j += 1;
             }
-            if let Some(mut m) = confirm(&self.rules, rule, buf, seg.start, end) {
-                if m.end > seg.end {
+            let mut before = usize::MAX;
+            for &(_, end) in self.hits[i..j].iter().rev() {
+                if end > before {
                     continue;
                 }
-                m.match_end = m.match_end.min(seg.end);
-                m.segment = seg_idx;
-                out.push(m);
+                if let Some(m) = self.confirm_hit(buf, segments, rule, end) {
+                    before = m.match_start;
+                    out.push(m);
+                }
             }
+            i = j;
         }
         for &(rule, from_end) in &self.dense {
             confirm_dense(&self.rules, rule, buf, segments, from_end, out);
         }
         dedup(&mut out[first..].to_vec(), out, first);
         Ok(())
+    }
+
+    /// One hit, in the segment that holds it, confirmed.
+    fn confirm_hit(
+        &self,
+        buf: &[u8],
+        segments: &[Segment],
+        rule: usize,
+        end: usize,
+    ) -> Option<Match> {
+        let seg_idx = segment_of(segments, end)?;
+        let seg = &segments[seg_idx];
+        if !applies(&self.rules, rule, seg) || end > hay_end(buf, seg) {
+            return None;
+        }
+        let mut m = confirm(&self.rules, rule, buf, seg.start, end)?;
+        if m.end > seg.end {
+            return None;
+        }
+        m.match_end = m.match_end.min(seg.end);
+        m.segment = seg_idx;
+        Some(m)
     }
 
     /// Scans one text as a single segment: the raw-scanning entry point (`sluice scan` on

@@ -103,7 +103,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     anyhow::ensure!(!entries.is_empty(), "{name}: no messages");
     let bytes: usize = entries.iter().map(|e| e.message.len()).sum();
-    let labelled_msgs = entries.iter().filter(|e| !e.expected.is_empty()).count();
+    let labelled_msgs = entries.iter().filter(|e| !e.is_clean()).count();
+    let by_rule = entries.iter().any(|e| !e.expected.is_empty()) || !by_value_labels(&entries);
 
     // Quality: every finding, nothing changed (monitor), against the labels.
     let mut insp = Inspector::new(rules.clone())?;
@@ -118,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     // Labels by value are scored on what would be forwarded with every finding redacted (as
     // `shared/eval/score.py` does with `sluice inspect --mode redact`).
-    let by_value = entries.iter().any(|e| !e.values.is_empty());
+    let by_value = by_value_labels(&entries);
     let quality_policy = if by_value {
         Policy::with_mode(Action::Redact)
     } else {
@@ -204,58 +205,60 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if errors > 0 {
         println!("  {errors} messages could not be inspected (malformed)");
     }
-    println!(
-        "\n{:<14} {:>9} {:>7} {:>6} {:>6} {:>5} {:>5}",
-        "category", "precision", "recall", "F1", "tp", "fp", "fn"
-    );
-    for (cat, c) in &score.by_category {
-        println!(
-            "{:<14} {:>9.3} {:>7.3} {:>6.3} {:>6} {:>5} {:>5}",
-            cat.as_str(),
-            c.precision(),
-            c.recall(),
-            c.f1(),
-            c.tp,
-            c.fp,
-            c.fn_
-        );
-    }
     print_values(&values);
-    let imperfect: Vec<_> = score
-        .by_rule
-        .iter()
-        .filter(|(_, c)| c.fp > 0 || c.fn_ > 0)
-        .collect();
-    println!(
-        "\nper rule: {} of {} rules with labels or findings are exact; the others:",
-        score.by_rule.len() - imperfect.len(),
-        score.by_rule.len()
-    );
-    for (rule, c) in &imperfect {
+    if by_rule {
         println!(
-            "  {:<40} precision {:.3} recall {:.3} (tp {}, fp {}, fn {})",
-            rule,
-            c.precision(),
-            c.recall(),
-            c.tp,
-            c.fp,
-            c.fn_
+            "\n{:<14} {:>9} {:>7} {:>6} {:>6} {:>5} {:>5}",
+            "category", "precision", "recall", "F1", "tp", "fp", "fn"
         );
-    }
-    for (what, list) in [
-        ("missed", &score.missed),
-        ("false alarms", &score.false_alarms),
-    ] {
-        if !list.is_empty() {
-            println!("\n{what} ({}):", list.len());
-            for m in list.iter().take(25) {
-                println!(
-                    "  {} at {} (line {}: {})",
-                    m.rule, m.pointer, m.line, m.note
-                );
-            }
-            if list.len() > 25 {
-                println!("  ... {} more (--json lists all)", list.len() - 25);
+        for (cat, c) in &score.by_category {
+            println!(
+                "{:<14} {:>9.3} {:>7.3} {:>6.3} {:>6} {:>5} {:>5}",
+                cat.as_str(),
+                c.precision(),
+                c.recall(),
+                c.f1(),
+                c.tp,
+                c.fp,
+                c.fn_
+            );
+        }
+        let imperfect: Vec<_> = score
+            .by_rule
+            .iter()
+            .filter(|(_, c)| c.fp > 0 || c.fn_ > 0)
+            .collect();
+        println!(
+            "\nper rule: {} of {} rules with labels or findings are exact; the others:",
+            score.by_rule.len() - imperfect.len(),
+            score.by_rule.len()
+        );
+        for (rule, c) in &imperfect {
+            println!(
+                "  {:<40} precision {:.3} recall {:.3} (tp {}, fp {}, fn {})",
+                rule,
+                c.precision(),
+                c.recall(),
+                c.tp,
+                c.fp,
+                c.fn_
+            );
+        }
+        for (what, list) in [
+            ("missed", &score.missed),
+            ("false alarms", &score.false_alarms),
+        ] {
+            if !list.is_empty() {
+                println!("\n{what} ({}):", list.len());
+                for m in list.iter().take(25) {
+                    println!(
+                        "  {} at {} (line {}: {})",
+                        m.rule, m.pointer, m.line, m.note
+                    );
+                }
+                if list.len() > 25 {
+                    println!("  ... {} more (--json lists all)", list.len() - 25);
+                }
             }
         }
     }
@@ -287,6 +290,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether any entry is labelled by value (then findings are scored by value only, unless
+/// some entries also carry labels by rule).
+fn by_value_labels(entries: &[CorpusEntry]) -> bool {
+    entries.iter().any(|e| !e.values.is_empty())
 }
 
 /// Labels by value, for `--json`: `null` when the corpus has none.

@@ -149,7 +149,9 @@ pub fn is_filler(span: &[u8]) -> bool {
     if is_placeholder(span) {
         return true;
     }
+    // A label (`"Password:"`) names the field; it is not its value.
     let trimmed = trim_quotes(span);
+    let trimmed = trimmed.strip_suffix(b":").unwrap_or(trimmed);
     let lower = trimmed.to_ascii_lowercase();
     if FILLER_VALUES.iter().any(|v| v.as_bytes() == lower) {
         return true;
@@ -236,6 +238,7 @@ mod tests {
             "password",
             "Example_Key_1",
             "px-api-a1b2c3d4-e5f6",
+            "Password:",
         ] {
             assert!(is_filler(v.as_bytes()), "{v}");
         }
