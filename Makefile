@@ -40,6 +40,10 @@ test-deps: deps
 test: test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) build --locked --release
+	@# Compile the default ruleset's Hyperscan databases once into the cache, so the servers the
+	@# tests start load them instead of each compiling them at the same time.
+	./target/release/sluice rules --compile > /dev/null
 	$(CARGO) test --locked --release --workspace
 
 bench: deps

@@ -573,11 +573,12 @@ impl Operator {
         let t = Instant::now();
         loop {
             let (_, out) = self.run(&["list", "--json"]);
-            let v: Value = serde_json::from_str(out.trim()).unwrap();
+            // Empty until the admin listener is up (after the rules compile).
+            let v: Value = serde_json::from_str(out.trim()).unwrap_or_default();
             if let Some(h) = v["pending"].as_array().and_then(|p| p.first()) {
                 return h.clone();
             }
-            assert!(t.elapsed() < Duration::from_secs(20), "nothing was held");
+            assert!(t.elapsed() < Duration::from_secs(120), "nothing was held");
             std::thread::sleep(Duration::from_millis(100));
         }
     }

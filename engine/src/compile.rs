@@ -230,7 +230,7 @@ fn hs_patterns(rules: &[Rule], confirm: &[Confirmer]) -> Result<Patterns, Compil
         if c.utf8 {
             flags |= CompileFlags::UTF8;
         }
-        let mut p = Pattern::with_flags(rule.pattern.clone(), flags).map_err(|e| {
+        let mut p = Pattern::with_flags(relax_long_repeats(&rule.pattern), flags).map_err(|e| {
             CompileError::Hyperscan {
                 rule_id: rule.id.clone(),
                 origin: rule.origin.clone(),
@@ -241,6 +241,41 @@ fn hs_patterns(rules: &[Rule], confirm: &[Confirmer]) -> Result<Patterns, Compil
         out.push(p);
     }
     Ok(Patterns(out))
+}
+
+/// Repeats bounded above [`LONG_REPEAT`] (`{16,12000}`, a PEM body) become unbounded for
+/// Hyperscan: it compiles a long bounded repeat into a large automaton (745 rules took 28 s
+/// to compile, most of it in a dozen such rules), while the confirming regex keeps the
+/// bound, so what is reported is unchanged. A quantifier preceded by `\` is a literal brace
+/// and left alone.
+pub const LONG_REPEAT: usize = 256;
+
+fn relax_long_repeats(pattern: &str) -> String {
+    let bytes = pattern.as_bytes();
+    let mut out = String::with_capacity(pattern.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'{' && (i == 0 || bytes[i - 1] != b'\\') {
+            if let Some((min, max, len)) = bounded_repeat(&pattern[i..]) {
+                if max > LONG_REPEAT {
+                    out.push_str(&format!("{{{min},}}"));
+                    i += len;
+                    continue;
+                }
+            }
+        }
+        let ch = pattern[i..].chars().next().expect("in bounds");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// `{m,n}` at the start of `s`: (m, n, length of the quantifier text).
+fn bounded_repeat(s: &str) -> Option<(usize, usize, usize)> {
+    let close = s.find('}')?;
+    let (min, max) = s[1..close].split_once(',')?;
+    Some((min.parse().ok()?, max.parse().ok()?, close + 1))
 }
 
 fn build<M: hyperscan::Mode>(
@@ -342,11 +377,39 @@ mod tests {
         // Backreferences parse in neither engine's common subset; lookbehind is refused by
         // regex-syntax at load, so use a construct only Hyperscan refuses: a huge bounded repeat
         // of a complex group.
-        let rs = one(r"\b(?:[a-z]{1,5}[0-9]{1,5}){1000,2000}\b");
+        let rs = one(r"\b(?:[a-z]{1,5}[0-9]{1,5}){2000}\b");
         let err = CompiledRules::compile_with_cache(rs, &CacheConfig { dir: None }).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("t.one"), "{msg}");
         assert!(msg.contains("t.toml:1"), "{msg}");
+    }
+
+    #[test]
+    fn long_repeats_are_unbounded_for_hyperscan_only() {
+        assert_eq!(
+            relax_long_repeats(r"a[\s\S]{16,12000}?b"),
+            r"a[\s\S]{16,}?b"
+        );
+        assert_eq!(relax_long_repeats(r"x{2,40}\{1,999\}"), r"x{2,40}\{1,999\}");
+        // The bound still holds: the confirming regex rejects a longer run.
+        let rules = CompiledRules::compile_with_cache(
+            one(r"\bk=([a-f]{8,300})\b"),
+            &CacheConfig { dir: None },
+        )
+        .unwrap();
+        let mut s = crate::scan::Scanner::new(rules).unwrap();
+        let ok = format!("k={}", "ab".repeat(100));
+        let long = format!("k={}", "ab".repeat(200));
+        assert_eq!(
+            s.scan_text(ok.as_bytes(), crate::rules::Scope::Results)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(s
+            .scan_text(long.as_bytes(), crate::rules::Scope::Results)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

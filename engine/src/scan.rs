@@ -150,9 +150,11 @@ impl Scanner {
                 if end > before {
                     continue;
                 }
-                if let Some(m) = self.confirm_hit(buf, segments, rule, end) {
+                if let Some((m, accepted)) = self.confirm_hit(buf, segments, rule, end) {
                     before = m.match_start;
-                    out.push(m);
+                    if accepted {
+                        out.push(m);
+                    }
                 }
             }
             i = j;
@@ -171,19 +173,19 @@ impl Scanner {
         segments: &[Segment],
         rule: usize,
         end: usize,
-    ) -> Option<Match> {
+    ) -> Option<(Match, bool)> {
         let seg_idx = segment_of(segments, end)?;
         let seg = &segments[seg_idx];
         if !applies(&self.rules, rule, seg) || end > hay_end(buf, seg) {
             return None;
         }
-        let mut m = confirm(&self.rules, rule, buf, seg.start, end)?;
+        let (mut m, accepted) = confirm_candidate(&self.rules, rule, buf, seg.start, end)?;
         if m.end > seg.end {
             return None;
         }
         m.match_end = m.match_end.min(seg.end);
         m.segment = seg_idx;
-        Some(m)
+        Some((m, accepted))
     }
 
     /// Scans one text as a single segment: the raw-scanning entry point (`sluice scan` on
@@ -293,23 +295,46 @@ fn confirm_dense(
     }
 }
 
-/// Whether a span starting at `start` lies in a marker sluice wrote (`[REDACTED:rule]`) or
-/// starts one: rescanning redacted output must find nothing the redaction put there.
-fn in_redaction_marker(buf: &[u8], seg_start: usize, start: usize) -> bool {
+/// Whether `pos` lies in a complete marker sluice writes (`[REDACTED:rule,rule]`, optionally
+/// `:suffix` before the `]`): rescanning redacted output must find nothing the redaction put
+/// there. Only a complete marker counts, or writing `[REDACTED:` before a secret would hide it.
+fn in_redaction_marker(buf: &[u8], seg_start: usize, pos: usize) -> bool {
     const MARKER: &[u8] = b"[REDACTED:";
-    let head = &buf[start..buf.len().min(start + MARKER.len())];
-    if head.len() >= 2 && MARKER.starts_with(head) || head == MARKER {
-        return true;
+    let from = pos.saturating_sub(256).max(seg_start);
+    let Some(open) = buf[from..(pos + 1).min(buf.len())]
+        .iter()
+        .rposition(|&b| b == b'[')
+        .map(|i| from + i)
+    else {
+        return false;
+    };
+    if !buf[open..].starts_with(MARKER) {
+        return false;
     }
-    let from = start.saturating_sub(256).max(seg_start);
-    for i in (from..start).rev() {
-        match buf[i] {
-            b']' => return false,
-            b'[' => return buf[i..].starts_with(MARKER),
-            _ => {}
-        }
+    marker_end(&buf[open..]).is_some_and(|len| pos < open + len)
+}
+
+/// Length of the marker `[REDACTED:ids(:suffix)?]` at the start of `s`, if it is one.
+fn marker_end(s: &[u8]) -> Option<usize> {
+    let mut i = b"[REDACTED:".len();
+    let ids = s[i..]
+        .iter()
+        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._,-".contains(b))
+        .count();
+    if ids == 0 {
+        return None;
     }
-    false
+    i += ids;
+    if s.get(i) == Some(&b':') {
+        // `…1111` (partial) or a hex fingerprint (hash): short and without spaces.
+        let suffix = s[i + 1..]
+            .iter()
+            .take(32)
+            .take_while(|&&b| b != b']' && !b.is_ascii_whitespace())
+            .count();
+        i += 1 + suffix;
+    }
+    (s.get(i) == Some(&b']')).then_some(i + 1)
 }
 
 /// Finds keyword occurrences left to right once per segment, so checking the keyword context
@@ -364,6 +389,19 @@ pub(crate) fn confirm(
     seg_start: usize,
     end: usize,
 ) -> Option<Match> {
+    confirm_candidate(rules, rule, buf, seg_start, end).and_then(|(m, ok)| ok.then_some(m))
+}
+
+/// The regex match ending at `end`, if any, and whether keywords, validators and filters
+/// accept it. A rejected match still tells where it starts: shorter ends inside it must not
+/// be confirmed on their own, or a token rejected whole would be redacted in part.
+fn confirm_candidate(
+    rules: &CompiledRules,
+    rule: usize,
+    buf: &[u8],
+    seg_start: usize,
+    end: usize,
+) -> Option<(Match, bool)> {
     let c = &rules.confirm[rule];
     let r = rules.rule(rule);
     let win_start = end.saturating_sub(c.window).max(seg_start);
@@ -373,14 +411,15 @@ pub(crate) fn confirm(
     let hay = &buf[hay_start..end];
     let Some(regex) = c.regex() else {
         // Fail closed: the hit stands, over its whole window.
-        return Some(Match {
+        let m = Match {
             rule,
             segment: 0,
             start: win_start,
             end,
             match_start: win_start,
             match_end: end,
-        });
+        };
+        return Some((m, true));
     };
     let caps = regex.captures_at(hay, win_start - hay_start)?;
     let whole = caps.get(0)?;
@@ -395,7 +434,8 @@ pub(crate) fn confirm(
         match_end: hay_start + whole.end(),
     };
     let mut keyword = KeywordCursor::new(seg_start);
-    accept(rules, rule, buf, seg_start, &m, &mut keyword).then_some(m)
+    let ok = accept(rules, rule, buf, seg_start, &m, &mut keyword);
+    Some((m, ok))
 }
 
 /// Validators, the placeholder filter of secret rules, then keywords: cheapest first.

@@ -38,7 +38,9 @@ pub fn wait_for(port: u16) {
     let t = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
-            t.elapsed() < Duration::from_secs(20),
+            // A cold start compiles the Hyperscan databases of every rule (seconds on a busy
+            // 2-core machine) before it listens; later starts load them from the cache.
+            t.elapsed() < Duration::from_secs(120),
             "nothing listens on {port}"
         );
         std::thread::sleep(Duration::from_millis(50));

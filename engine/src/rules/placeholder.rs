@@ -71,10 +71,12 @@ const MARKER_WORDS: &[&str] = &[
 
 /// Looser fillers for generic rules: a value made of these is a sample, not a credential.
 const FILLER_WORDS: &[&str] = &[
-    "xxxx", "dummy", "sample", "example", "fake", "foobar", "lorem", "abcdef", "123456", "...",
-    // Hand-typed "random" keys in documentation: letters and digits interleaved in order.
-    "a1b2c3", "1a2b3c", "d4c3b2a1", "qwerty",
+    "xxxx", "dummy", "sample", "example", "fake", "foobar", "lorem", "qwerty", "...",
 ];
+
+/// Runs typed by hand into documentation's "random" keys: a real random key holds one by
+/// chance about once in a million.
+const SEQUENCE_WORDS: &[&str] = &["abcdef", "123456", "a1b2c3", "1a2b3c", "d4c3b2a1"];
 
 /// Whole values (after lower-casing) that are fillers.
 const FILLER_VALUES: &[&str] = &[
@@ -135,12 +137,19 @@ pub fn is_placeholder(span: &[u8]) -> bool {
         return true;
     }
     // AWS's documentation keys end in EXAMPLE / EXAMPLEKEY, upper-case.
-    if contains(trimmed, b"EXAMPLE") {
+    if trimmed.ends_with(b"EXAMPLE") || trimmed.ends_with(b"EXAMPLEKEY") {
         return true;
     }
+    if contains(trimmed, b"****") {
+        return true;
+    }
+    // A marker word leads the value (`your_api_key_here`, `[REDACTED]`, `changeme123`); one
+    // inside a random-looking value does not make it a stand-in, or inserting a word would
+    // hide any secret.
+    let lead = trim_brackets(trimmed);
     MARKER_WORDS
         .iter()
-        .any(|w| contains_ignore_case(trimmed, w.as_bytes()))
+        .any(|w| starts_with_ignore_case(lead, w.as_bytes()))
 }
 
 /// [`is_placeholder`] plus filler values (`xxxx`, `dummy`, `test`, `example`, ...): for rules
@@ -169,7 +178,27 @@ pub fn is_filler(span: &[u8]) -> bool {
     {
         return true;
     }
-    FILLER_WORDS.iter().any(|w| contains(&lower, w.as_bytes()))
+    // Hand-typed runs (`abcdef`, `123456`, `a1b2c3`) anywhere, other fillers leading the
+    // value, or a value mostly made of `x`.
+    let x_count = lower.iter().filter(|&&b| b == b'x').count();
+    if contains(&lower, b"xxxx") && x_count * 2 >= lower.len() {
+        return true;
+    }
+    if SEQUENCE_WORDS
+        .iter()
+        .any(|w| contains(&lower, w.as_bytes()))
+    {
+        return true;
+    }
+    FILLER_WORDS.iter().any(|w| lower.starts_with(w.as_bytes()))
+}
+
+fn trim_brackets(s: &[u8]) -> &[u8] {
+    let mut s = s;
+    while let [b'[' | b'<' | b'{' | b'(' | b' ', rest @ ..] = s {
+        s = rest;
+    }
+    s
 }
 
 fn trim_quotes(s: &[u8]) -> &[u8] {
@@ -189,13 +218,6 @@ fn starts_with_ignore_case(hay: &[u8], prefix: &[u8]) -> bool {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(hay, needle).is_some()
-}
-
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.len() >= needle.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]
@@ -244,6 +266,19 @@ mod tests {
         }
         // A provider token with a filler body is still reported by provider rules.
         assert!(!is_placeholder(b"tvly-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+    }
+
+    #[test]
+    fn a_marker_word_inside_a_secret_does_not_hide_it() {
+        for v in [
+            "ghp_Q7rT2mXk9LpEXAMPLEvN8cZ1dF6hJ3wY5sA0eG2",
+            "X7Fe4ZMR9JFx4oTTvZyBchangemeP0iEVdAVwomhkx",
+            "eZgPgLI8sspaP8G3Tmqxm-your-tGtTF906thT",
+            "Zq8vN2kLp4Rt7Wx1Yb3-fake-Hd6Jf",
+        ] {
+            assert!(!is_placeholder(v.as_bytes()), "{v}");
+            assert!(!is_filler(v.as_bytes()), "{v}");
+        }
     }
 
     #[test]

@@ -1,0 +1,49 @@
+//! Inputs written to slip a secret past the scanner: sluice's own redaction marker, a
+//! stand-in word inside a token, a token rejected whole. Every secret here is fabricated.
+
+mod common;
+
+use sluice_engine::{Action, Direction, Inspector, Policy, Verdict};
+
+fn tool_result(text: &str) -> String {
+    serde_json::json!({"jsonrpc": "2.0", "id": 3, "result": {"content": [{"type": "text", "text": text}]}})
+        .to_string()
+}
+
+fn forwarded(text: &str) -> Option<String> {
+    let mut insp = Inspector::new(common::default_rules()).unwrap();
+    let policy = Policy::with_mode(Action::Redact);
+    let msg = tool_result(text);
+    let res = insp
+        .inspect(msg.as_bytes(), Direction::ServerToClient, None, &policy)
+        .unwrap();
+    match res.verdict {
+        Verdict::Forward => Some(msg),
+        Verdict::Redacted(b) => Some(String::from_utf8(b).unwrap()),
+        Verdict::Block { .. } => None,
+    }
+}
+
+#[test]
+fn an_unclosed_redaction_marker_hides_nothing() {
+    let secret = "ghp_Q7rT2mXk9LpB4vN8cZ1dF6hJ3wY5sA0eG2uK";
+    for prefix in ["[REDACTED: ", "[REDACTED:note ", "[REDACTED:aws.x "] {
+        let out = forwarded(&format!("{prefix}{secret} AKIAQ3ZRT7XZ4MNPB2WK")).unwrap();
+        assert!(!out.contains(secret), "{prefix}: {out}");
+        assert!(!out.contains("AKIAQ3ZRT7XZ4MNPB2WK"), "{prefix}: {out}");
+    }
+}
+
+#[test]
+fn a_stand_in_word_inside_a_token_does_not_hide_it() {
+    let token = "X7Fe4ZMR9JFx4oTTvZyBEXAMPLEP0iEVdAVwomhkxKSnSve";
+    let out = forwarded(&format!("Authorization: Bearer {token}")).unwrap();
+    assert!(!out.contains("P0iEVdAVwomhkxKSnSve"), "{out}");
+}
+
+#[test]
+fn a_token_rejected_whole_is_not_redacted_in_part() {
+    // Ends in EXAMPLE like AWS's documentation keys: a stand-in, left as it is.
+    let text = "Authorization: Bearer X7Fe4ZMR9JFx4oTTvZyBP0iEVdAVwomEXAMPLE";
+    assert_eq!(forwarded(text).unwrap(), tool_result(text));
+}
