@@ -145,16 +145,25 @@ impl Scanner {
             while j < self.hits.len() && self.hits[j] == (rule, self.hits[j - 1].1 + 1) {
                 j += 1;
             }
-            let mut before = usize::MAX;
+            let (mut before, mut covering_accepted) = (usize::MAX, false);
             for &(_, end) in self.hits[i..j].iter().rev() {
                 if end > before {
                     continue;
                 }
                 if let Some((m, accepted)) = self.confirm_hit(buf, segments, rule, end) {
-                    before = m.match_start;
+                    (before, covering_accepted) = (m.match_start, accepted);
                     if accepted {
                         out.push(m);
                     }
+                }
+            }
+            // The shortest end of the run may start its capture earlier (an optional byte the
+            // longer match leaves out): confirm it too, so block mode flags what a stream,
+            // which confirms every end, flags.
+            let shortest = self.hits[i].1;
+            if j - i > 1 && shortest > before && covering_accepted {
+                if let Some((m, true)) = self.confirm_hit(buf, segments, rule, shortest) {
+                    out.push(m);
                 }
             }
             i = j;
