@@ -80,6 +80,57 @@ fn build_regex(pattern: &str, utf8: bool) -> Result<regex::bytes::Regex, regex::
         .build()
 }
 
+/// All rules in one lazy DFA (regex-automata's hybrid engine) that reports which rules match
+/// in a text. Unlike a `regex::RegexSet`, it gives up instead of degrading: on input that
+/// makes its states explode (random base64 against hundreds of bounded class runs) it stops
+/// after a few cache clears, and the scan goes back to Hyperscan.
+#[derive(Debug)]
+pub struct LinearSet {
+    dfa: regex_automata::hybrid::dfa::DFA,
+}
+
+impl LinearSet {
+    fn build(patterns: &[String]) -> Option<LinearSet> {
+        use regex_automata::{hybrid::dfa::DFA, nfa::thompson, util::syntax, MatchKind};
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::All)
+                    .cache_capacity(32 << 20)
+                    .minimum_cache_clear_count(Some(4))
+                    .minimum_bytes_per_state(Some(16)),
+            )
+            .syntax(syntax::Config::new().utf8(false))
+            .thompson(
+                thompson::Config::new()
+                    .utf8(false)
+                    .nfa_size_limit(Some(1 << 30)),
+            )
+            .build_many(patterns)
+            .ok()?;
+        Some(LinearSet { dfa })
+    }
+
+    /// A cache for one thread's searches.
+    pub fn cache(&self) -> regex_automata::hybrid::dfa::Cache {
+        self.dfa.create_cache()
+    }
+
+    /// The rules with a match somewhere in `text`, or `None` if the DFA gave up.
+    pub fn matching(
+        &self,
+        cache: &mut regex_automata::hybrid::dfa::Cache,
+        text: &[u8],
+    ) -> Option<regex_automata::PatternSet> {
+        let mut set = regex_automata::PatternSet::new(self.dfa.pattern_len());
+        let input = regex_automata::Input::new(text);
+        self.dfa
+            .try_which_overlapping_matches(cache, &input, &mut set)
+            .ok()?;
+        Some(set)
+    }
+}
+
 /// Everything a scanner needs, shared read-only between worker threads.
 pub struct CompiledRules {
     pub ruleset: Ruleset,
@@ -90,6 +141,8 @@ pub struct CompiledRules {
     pub max_window: usize,
     /// Whether any rule matches on the normalized view.
     pub any_normalized: bool,
+    /// Every rule's pattern in one `regex` set, built the first time a scan gives way to it.
+    linear: OnceLock<Option<LinearSet>>,
 }
 
 // SAFETY: Hyperscan databases are immutable after compilation and documented as safe to share
@@ -155,11 +208,38 @@ impl CompiledRules {
             confirm,
             max_window,
             any_normalized,
+            linear: OnceLock::new(),
         }))
     }
 
     pub fn rule(&self, idx: usize) -> &Rule {
         &self.ruleset.rules[idx]
+    }
+
+    /// Every rule's unanchored pattern in one lazy DFA: which rules match anywhere in a text,
+    /// in one pass linear in its length. The scanner falls back to it when Hyperscan runs far
+    /// below its usual speed on a text (dense keywords keep hundreds of bounded-gap automata
+    /// alive at every byte). Built on first use (about 0.2 s for the default ruleset); `None`
+    /// if the set is over the size limits, and scans stay on Hyperscan.
+    pub fn linear_set(&self) -> Option<&LinearSet> {
+        self.linear
+            .get_or_init(|| {
+                let patterns: Vec<String> = self
+                    .ruleset
+                    .rules
+                    .iter()
+                    .zip(&self.confirm)
+                    .map(|(r, c)| {
+                        if c.utf8 {
+                            r.pattern.clone()
+                        } else {
+                            format!("(?-u:{})", r.pattern)
+                        }
+                    })
+                    .collect();
+                LinearSet::build(&patterns)
+            })
+            .as_ref()
     }
 
     /// Builds every rule's confirming regexes now instead of on first hit, reporting the

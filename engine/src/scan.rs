@@ -5,6 +5,7 @@
 //! so the hot path allocates nothing once warmed up.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use hyperscan::prelude::*;
 
@@ -73,6 +74,30 @@ pub struct Match {
 /// under it; `password=` repeated over a megabyte reports one per byte.
 pub const DENSE_HITS: u32 = 96;
 
+/// A buffer longer than one first chunk and one chunk goes through the streaming database a
+/// chunk at a time, so that a scan that turns out slow gives way early: the first two chunks
+/// are small (at the slowest measured, 2 MB/s, 1 KiB costs 0.5 ms), the others long enough that
+/// the calls and clocks cost under 1%.
+pub const PROBE_FIRST: usize = 1 << 10;
+/// See [`PROBE_FIRST`].
+pub const PROBE_CHUNK: usize = 16 << 10;
+
+/// Hyperscan's cost per byte past which a scan gives way to the linear regex set (about
+/// 30 MB/s; the default ruleset scans prose at over 300 MB/s). Measured with the default
+/// ruleset, `secretKey` repeated over a megabyte ran at 4 MB/s in Hyperscan, which keeps
+/// every keyword's bounded-gap automaton alive at every byte, and at 390 MB/s in the regex
+/// crate's lazy DFA.
+const SLOW_NS_PER_BYTE: u128 = 30;
+
+/// How a Hyperscan pass over a buffer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hits {
+    /// Every hit is recorded.
+    Complete,
+    /// Stopped early for being slow: the hits are partial and must not be used.
+    GaveWay,
+}
+
 /// One scanner per thread.
 pub struct Scanner {
     rules: Arc<CompiledRules>,
@@ -82,6 +107,8 @@ pub struct Scanner {
     hit_counts: Vec<u32>,
     /// Rules that went over [`DENSE_HITS`], with the end of the first hit not kept.
     dense: Vec<(usize, usize)>,
+    /// This thread's cache for the linear set, made the first time a scan gives way.
+    linear_cache: Option<regex_automata::hybrid::dfa::Cache>,
 }
 
 // SAFETY: the scratch is only used by the thread that owns the scanner at a time; moving it
@@ -99,6 +126,7 @@ impl Scanner {
             hits: Vec::with_capacity(64),
             hit_counts: vec![0; n],
             dense: Vec::new(),
+            linear_cache: None,
         })
     }
 
@@ -117,22 +145,13 @@ impl Scanner {
         if buf.len() > u32::MAX as usize {
             return Err(ScanError::TooLarge(buf.len()));
         }
-        self.hits.clear();
-        self.dense.clear();
-        self.hit_counts.fill(0);
-        let (hits, counts, dense) = (&mut self.hits, &mut self.hit_counts, &mut self.dense);
-        self.rules
-            .block
-            .scan(buf, &self.scratch, |id, _from, to, _flags| {
-                let (rule, end) = (id as usize, to as usize);
-                counts[rule] += 1;
-                match counts[rule] {
-                    n if n <= DENSE_HITS => hits.push((rule, end)),
-                    n if n == DENSE_HITS + 1 => dense.push((rule, end)),
-                    _ => {}
-                }
-                Matching::Continue
-            })?;
+        if self.find_hits(buf, true)? == Hits::GaveWay {
+            if self.scan_linear(buf, segments, out) {
+                return Ok(());
+            }
+            // The lazy DFA gave up too: Hyperscan, however slow, is linear.
+            self.find_hits(buf, false)?;
+        }
         let first = out.len();
         // A bounded repeat reports every end it can reach (`{20,40}`: up to 21 per token), and
         // the longest match holds the others: per rule, confirm the last end of each run of
@@ -173,6 +192,79 @@ impl Scanner {
         }
         dedup(&mut out[first..].to_vec(), out, first);
         Ok(())
+    }
+
+    /// Runs Hyperscan over `buf`, recording hits per rule. A long buffer goes through the
+    /// streaming database a chunk at a time ([`PROBE_FIRST`]); if two chunks in a row cost
+    /// more than [`SLOW_NS_PER_BYTE`] and `may_give_way`, the scan stops there and the caller
+    /// scans the whole buffer with the linear set instead.
+    fn find_hits(&mut self, buf: &[u8], may_give_way: bool) -> Result<Hits, ScanError> {
+        self.hits.clear();
+        self.dense.clear();
+        self.hit_counts.fill(0);
+        let (hits, counts, dense) = (&mut self.hits, &mut self.hit_counts, &mut self.dense);
+        let mut on_hit = |id: u32, _from: u64, to: u64, _flags: u32| {
+            let (rule, end) = (id as usize, to as usize);
+            counts[rule] += 1;
+            match counts[rule] {
+                n if n <= DENSE_HITS => hits.push((rule, end)),
+                n if n == DENSE_HITS + 1 => dense.push((rule, end)),
+                _ => {}
+            }
+            Matching::Continue
+        };
+        if !may_give_way || buf.len() <= 2 * PROBE_FIRST + PROBE_CHUNK {
+            self.rules.block.scan(buf, &self.scratch, &mut on_hit)?;
+            return Ok(Hits::Complete);
+        }
+        let stream = self.rules.stream.open_stream()?;
+        let (mut at, mut slow_in_a_row) = (0, 0);
+        while at < buf.len() {
+            let size = if at < 2 * PROBE_FIRST {
+                PROBE_FIRST
+            } else {
+                PROBE_CHUNK
+            };
+            let chunk = &buf[at..(at + size).min(buf.len())];
+            let started = Instant::now();
+            if let Err(e) = stream.scan(chunk, &self.scratch, &mut on_hit) {
+                let _ = stream.close(&self.scratch, ());
+                return Err(e.into());
+            }
+            at += chunk.len();
+            // Two slow chunks in a row: one alone may be the thread losing its core.
+            let budget = SLOW_NS_PER_BYTE * chunk.len() as u128;
+            slow_in_a_row = if started.elapsed().as_nanos() > budget {
+                slow_in_a_row + 1
+            } else {
+                0
+            };
+            if slow_in_a_row == 2 && at < buf.len() && self.rules.linear_set().is_some() {
+                let _ = stream.close(&self.scratch, ());
+                return Ok(Hits::GaveWay);
+            }
+        }
+        stream.close(&self.scratch, &mut on_hit)?;
+        Ok(Hits::Complete)
+    }
+
+    /// Scans `buf` without Hyperscan: the linear set says which rules match anywhere, and each
+    /// of those is confirmed by one pass of its own regex per segment. False, with nothing
+    /// added to `out`, if the set is not available or gave up on this input.
+    fn scan_linear(&mut self, buf: &[u8], segments: &[Segment], out: &mut Vec<Match>) -> bool {
+        let Some(set) = self.rules.linear_set() else {
+            return false;
+        };
+        let cache = self.linear_cache.get_or_insert_with(|| set.cache());
+        let Some(matching) = set.matching(cache, buf) else {
+            return false;
+        };
+        let first = out.len();
+        for rule in matching.iter() {
+            confirm_all(&self.rules, rule.as_usize(), buf, segments, 0, out);
+        }
+        dedup(&mut out[first..].to_vec(), out, first);
+        true
     }
 
     /// One hit, in the segment that holds it, confirmed.
@@ -248,9 +340,20 @@ fn confirm_dense(
     from_end: usize,
     out: &mut Vec<Match>,
 ) {
-    let Some(first) = segment_of(segments, from_end) else {
-        return;
-    };
+    if let Some(first) = segment_of(segments, from_end) {
+        confirm_all(rules, rule, buf, segments, first, out);
+    }
+}
+
+/// Every match of `rule` in `segments[first..]`, one pass of its regex per segment.
+fn confirm_all(
+    rules: &CompiledRules,
+    rule: usize,
+    buf: &[u8],
+    segments: &[Segment],
+    first: usize,
+    out: &mut Vec<Match>,
+) {
     let Some(regex) = rules.confirm[rule].full_regex() else {
         // Fail closed: every string of the rule's scope from there on is a finding.
         for (seg_idx, seg) in segments.iter().enumerate().skip(first) {
@@ -310,10 +413,7 @@ fn confirm_dense(
 fn in_redaction_marker(buf: &[u8], seg_start: usize, pos: usize) -> bool {
     const MARKER: &[u8] = b"[REDACTED:";
     let from = pos.saturating_sub(256).max(seg_start);
-    let Some(open) = buf[from..(pos + 1).min(buf.len())]
-        .iter()
-        .rposition(|&b| b == b'[')
-        .map(|i| from + i)
+    let Some(open) = memchr::memrchr(b'[', &buf[from..(pos + 1).min(buf.len())]).map(|i| from + i)
     else {
         return false;
     };
@@ -650,5 +750,96 @@ impl Drop for StreamScanner {
         if let Some(stream) = self.stream.take() {
             let _ = stream.close(&self.scratch, ());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Ruleset;
+
+    fn spans(out: &[Match]) -> Vec<(usize, usize, usize)> {
+        let mut v: Vec<_> = out.iter().map(|m| (m.rule, m.start, m.end)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Two strings laid out as the JSON walk lays them out: text, newline, text.
+    fn two_strings(a: &str, b: &str) -> (Vec<u8>, Vec<Segment>) {
+        let seg = |start, end| Segment {
+            start,
+            end,
+            scope: Scope::Results,
+            view: View::Text,
+            source: 0,
+            aux: 0,
+        };
+        let buf = format!("{a}\n{b}\n").into_bytes();
+        let segs = vec![seg(0, a.len()), seg(a.len() + 1, a.len() + 1 + b.len())];
+        (buf, segs)
+    }
+
+    /// The path a slow scan gives way to finds what Hyperscan finds, on the inputs that make
+    /// Hyperscan slow (a credential keyword repeated) with the rules' own examples among them.
+    #[test]
+    fn linear_fallback_finds_what_hyperscan_finds() {
+        let rules = CompiledRules::compile(Ruleset::embedded_default()).unwrap();
+        let mut scanner = Scanner::new(rules.clone()).unwrap();
+        let examples: Vec<&str> = [
+            "aws.access-key-id",
+            "github.pat-classic",
+            "generic.password-quoted",
+        ]
+        .iter()
+        .map(|id| {
+            let rule = rules.ruleset.rules.iter().find(|r| r.id == *id).unwrap();
+            rule.examples[0].as_str()
+        })
+        .collect();
+        for filler in [
+            "password=",
+            "secretKey ",
+            "token: ",
+            "Authorization: Bearer ",
+        ] {
+            let noise = filler.repeat(4000 / filler.len());
+            let a = format!("{noise}{} {noise}", examples[0]);
+            let b = format!("{} {noise}{}", examples[1], examples[2]);
+            let (buf, segs) = two_strings(&a, &b);
+            // Under three chunks: `scan` runs Hyperscan in block mode, whatever the time.
+            assert!(buf.len() <= 2 * PROBE_FIRST + PROBE_CHUNK);
+            let mut by_hyperscan = Vec::new();
+            scanner.scan(&buf, &segs, &mut by_hyperscan).unwrap();
+            let mut by_linear = Vec::new();
+            assert!(scanner.scan_linear(&buf, &segs, &mut by_linear), "{filler}");
+            assert_eq!(spans(&by_linear), spans(&by_hyperscan), "{filler}");
+            let found: Vec<&str> = by_linear
+                .iter()
+                .map(|m| rules.ruleset.rules[m.rule].id.as_str())
+                .collect();
+            for id in ["aws.access-key-id", "github.pat-classic"] {
+                assert!(found.contains(&id), "{filler}: {id} not in {found:?}");
+            }
+        }
+    }
+
+    /// A long string of a repeated keyword (slow for Hyperscan, so the scan may give way
+    /// part-way) still yields the secret at its very end, in one of either path's findings.
+    #[test]
+    fn a_secret_after_a_long_slow_run_is_found() {
+        let rules = CompiledRules::compile(Ruleset::embedded_default()).unwrap();
+        let mut scanner = Scanner::new(rules.clone()).unwrap();
+        let aws = rules
+            .ruleset
+            .rules
+            .iter()
+            .find(|r| r.id == "aws.access-key-id")
+            .unwrap();
+        let text = format!("{}{}", "secretKey ".repeat(40_000), aws.examples[0]);
+        let found = scanner.scan_text(text.as_bytes(), Scope::Results).unwrap();
+        assert!(found
+            .iter()
+            .any(|m| rules.ruleset.rules[m.rule].id == aws.id));
     }
 }

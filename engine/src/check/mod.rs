@@ -118,7 +118,8 @@ pub fn check(custom: &Ruleset, base: &Ruleset, opts: &CheckOptions) -> Report {
         ..Report::default()
     };
     // Benign traffic carries the base rules' negative examples, not the ones under check.
-    let mut benign_gen = Generator::new(base, opts.seed);
+    let benign_base = unflagged_negatives(base);
+    let mut benign_gen = Generator::new(&benign_base, opts.seed);
     let benign: Vec<_> = (0..opts.benign_messages)
         .map(|_| benign_gen.benign())
         .collect();
@@ -448,6 +449,29 @@ fn differential(
 
 fn rng_len(rng: &mut Rng) -> usize {
     16 + rng.below(400)
+}
+
+/// `base` keeping only the negative examples no rule of `base` flags. A provider rule's
+/// negative is often a credential of the wrong length under a key name (`TRAVIS_TOKEN=` and
+/// twelve characters): not that rule's token, but still a secret the generic rules rightly
+/// catch, so it is not benign traffic for measuring how broad a rule is.
+fn unflagged_negatives(base: &Ruleset) -> Ruleset {
+    let mut out = base.clone();
+    let Ok(compiled) = CompiledRules::compile_with_cache(base.clone(), &CacheConfig::default())
+    else {
+        return out;
+    };
+    let Ok(mut scanner) = Scanner::new(compiled) else {
+        return out;
+    };
+    for rule in &mut out.rules {
+        rule.negative_examples.retain(|neg| {
+            scanner
+                .scan_text(neg.as_bytes(), Scope::Results)
+                .is_ok_and(|m| m.is_empty())
+        });
+    }
+    out
 }
 
 /// The custom rules' cost on benign traffic: base + custom against base alone.

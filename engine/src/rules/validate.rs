@@ -171,16 +171,24 @@ fn ssn(span: &[u8]) -> bool {
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
 }
 
+/// A JWT (RFC 7519 section 3: base64url header `.` payload `.` signature): the header decodes
+/// to a JSON object with `alg`; or, when the header does not decode to JSON at all (a token
+/// damaged in a copy, or edited by hand), the payload decodes to a JSON object.
 fn jwt_header(span: &[u8]) -> bool {
+    let mut parts = span.split(|b| *b == b'.');
+    let head = parts.next().unwrap_or_default();
+    match json_segment(head) {
+        Some(v) => v.get("alg").is_some(),
+        None => json_segment(parts.next().unwrap_or_default()).is_some_and(|v| v.is_object()),
+    }
+}
+
+fn json_segment(segment: &[u8]) -> Option<serde_json::Value> {
     use base64::Engine;
-    let head = span.split(|b| *b == b'.').next().unwrap_or_default();
-    let Ok(decoded) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head) else {
-        return false;
-    };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&decoded) else {
-        return false;
-    };
-    v.get("alg").is_some()
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()?;
+    serde_json::from_slice(&decoded).ok()
 }
 
 fn sequential(span: &[u8]) -> bool {
@@ -219,6 +227,25 @@ mod tests {
     fn entropy_orders_random_above_repetitive() {
         assert!(shannon_entropy(b"aaaaaaaaaaaaaaaa") < 0.1);
         assert!(shannon_entropy(b"q8Zr2LmX0vB7nKp4") > 3.5);
+    }
+
+    #[test]
+    fn jwt_needs_alg_or_a_json_payload_behind_a_damaged_header() {
+        // {"alg":"HS256"} . {"sub":"x"} . signature
+        assert!(jwt_header(
+            b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+        ));
+        // {"not":"jwt"}: JSON, but no algorithm.
+        assert!(!jwt_header(
+            b"eyJub3QiOiJqd3QifQ.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+        ));
+        // One character of the header changed: it no longer decodes to JSON.
+        assert!(jwt_header(
+            b"eyJhbGciOiJIUzI1NiX9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+        ));
+        assert!(!jwt_header(
+            b"eyJhbGciOiJIUzI1NiX9.eyJzdWIiOiJ4In0X.c2lnbmF0dXJl"
+        ));
     }
 
     #[test]
