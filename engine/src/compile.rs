@@ -230,10 +230,15 @@ impl CompiledRules {
                     .iter()
                     .zip(&self.confirm)
                     .map(|(r, c)| {
+                        // Only which rules match is asked here, so unbounding a long repeat
+                        // (as for Hyperscan) keeps the answer a superset, and the confirming
+                        // regex keeps the bound; bounded, `{16,12000}` makes every state
+                        // thousands of NFA states wide and the DFA crawls.
+                        let pattern = relax_long_repeats(&r.pattern);
                         if c.utf8 {
-                            r.pattern.clone()
+                            pattern
                         } else {
-                            format!("(?-u:{})", r.pattern)
+                            format!("(?-u:{pattern})")
                         }
                     })
                     .collect();
