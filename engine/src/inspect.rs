@@ -374,6 +374,22 @@ impl Inspector {
         if !findings.iter().any(|f| f.action == Action::Redact) {
             return Verdict::Forward;
         }
+        // A JSON number cannot hold a marker: as a string it breaks the tool's output schema
+        // (clients validate `structuredContent`), and another number would be made-up data
+        // passed off as real. So a message with one to redact in a number is blocked.
+        let mut in_numbers: Vec<&str> = findings
+            .iter()
+            .zip(sources)
+            .filter(|(f, &s)| f.action == Action::Redact && self.walk.strings[s].number)
+            .map(|(f, _)| f.rule_id.as_str())
+            .collect();
+        if !in_numbers.is_empty() {
+            in_numbers.sort_unstable();
+            in_numbers.dedup();
+            return Verdict::Block {
+                response: self.block_body(&in_numbers),
+            };
+        }
         Verdict::Redacted(self.redacted(msg, findings, sources, policy))
     }
 
@@ -506,7 +522,8 @@ impl Inspector {
                 new = engine.encode(red).into_bytes();
             }
             if s.number {
-                // A number cannot hold a marker: it becomes a string.
+                // Only the list-item path gets here (`verdict` blocks a number to redact):
+                // the number becomes a string, and the message is re-read as JSON after.
                 out.extend_from_slice(&msg[pos..s.start]);
                 write_json_bytes(&mut out, &new);
                 pos = s.start + s.len;

@@ -439,8 +439,10 @@ fn json_that_simd_json_would_let_through_is_rejected() {
         .is_err());
 }
 
+/// A card in a JSON number cannot be redacted without changing the number's type (which breaks
+/// the tool's output schema) or inventing a value: the message is blocked, and says why.
 #[test]
-fn card_number_sent_as_json_number_is_found_and_redacted() {
+fn card_number_sent_as_json_number_is_found_and_blocked() {
     let mut insp = inspector();
     let msg = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"pay","arguments":{"card":4111111111111111,"amount":1999,"ids":[1,2,5555555555554444]}}}"#;
     let res = insp
@@ -456,13 +458,35 @@ fn card_number_sent_as_json_number_is_found_and_redacted() {
         pointers,
         vec!["/params/arguments/card", "/params/arguments/ids/2"]
     );
+    let Verdict::Block {
+        response: Some(body),
+    } = res.verdict
+    else {
+        panic!("{:?}", res.verdict)
+    };
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["id"], 9);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("pii.credit-card"));
+    assert!(!body.to_string().contains("4111111111111111"));
+    // The same card in a string is redacted in place, and the number next to it stays a number.
+    let msg = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"pay","arguments":{"card":"4111111111111111","amount":1999}}}"#;
+    let res = insp
+        .inspect(
+            msg.as_bytes(),
+            Direction::ClientToServer,
+            None,
+            &Policy::with_mode(Action::Redact),
+        )
+        .unwrap();
     let Verdict::Redacted(out) = res.verdict else {
         panic!()
     };
-    let out = String::from_utf8(out).unwrap();
     assert_eq!(
-        out,
-        r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"pay","arguments":{"card":"[REDACTED:pii.credit-card]","amount":1999,"ids":[1,2,"[REDACTED:pii.credit-card]"]}}}"#
+        String::from_utf8(out).unwrap(),
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"pay","arguments":{"card":"[REDACTED:pii.credit-card]","amount":1999}}}"#
     );
 }
 
@@ -470,7 +494,7 @@ fn card_number_sent_as_json_number_is_found_and_redacted() {
 fn jsonrpc_id_is_never_rewritten() {
     let mut insp = inspector();
     // A numeric id that happens to pass Luhn, next to a real card number.
-    let msg = r#"{"jsonrpc":"2.0","id":4111111111111111,"result":{"content":[{"type":"text","text":"card 5555 5555 5555 4444"}],"n":4111111111111111}}"#;
+    let msg = r#"{"jsonrpc":"2.0","id":4111111111111111,"result":{"content":[{"type":"text","text":"card 5555 5555 5555 4444"}],"n":"4111111111111111"}}"#;
     let res = insp
         .inspect(
             msg.as_bytes(),

@@ -1,7 +1,9 @@
 //! Rules as data: the model, TOML loading, validators and the embedded default ruleset.
 
+pub mod card;
 mod load;
 mod model;
+pub mod phone;
 pub mod placeholder;
 mod validate;
 

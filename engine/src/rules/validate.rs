@@ -7,6 +7,11 @@ use std::str::FromStr;
 pub enum Validator {
     /// Luhn checksum over the digits of the span (payment card numbers).
     Luhn,
+    /// A payment card number: network IIN range and length, grouping, Luhn (see
+    /// [`super::card::payment_card`]).
+    PaymentCard,
+    /// A phone number valid in a numbering plan (see [`super::phone::phone_number`]).
+    PhoneNumber,
     /// ISO 7064 mod-97-10 over an IBAN (spaces ignored).
     Iban,
     /// Minimum Shannon entropy in bits per byte of the span.
@@ -31,6 +36,8 @@ impl Validator {
         match *self {
             Validator::NotAfter(ref set) => before.is_none_or(|b| !set.contains(&b)),
             Validator::Luhn => luhn(span),
+            Validator::PaymentCard => super::card::payment_card(span),
+            Validator::PhoneNumber => super::phone::phone_number(span),
             Validator::Iban => iban_mod97(span),
             Validator::MinEntropy(min) => shannon_entropy(span) >= min,
             Validator::Ssn => ssn(span),
@@ -45,6 +52,8 @@ impl fmt::Display for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Validator::Luhn => f.write_str("luhn"),
+            Validator::PaymentCard => f.write_str("card"),
+            Validator::PhoneNumber => f.write_str("phone"),
             Validator::Iban => f.write_str("iban"),
             Validator::MinEntropy(v) => write!(f, "entropy>={v}"),
             Validator::Ssn => f.write_str("ssn"),
@@ -82,13 +91,15 @@ impl FromStr for Validator {
         }
         match s {
             "luhn" => Ok(Validator::Luhn),
+            "card" => Ok(Validator::PaymentCard),
+            "phone" => Ok(Validator::PhoneNumber),
             "iban" => Ok(Validator::Iban),
             "ssn" => Ok(Validator::Ssn),
             "jwt" => Ok(Validator::JwtHeader),
             "not-sequential" => Ok(Validator::NotSequential),
             "not-placeholder" => Ok(Validator::NotPlaceholder),
             _ => Err(format!(
-                "unknown validator `{s}` (expected luhn, iban, ssn, jwt, not-sequential, not-placeholder, entropy>=N or not-after=CHARS)"
+                "unknown validator `{s}` (expected luhn, card, phone, iban, ssn, jwt, not-sequential, not-placeholder, entropy>=N or not-after=CHARS)"
             )),
         }
     }
@@ -114,6 +125,41 @@ pub fn luhn(span: &[u8]) -> bool {
     n >= 12 && sum.is_multiple_of(10)
 }
 
+/// IBAN length by country: the SWIFT IBAN Registry (release 98, 2024), then the national
+/// formats in IBAN form that registry does not list but banks in those countries print
+/// (Algeria, Angola, Benin, Burkina Faso, Cameroon, Cape Verde, Ivory Coast, Congo, Gabon,
+/// Equatorial Guinea, Guinea-Bissau, Honduras, Iran, Comoros, Morocco, Madagascar, Mali,
+/// Mozambique, Niger, Senegal, Chad, Togo).
+#[rustfmt::skip]
+const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
+    (b"AD", 24), (b"AE", 23), (b"AL", 28), (b"AT", 20), (b"AZ", 28), (b"BA", 20), (b"BE", 16),
+    (b"BG", 22), (b"BH", 22), (b"BI", 27), (b"BR", 29), (b"BY", 28), (b"CH", 21), (b"CR", 22),
+    (b"CY", 28), (b"CZ", 24), (b"DE", 22), (b"DJ", 27), (b"DK", 18), (b"DO", 28), (b"EE", 20),
+    (b"EG", 29), (b"ES", 24), (b"FI", 18), (b"FK", 18), (b"FO", 18), (b"FR", 27), (b"GB", 22),
+    (b"GE", 22), (b"GI", 23), (b"GL", 18), (b"GR", 27), (b"GT", 28), (b"HR", 21), (b"HU", 28),
+    (b"IE", 22), (b"IL", 23), (b"IQ", 23), (b"IS", 26), (b"IT", 27), (b"JO", 30), (b"KW", 30),
+    (b"KZ", 20), (b"LB", 28), (b"LC", 32), (b"LI", 21), (b"LT", 20), (b"LU", 20), (b"LV", 21),
+    (b"LY", 25), (b"MC", 27), (b"MD", 24), (b"ME", 22), (b"MK", 19), (b"MN", 20), (b"MR", 27),
+    (b"MT", 31), (b"MU", 30), (b"NI", 28), (b"NL", 18), (b"NO", 15), (b"OM", 23), (b"PK", 24),
+    (b"PL", 28), (b"PS", 29), (b"PT", 25), (b"QA", 29), (b"RO", 24), (b"RS", 22), (b"RU", 33),
+    (b"SA", 24), (b"SC", 31), (b"SD", 18), (b"SE", 24), (b"SI", 19), (b"SK", 24), (b"SM", 27),
+    (b"SO", 23), (b"ST", 25), (b"SV", 28), (b"TL", 23), (b"TN", 24), (b"TR", 26), (b"UA", 29),
+    (b"VA", 22), (b"VG", 24), (b"XK", 20), (b"YE", 30),
+    (b"DZ", 26), (b"AO", 25), (b"BJ", 28), (b"BF", 28), (b"CM", 27), (b"CV", 25), (b"CI", 28),
+    (b"CG", 27), (b"GA", 27), (b"GQ", 27), (b"GW", 25), (b"HN", 28), (b"IR", 26), (b"KM", 27),
+    (b"MA", 28), (b"MG", 27), (b"ML", 28), (b"MZ", 25), (b"NE", 28), (b"SN", 28), (b"TD", 27),
+    (b"TG", 28),
+];
+
+fn iban_length(country: &[u8]) -> Option<usize> {
+    IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| c.as_slice() == country)
+        .map(|&(_, len)| len)
+}
+
+/// An IBAN: a registry country's code, that country's length, and the ISO 7064 mod-97-10
+/// check (ISO 13616). Spaces and dashes are ignored; either case is read.
 pub fn iban_mod97(span: &[u8]) -> bool {
     let chars: Vec<u8> = span
         .iter()
@@ -124,6 +170,14 @@ pub fn iban_mod97(span: &[u8]) -> bool {
     if chars.len() < 15 || chars.len() > 34 || !chars.iter().all(u8::is_ascii_alphanumeric) {
         return false;
     }
+    if iban_length(&chars[..2]) != Some(chars.len()) {
+        return false;
+    }
+    mod97_is_one(&chars)
+}
+
+/// ISO 7064 mod-97-10 over upper-case alphanumerics, the first four moved to the end.
+fn mod97_is_one(chars: &[u8]) -> bool {
     let rotated = chars[4..].iter().chain(chars[..4].iter());
     let mut rem: u32 = 0;
     for &c in rotated {
@@ -221,6 +275,27 @@ mod tests {
         assert!(iban_mod97(b"GB82 WEST 1234 5698 7654 32"));
         assert!(iban_mod97(b"DE89370400440532013000"));
         assert!(!iban_mod97(b"DE89370400440532013001"));
+        assert!(iban_mod97(b"gb82 west 1234 5698 7654 32"), "lower case");
+    }
+
+    /// Check digits are searched for here (ISO 13616), so only the length table rejects.
+    #[test]
+    fn iban_length_must_be_the_countrys() {
+        // Germany: 22 characters. One digit more or less fails even with valid check digits.
+        assert!(iban_mod97(b"DE89370400440532013000"));
+        for bban in ["3704004405320130001", "37040044053201300"] {
+            let wrong = (0..100)
+                .map(|d| format!("DE{d:02}{bban}"))
+                .find(|s| mod97_is_one(s.as_bytes()));
+            let wrong = wrong.unwrap();
+            assert!(!iban_mod97(wrong.as_bytes()), "{wrong}");
+        }
+        // A country with no IBAN.
+        let us = (0..100)
+            .map(|d| format!("US{d:02}370400440532013000"))
+            .find(|s| mod97_is_one(s.as_bytes()))
+            .unwrap();
+        assert!(!iban_mod97(us.as_bytes()), "{us}");
     }
 
     #[test]
