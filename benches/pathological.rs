@@ -78,6 +78,12 @@ fn inputs() -> Vec<(&'static str, String)> {
             repeat_to("-----BEGIN PRIVATE KEY-----\n", SIZE),
         ),
         ("urls-with-at", repeat_to("https://user:pw@h.io/ ", SIZE)),
+        // Phone candidates near a phone word: each one parsed against numbering plans.
+        (
+            "phone-candidates",
+            repeat_to("call 020 7946 0958 or +44 20 7946 0959, ", SIZE),
+        ),
+        ("digit-pairs", repeat_to("phone 12 34 56 78 90 ", SIZE)),
     ];
     v.shrink_to_fit();
     v

@@ -62,43 +62,118 @@ pub fn phone_number(span: &[u8]) -> bool {
     };
     let text = text.trim();
     let number = without_extension(text);
-    let digits = number.bytes().filter(u8::is_ascii_digit).count();
-    if !DIGITS.contains(&digits) || looks_like_date(number) || looks_like_ipv4(number) {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    if !DIGITS.contains(&digits.len()) || looks_like_date(number) || looks_like_ipv4(number) {
         return false;
     }
-    if let Some(rest) = text.strip_prefix("00") {
-        return international(&format!("+{rest}"));
+    if text.starts_with("00") {
+        return international(&digits[2..]);
     }
     if text.starts_with('+') {
-        return international(text);
+        return international(&digits);
     }
-    NATIONAL_REGIONS.iter().any(|&region| {
-        phonenumber::parse(Some(region), text).is_ok_and(|n| phonenumber::is_valid(&n))
+    national_plans().iter().any(|plan| plan.is_valid(&digits))
+}
+
+/// A country code (1 to 3 digits, the shortest that exists) and a national number of a length
+/// one of that country's plans allows, with or without its trunk prefix (`+41 (0)44 ...`).
+fn international(digits: &str) -> bool {
+    (1..=3).any(|k| {
+        let Some(code) = digits.get(..k).and_then(|c| c.parse::<u16>().ok()) else {
+            return false;
+        };
+        let national = &digits[k..];
+        DATABASE.by_code(&code).is_some_and(|plans| {
+            plans.iter().any(|m| {
+                let lengths = possible_lengths(m);
+                let fits = |n: &str| lengths.contains(&(n.len() as u16));
+                fits(national)
+                    || m.national_prefix()
+                        .and_then(|p| national.strip_prefix(p))
+                        .is_some_and(fits)
+            })
+        })
     })
 }
 
-fn international(text: &str) -> bool {
-    let Ok(n) = phonenumber::parse(None, text) else {
-        return false;
-    };
-    if phonenumber::is_valid(&n) {
-        return true;
-    }
-    let national_len = n.national().to_string().len() as u16;
-    DATABASE.by_code(&n.code().value()).is_some_and(|plans| {
-        plans.iter().any(|m| {
-            let d = m.descriptors();
-            [
-                Some(d.general()),
-                d.fixed_line(),
-                d.mobile(),
-                d.voip(),
-                d.personal_number(),
-            ]
-            .into_iter()
-            .flatten()
-            .any(|desc| desc.possible_length().contains(&national_len))
+fn possible_lengths(m: &phonenumber::Metadata) -> Vec<u16> {
+    let d = m.descriptors();
+    [
+        Some(d.general()),
+        d.fixed_line(),
+        d.mobile(),
+        d.voip(),
+        d.personal_number(),
+    ]
+    .into_iter()
+    .flatten()
+    .flat_map(|desc| desc.possible_length().iter().copied())
+    .collect()
+}
+
+/// One region's plan for national numbers: its trunk prefix, the lengths it allows, and the
+/// national-number patterns of its number types (fixed line, mobile, toll free...), compiled
+/// once: the crate's own matcher looks each pattern up in a shared cache by its source text
+/// on every call, which costs more than the match.
+struct NationalPlan {
+    trunk: Option<String>,
+    lengths: Vec<u16>,
+    general: regex::Regex,
+    types: regex::RegexSet,
+}
+
+impl NationalPlan {
+    fn new(region: Id) -> Option<NationalPlan> {
+        let meta = DATABASE.by_id(region.as_ref())?;
+        let d = meta.descriptors();
+        // The metadata's patterns keep the line breaks of libphonenumber's XML.
+        let anchored = |desc: &phonenumber::metadata::Descriptor| {
+            let source: String = desc
+                .national_number()
+                .as_str()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            format!("^(?:{source})$")
+        };
+        let types = [
+            d.fixed_line(),
+            d.mobile(),
+            d.toll_free(),
+            d.premium_rate(),
+            d.shared_cost(),
+            d.personal_number(),
+            d.voip(),
+            d.pager(),
+            d.uan(),
+            d.voicemail(),
+        ];
+        Some(NationalPlan {
+            trunk: meta.national_prefix().map(str::to_string),
+            lengths: possible_lengths(meta),
+            general: regex::Regex::new(&anchored(d.general())).ok()?,
+            types: regex::RegexSet::new(types.into_iter().flatten().map(anchored)).ok()?,
         })
+    }
+
+    /// Valid as written, or once its trunk prefix (the leading `0` of `020 ...`) is dropped.
+    fn is_valid(&self, digits: &str) -> bool {
+        let stripped = self.trunk.as_deref().and_then(|t| digits.strip_prefix(t));
+        [Some(digits), stripped].into_iter().flatten().any(|n| {
+            self.lengths.contains(&(n.len() as u16))
+                && self.general.is_match(n)
+                && self.types.is_match(n)
+        })
+    }
+}
+
+fn national_plans() -> &'static [NationalPlan] {
+    static PLANS: std::sync::OnceLock<Vec<NationalPlan>> = std::sync::OnceLock::new();
+    PLANS.get_or_init(|| {
+        NATIONAL_REGIONS
+            .iter()
+            .filter_map(|&r| NationalPlan::new(r))
+            .collect()
     })
 }
 
