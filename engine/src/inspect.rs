@@ -1,6 +1,6 @@
 //! One JSON-RPC message in, a verdict and findings out: parse (simd-json) -> walk strings ->
-//! lay decoded strings (and normalized / blob views) into one scan buffer -> scan once ->
-//! policy -> verdict. A clean message is never re-serialized.
+//! lay decoded strings and their views (normalized, blob, escapes, percent, base64, joined
+//! content blocks) into one scan buffer -> scan once -> policy -> verdict. A clean message is never re-serialized.
 
 use std::sync::Arc;
 
@@ -9,11 +9,11 @@ use base64::Engine as _;
 use crate::compile::CompiledRules;
 use crate::mcp::walk::{walk, PathElem, StrRef, Walk, WalkError};
 use crate::mcp::{Direction, MessageInfo};
-use crate::normalize::{needs_view, normalize_into};
 use crate::redact::{fingerprint, raw_string_end, redact_bytes, write_json_bytes, RedactSpan};
 use crate::rules::{Action, Category, Scope, Severity};
 use crate::scan::{Match, ScanError, Scanner, Segment, View};
 use crate::verdict::{block_response, Policy, Verdict};
+use crate::views::{joined, make_utf8_in_place, BudgetExceeded, Decoder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
@@ -27,6 +27,8 @@ pub enum InspectError {
     Scan(#[from] ScanError),
     #[error("message of {size} bytes is over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
+    #[error(transparent)]
+    Decode(#[from] BudgetExceeded),
 }
 
 impl InspectError {
@@ -54,7 +56,9 @@ pub struct Finding {
     pub pointer: String,
     pub in_key: bool,
     pub view: &'static str,
-    /// Byte span in the decoded string (in the decoded bytes, for a blob).
+    /// Byte span in the decoded string (in the decoded bytes, for a blob). A finding of a
+    /// decoded view spans the bytes of the string it was decoded from (for base64, the whole
+    /// run); `view` says which rendering matched.
     pub start: usize,
     pub end: usize,
     /// Salted SHA-256 prefix of the matched span.
@@ -104,7 +108,8 @@ pub struct Inspector {
     walk: Walk,
     scan_buf: Vec<u8>,
     segments: Vec<Segment>,
-    norm_map: Vec<u32>,
+    decoder: Decoder,
+    pieces: Vec<joined::Piece>,
     matches: Vec<Match>,
     numbers: Vec<(usize, usize)>,
 }
@@ -118,7 +123,8 @@ impl Inspector {
             walk: Walk::default(),
             scan_buf: Vec::new(),
             segments: Vec::new(),
-            norm_map: Vec::new(),
+            decoder: Decoder::default(),
+            pieces: Vec::new(),
             matches: Vec::new(),
             numbers: Vec::new(),
         })
@@ -148,7 +154,7 @@ impl Inspector {
             });
         }
         self.parse_and_walk(msg, dir, method_hint, policy.max_depth)?;
-        self.lay_out_segments();
+        self.lay_out_segments(msg.len())?;
         self.matches.clear();
         self.scanner
             .scan(&self.scan_buf, &self.segments, &mut self.matches)?;
@@ -206,11 +212,12 @@ impl Inspector {
         Ok(())
     }
 
-    fn lay_out_segments(&mut self) {
+    fn lay_out_segments(&mut self, size: usize) -> Result<(), BudgetExceeded> {
         let any_normalized = self.scanner.rules().any_normalized;
         self.scan_buf.clear();
         self.segments.clear();
-        self.norm_map.clear();
+        self.pieces.clear();
+        self.decoder.begin(size);
         for (i, s) in self.walk.strings.iter().enumerate() {
             let text = &self.parse_buf[s.start..s.start + s.len];
             push_segment(
@@ -223,48 +230,114 @@ impl Inspector {
                 0,
             );
             if s.blob {
-                let start = self.scan_buf.len();
-                if base64::engine::general_purpose::STANDARD
-                    .decode_vec(text, &mut self.scan_buf)
-                    .is_ok()
-                {
-                    // UTF-8-mode patterns must only ever see valid UTF-8 (Hyperscan leaves the
-                    // rest undefined); decoded binary keeps its length with invalid bytes
-                    // turned into NULs, so spans still map onto the blob.
-                    make_utf8_in_place(&mut self.scan_buf[start..]);
-                    self.segments.push(Segment {
-                        start,
-                        end: self.scan_buf.len(),
-                        scope: s.scope,
-                        view: View::Blob,
-                        source: i,
-                        aux: 0,
-                    });
-                    self.scan_buf.push(b'\n');
-                } else {
-                    self.scan_buf.truncate(start);
-                }
+                lay_out_blob(&mut self.scan_buf, &mut self.segments, text, s.scope, i);
+            } else if !s.number && Decoder::may_have_views(text) {
+                let text_segment = self.segments.len() - 1;
+                self.decoder.lay_out(
+                    &mut self.scan_buf,
+                    &mut self.segments,
+                    text_segment,
+                    any_normalized && s.scope != Scope::Metadata,
+                )?;
             }
-            // Only non-ASCII strings can hold what normalization removes.
-            if any_normalized && s.scope != Scope::Metadata && !text.is_ascii() {
-                if let Ok(t) = std::str::from_utf8(text) {
-                    if needs_view(t) {
-                        let start = self.scan_buf.len();
-                        let aux = self.norm_map.len();
-                        normalize_into(t, &mut self.scan_buf, &mut self.norm_map);
-                        self.segments.push(Segment {
-                            start,
-                            end: self.scan_buf.len(),
-                            scope: s.scope,
-                            view: View::Normalized,
-                            source: i,
-                            aux,
-                        });
-                        self.scan_buf.push(b'\n');
+        }
+        self.lay_out_joined();
+        Ok(())
+    }
+
+    /// The joined view of each content list with two or more text blocks
+    /// (`.../content/<n>/text`).
+    fn lay_out_joined(&mut self) {
+        let walk = &self.walk;
+        let key_is = |e: &PathElem, name: &[u8]| match *e {
+            PathElem::Key(k) => {
+                let k = &walk.strings[k as usize];
+                &self.parse_buf[k.start..k.start + k.len] == name
+            }
+            PathElem::Index(_) => false,
+        };
+        let mut blocks: Vec<(&[PathElem], usize)> = Vec::new();
+        for (i, s) in walk.strings.iter().enumerate() {
+            let path = walk.path_of(s);
+            if s.is_key || s.number || s.blob || path.len() < 3 {
+                continue;
+            }
+            let [.., content, PathElem::Index(_), text] = path else {
+                continue;
+            };
+            if key_is(text, b"text") && key_is(content, b"content") {
+                blocks.push((&path[..path.len() - 2], i));
+            }
+        }
+        let text_of = |i: usize| {
+            let s = &walk.strings[i];
+            &self.parse_buf[s.start..s.start + s.len]
+        };
+        let mut from = 0;
+        while from < blocks.len() {
+            let list = blocks[from].0;
+            let mut to = from + 1;
+            while to < blocks.len()
+                && blocks[to].0 == list
+                && joined::can_split_a_secret(text_of(blocks[to - 1].1), text_of(blocks[to].1))
+            {
+                to += 1;
+            }
+            let texts: Vec<(usize, &[u8])> = blocks[from..to]
+                .iter()
+                .map(|&(_, i)| (i, text_of(i)))
+                .collect();
+            let scope = walk.strings[blocks[from].1].scope;
+            joined::lay_out(
+                &mut self.scan_buf,
+                &mut self.segments,
+                &mut self.pieces,
+                &texts,
+                scope,
+            );
+            from = to;
+        }
+    }
+
+    /// Each match as spans of the strings it lies in: a decoded view's through its origins
+    /// (the whole run, where bytes cannot be told apart), a joined view's as one span per
+    /// block it crosses (none when it lies in one block: the text view has it).
+    fn locate(&self) -> Vec<Located> {
+        let mut out = Vec::with_capacity(self.matches.len());
+        for m in &self.matches {
+            let seg = self.segments[m.segment];
+            let (a, b) = (m.start - seg.start, m.end - seg.start);
+            let mut at = |source, start, end| {
+                out.push(Located {
+                    segment: m.segment,
+                    source,
+                    rule: m.rule,
+                    start,
+                    end,
+                    matched: (m.start, m.end),
+                })
+            };
+            match seg.view {
+                View::Text | View::Blob => at(seg.source, a, b),
+                View::Joined => {
+                    let parts = joined::parts(&self.pieces, &seg, m.start, m.end);
+                    let parts: Vec<_> = parts.collect();
+                    if parts.iter().any(|p| p.0 != parts[0].0) {
+                        for (source, start, end) in parts {
+                            at(source, start, end);
+                        }
                     }
+                }
+                _ => {
+                    let (start, end) = self.decoder.origin(&seg, a, b);
+                    at(seg.source, start, end)
                 }
             }
         }
+        // Text and blob spans first: a view's finding is dropped when one of the same rule
+        // over the same bytes came before it.
+        out.sort_by_key(|l| !matches!(self.segments[l.segment].view, View::Text | View::Blob));
+        out
     }
 
     /// Findings with spans relative to their string, actions resolved by policy; and for each
@@ -274,75 +347,57 @@ impl Inspector {
             return (Vec::new(), Vec::new());
         }
         let rules = self.scanner.rules().clone();
-        // (source, rule, start, end) of text-view matches, to drop normalized duplicates.
-        let mut spans: Vec<(usize, usize, usize, usize, usize)> = Vec::new();
-        for m in &self.matches {
-            let seg = self.segments[m.segment];
-            let (start, end) = match seg.view {
-                View::Text | View::Blob => (m.start - seg.start, m.end - seg.start),
-                View::Normalized => {
-                    let s = &self.walk.strings[seg.source];
-                    let text = &self.parse_buf[s.start..s.start + s.len];
-                    let first = self.norm_map[seg.aux + (m.start - seg.start)] as usize;
-                    let last = self.norm_map[seg.aux + (m.end - seg.start) - 1] as usize;
-                    (first, last + utf8_len(text[last]))
-                }
-            };
-            spans.push((m.segment, seg.source, m.rule, start, end));
-        }
+        let located = self.locate();
         let mut key_hit = vec![false; self.walk.strings.len()];
-        for &(_, source, ..) in &spans {
-            if self.walk.strings[source].is_key {
-                key_hit[source] = true;
+        for l in &located {
+            if self.walk.strings[l.source].is_key {
+                key_hit[l.source] = true;
             }
         }
         let batch = self.walk.messages.len() > 1
             || matches!(self.walk.path_arena.first(), Some(PathElem::Index(_)));
-        let mut out: Vec<Finding> = Vec::with_capacity(spans.len());
-        let mut sources = Vec::with_capacity(spans.len());
-        for &(seg_idx, source, rule_idx, start, end) in spans.iter() {
-            let seg = self.segments[seg_idx];
-            if seg.view == View::Normalized
-                && spans.iter().any(|&(si, so, r, s, e)| {
-                    so == source
-                        && r == rule_idx
-                        && self.segments[si].view == View::Text
-                        && s < end
-                        && start < e
-                })
-            {
-                continue;
+        let mut out: Vec<Finding> = Vec::with_capacity(located.len());
+        let mut sources: Vec<usize> = Vec::with_capacity(located.len());
+        let mut kept: Vec<usize> = Vec::new();
+        for (n, l) in located.iter().enumerate() {
+            let view = self.segments[l.segment].view;
+            if !matches!(view, View::Text | View::Blob) {
+                let seen = kept.iter().any(|&k| {
+                    let o = &located[k];
+                    o.source == l.source
+                        && o.rule == l.rule
+                        && self.segments[o.segment].view != View::Blob
+                        && o.start < l.end
+                        && l.start < o.end
+                });
+                if seen {
+                    continue;
+                }
             }
-            let rule = rules.rule(rule_idx);
-            let s = self.walk.strings[source];
-            let matched: &[u8] = match seg.view {
-                View::Blob => &self.scan_buf[seg.start + start..seg.start + end],
-                _ => &self.parse_buf[s.start + start..s.start + end],
-            };
+            kept.push(n);
+            let rule = rules.rule(l.rule);
+            let s = self.walk.strings[l.source];
+            let scope = self.segments[l.segment].scope;
             let path = self.walk.path_of(&s);
             out.push(Finding {
                 rule_id: rule.id.clone(),
                 rule_name: rule.name.clone(),
                 category: rule.category,
                 severity: rule.severity,
-                action: policy.action_for(rule, seg.scope),
-                scope: seg.scope,
+                action: policy.action_for(rule, scope),
+                scope,
                 pointer: pointer(&self.walk, &self.parse_buf, path, &key_hit),
                 in_key: s.is_key,
-                view: match seg.view {
-                    View::Text => "text",
-                    View::Normalized => "normalized",
-                    View::Blob => "blob",
-                },
-                start,
-                end,
-                fingerprint: fingerprint(&policy.salt, matched),
+                view: view.as_str(),
+                start: l.start,
+                end: l.end,
+                fingerprint: fingerprint(&policy.salt, &self.scan_buf[l.matched.0..l.matched.1]),
                 message: match (batch, path.first()) {
                     (true, Some(PathElem::Index(i))) => *i as usize,
                     _ => 0,
                 },
             });
-            sources.push(source);
+            sources.push(l.source);
         }
         (out, sources)
     }
@@ -576,29 +631,39 @@ fn find_control(msg: &[u8]) -> Option<usize> {
     None
 }
 
-fn make_utf8_in_place(bytes: &mut [u8]) {
-    if std::str::from_utf8(bytes).is_ok() {
+/// The decoded bytes of a resource `blob` as a segment of their own; nothing when it is not
+/// base64. Decoded binary keeps its length with invalid UTF-8 turned into NULs, so spans still
+/// map onto the blob.
+fn lay_out_blob(buf: &mut Vec<u8>, segs: &mut Vec<Segment>, text: &[u8], scope: Scope, i: usize) {
+    let start = buf.len();
+    if base64::engine::general_purpose::STANDARD
+        .decode_vec(text, buf)
+        .is_err()
+    {
+        buf.truncate(start);
         return;
     }
-    let mut invalid = Vec::new();
-    let mut pos = 0;
-    for chunk in bytes.utf8_chunks() {
-        pos += chunk.valid().len();
-        invalid.push(pos..pos + chunk.invalid().len());
-        pos += chunk.invalid().len();
-    }
-    for r in invalid {
-        bytes[r].fill(0);
-    }
+    make_utf8_in_place(&mut buf[start..]);
+    segs.push(Segment {
+        start,
+        end: buf.len(),
+        scope,
+        view: View::Blob,
+        source: i,
+        aux: 0,
+    });
+    buf.push(b'\n');
 }
 
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xF0..=0xFF => 4,
-        0xE0..=0xEF => 3,
-        0xC0..=0xDF => 2,
-        _ => 1,
-    }
+/// A match placed in one string: `start..end` of the string (for a blob, of its decoded
+/// bytes), and the matched bytes as `matched`, a range of the scan buffer.
+struct Located {
+    segment: usize,
+    source: usize,
+    rule: usize,
+    start: usize,
+    end: usize,
+    matched: (usize, usize),
 }
 
 fn pointer(walk: &Walk, buf: &[u8], path: &[PathElem], key_hit: &[bool]) -> String {

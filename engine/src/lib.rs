@@ -15,6 +15,7 @@ pub mod rules;
 pub mod scan;
 pub mod sse;
 pub mod verdict;
+pub mod views;
 
 pub use compile::{CompileError, CompiledRules};
 pub use inspect::{Finding, InspectError, Inspection, Inspector};

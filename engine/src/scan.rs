@@ -38,6 +38,29 @@ pub enum View {
     Normalized,
     /// Bytes decoded from a base64 `blob`.
     Blob,
+    /// JSON escapes left in the text undone (JSON nested in a string).
+    Escapes,
+    /// `%XX` triplets decoded.
+    Percent,
+    /// The text of base64 runs inside the string.
+    Base64,
+    /// The text blocks of one content list read in a row.
+    Joined,
+}
+
+impl View {
+    /// The name findings and audit rows give the view.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Text => "text",
+            View::Normalized => "normalized",
+            View::Blob => "blob",
+            View::Escapes => "escapes",
+            View::Percent => "percent",
+            View::Base64 => "base64",
+            View::Joined => "joined",
+        }
+    }
 }
 
 /// A stretch of the scan buffer holding one string, and what applies to it.

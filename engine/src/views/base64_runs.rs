@@ -1,0 +1,410 @@
+//! Base64 runs anywhere in a string (RFC 4648 sections 4 and 5: the standard and URL-safe
+//! alphabets), padded or not, wrapped at any column with `\n` or `\r\n` (MIME and PEM wrap at
+//! 76 and 64). Only a run that decodes to text is kept: a secret or instruction is text, and
+//! images and DER keys would only cost scanning.
+
+use base64::alphabet::{STANDARD, URL_SAFE};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+
+use super::Origin;
+
+/// Shortest run, in base64 characters, worth decoding: 15 bytes, about the shortest credential
+/// with its context (`pw=hunter2`, a short token).
+pub const MIN_RUN: usize = 20;
+
+const BOTH: u8 = 1;
+const STANDARD_ONLY: u8 = 2;
+const URL_ONLY: u8 = 3;
+
+/// For each byte: 0 outside both alphabets, else which alphabets hold it.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphanumeric() {
+            BOTH
+        } else if c == b'+' || c == b'/' {
+            STANDARD_ONLY
+        } else if c == b'-' || c == b'_' {
+            URL_ONLY
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+const CONFIG: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+    .with_decode_allow_trailing_bits(true);
+const STANDARD_ENGINE: GeneralPurpose = GeneralPurpose::new(&STANDARD, CONFIG);
+const URL_SAFE_ENGINE: GeneralPurpose = GeneralPurpose::new(&URL_SAFE, CONFIG);
+
+/// Whether `s` holds `MIN_RUN` base64 characters in a row.
+pub fn triggered(s: &[u8]) -> bool {
+    let mut run = 0;
+    for &b in s {
+        run = if CLASS[b as usize] != 0 { run + 1 } else { 0 };
+        if run >= MIN_RUN {
+            return true;
+        }
+    }
+    false
+}
+
+/// Reusable buffers for [`decode`].
+#[derive(Default)]
+pub struct Scratch {
+    chars: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+/// Writes the text each base64 run of `s` decodes to, one after another and each followed by
+/// `\n`, to `out`; every output byte maps to its whole run in `map` (a byte of base64 cannot
+/// be redacted apart from its neighbours). A run with `/` in it that is not base64 as a whole
+/// (a URL path) is tried piece by piece.
+pub fn decode(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>, scratch: &mut Scratch) {
+    let mut from = 0;
+    while let Some(start) = next_long_run(s, from) {
+        let end = class_end(s, start + MIN_RUN);
+        let run_end = run_end(s, start, end);
+        decode_run_or_pieces(s, start, run_end, out, map, scratch);
+        from = end.max(run_end);
+    }
+}
+
+/// Start of the first run of at least [`MIN_RUN`] base64 characters in `s[from..]`; `from`
+/// must not be inside a run. Classifies 64 bytes at a time without a branch per byte (prose,
+/// the common case, has no such run and goes by at a fraction of a cycle per byte).
+fn next_long_run(s: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let mut run = 0; // class bytes just before `i`
+    while i + 64 <= s.len() {
+        let m = class_mask(&s[i..i + 64]);
+        if run + m.trailing_ones() as usize >= MIN_RUN {
+            return Some(i - run);
+        }
+        // Bit k of `y`: bytes k..k + MIN_RUN of the block are all base64.
+        let mut y = m;
+        for shift in [1, 2, 4, 8, 4] {
+            y &= y >> shift;
+        }
+        if y != 0 {
+            return Some(i + y.trailing_zeros() as usize);
+        }
+        run = if m == u64::MAX {
+            run + 64
+        } else {
+            m.leading_ones() as usize
+        };
+        i += 64;
+    }
+    while i < s.len() {
+        if CLASS[s[i] as usize] != 0 {
+            run += 1;
+            if run >= MIN_RUN {
+                return Some(i + 1 - run);
+            }
+        } else {
+            run = 0;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The first byte from `at` on that is not a base64 character (or the end of `s`).
+fn class_end(s: &[u8], mut at: usize) -> usize {
+    while at + 64 <= s.len() {
+        let m = class_mask(&s[at..at + 64]);
+        if m != u64::MAX {
+            return at + m.trailing_ones() as usize;
+        }
+        at += 64;
+    }
+    at + s[at..]
+        .iter()
+        .position(|&b| CLASS[b as usize] == 0)
+        .unwrap_or(s.len() - at)
+}
+
+/// Bit k set when byte k of the 64 is a base64 character.
+fn class_mask(block: &[u8]) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // High bit of each byte set when the (ASCII) byte is in lo..=hi: adding 0x80 - lo sets it
+    // for bytes >= lo, adding 0x7f - hi for bytes > hi; neither sum carries into the next byte.
+    let within = |w: u64, lo: u8, hi: u8| {
+        (w + ONES * (0x80 - lo) as u64) & !(w + ONES * (0x7f - hi) as u64) & HIGH
+    };
+    let mut mask = 0u64;
+    for (k, chunk) in block.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let bits = if w & HIGH != 0 {
+            chunk.iter().enumerate().fold(0u64, |acc, (j, &b)| {
+                acc | ((CLASS[b as usize] != 0) as u64) << j
+            })
+        } else {
+            let h = within(w, b'0', b'9')
+                | within(w, b'A', b'Z')
+                | within(w, b'a', b'z')
+                | within(w, b'+', b'+')
+                | within(w, b'-', b'-')
+                | within(w, b'/', b'/')
+                | within(w, b'_', b'_');
+            // Gathers the eight high bits into one byte, byte j to bit j.
+            ((h >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+        };
+        mask |= bits << (8 * k);
+    }
+    mask
+}
+
+/// Decodes the run `start..end`; when it is not base64 as a whole and may be a URL path,
+/// each piece between slashes.
+fn decode_run_or_pieces(
+    s: &[u8],
+    start: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+    map: &mut Vec<Origin>,
+    scratch: &mut Scratch,
+) {
+    let run = &s[start..end];
+    // A URL path is short and has no `+`; a blob of base64 binary has both `+` and `/`.
+    let path_like = run.len() <= 2048 && memchr::memchr(b'+', run).is_none();
+    if decode_run(s, start, end, out, map, scratch) || !path_like {
+        return;
+    }
+    let mut from = start;
+    for slash in memchr::memchr_iter(b'/', &s[start..end])
+        .map(|p| start + p)
+        .chain([end])
+    {
+        if slash - from >= MIN_RUN {
+            decode_run(s, from, slash, out, map, scratch);
+        }
+        from = slash + 1;
+    }
+}
+
+/// End of the run starting at `start` whose first line of base64 characters ends at `end`:
+/// across a line break when the line so far is long enough to be wrapped base64, then up to
+/// two `=`.
+fn run_end(s: &[u8], start: usize, end: usize) -> usize {
+    let mut i = end;
+    let mut line_start = start;
+    loop {
+        while i < s.len() && CLASS[s[i] as usize] != 0 {
+            i += 1;
+        }
+        let brk = match &s[i..] {
+            [b'\n', ..] => 1,
+            [b'\r', b'\n', ..] => 2,
+            _ => 0,
+        };
+        let next = s.get(i + brk).map_or(0, |&b| CLASS[b as usize]);
+        if brk == 0 || next == 0 || i - line_start < MIN_RUN {
+            break;
+        }
+        i += brk;
+        line_start = i;
+    }
+    let mut pad = 0;
+    while pad < 2 && s.get(i) == Some(&b'=') {
+        i += 1;
+        pad += 1;
+    }
+    i
+}
+
+fn decode_run(
+    s: &[u8],
+    start: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+    map: &mut Vec<Origin>,
+    scratch: &mut Scratch,
+) -> bool {
+    // Most long runs are ids and hashes: their first bytes are already not text.
+    if end - start >= 24 && s[start..start + 24].iter().all(|&b| CLASS[b as usize] != 0) {
+        let head = &s[start..start + 24];
+        let url = head.iter().any(|&b| CLASS[b as usize] == URL_ONLY);
+        let engine = if url {
+            &URL_SAFE_ENGINE
+        } else {
+            &STANDARD_ENGINE
+        };
+        let mut bytes = [0u8; 18];
+        match engine.decode_slice(head, &mut bytes) {
+            Ok(n) if starts_as_text(&bytes[..n]) => {}
+            _ => return false,
+        }
+    }
+    let chars = &mut scratch.chars;
+    chars.clear();
+    let (mut standard, mut url) = (false, false);
+    for &b in &s[start..end] {
+        match CLASS[b as usize] {
+            0 => continue,
+            STANDARD_ONLY => standard = true,
+            URL_ONLY => url = true,
+            _ => {}
+        }
+        chars.push(b);
+    }
+    if chars.len() < MIN_RUN || (standard && url) {
+        return false;
+    }
+    if chars.len() % 4 == 1 {
+        chars.pop();
+    }
+    let engine = if url {
+        &URL_SAFE_ENGINE
+    } else {
+        &STANDARD_ENGINE
+    };
+    scratch.bytes.clear();
+    if engine.decode_vec(&*chars, &mut scratch.bytes).is_err() || !is_text(&scratch.bytes) {
+        return false;
+    }
+    let origin = (start as u32, end as u32);
+    out.extend_from_slice(&scratch.bytes);
+    out.push(b'\n');
+    map.resize(out.len(), origin);
+    true
+}
+
+/// Whether `b` may be the start of text: UTF-8 but for a character cut at its end, no control
+/// character but tab and line breaks.
+fn starts_as_text(b: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(b) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    };
+    valid
+        && !b
+            .iter()
+            .any(|&c| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7f)
+}
+
+/// Valid UTF-8 with at most one control character in 50 (tab and line breaks aside): random
+/// bytes are almost never valid UTF-8 for 15 bytes in a row.
+fn is_text(b: &[u8]) -> bool {
+    let controls = b
+        .iter()
+        .filter(|&&c| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7f)
+        .count();
+    controls * 50 <= b.len() && std::str::from_utf8(b).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::{STANDARD as STD, URL_SAFE_NO_PAD};
+
+    fn run(s: &str) -> (String, Vec<Origin>) {
+        let (mut out, mut map) = (Vec::new(), Vec::new());
+        decode(s.as_bytes(), &mut out, &mut map, &mut Scratch::default());
+        assert_eq!(out.len(), map.len());
+        (String::from_utf8(out).unwrap(), map)
+    }
+
+    #[test]
+    fn finds_runs_of_either_alphabet_padded_or_not() {
+        let plain = "db password is tr0ub4dor&3 ok?>";
+        let std = STD.encode(plain);
+        let url = URL_SAFE_NO_PAD.encode(plain);
+        assert_ne!(
+            std.trim_end_matches('='),
+            url,
+            "the sample must differ by alphabet"
+        );
+        for enc in [&std, &url] {
+            let s = format!("see: {enc}, end");
+            assert!(triggered(s.as_bytes()));
+            let (out, map) = run(&s);
+            assert_eq!(out, format!("{plain}\n"));
+            assert_eq!(map[0], (5, 5 + enc.len() as u32));
+        }
+    }
+
+    #[test]
+    fn wrapped_runs_are_read_across_line_breaks() {
+        let plain = "token: abcdefghijklmnopqrstuvwxyz0123456789 and more words";
+        let enc = STD.encode(plain);
+        let wrapped: Vec<&str> = enc
+            .as_bytes()
+            .chunks(24)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let s = format!("x\n{}\ny", wrapped.join("\r\n"));
+        assert_eq!(run(&s).0, format!("{plain}\n"));
+    }
+
+    #[test]
+    fn binary_and_short_runs_are_skipped() {
+        let binary = STD.encode([
+            0u8, 159, 146, 150, 255, 1, 2, 3, 200, 201, 202, 203, 5, 6, 7,
+        ]);
+        assert_eq!(run(&binary).0, "");
+        assert_eq!(run("aGVsbG8=").0, "");
+        assert!(!triggered(b"short words only here"));
+    }
+
+    #[test]
+    fn the_block_search_finds_what_a_byte_loop_finds() {
+        let naive = |s: &[u8], from: usize| {
+            let mut run = 0;
+            for (i, &b) in s.iter().enumerate().skip(from) {
+                run = if CLASS[b as usize] != 0 { run + 1 } else { 0 };
+                if run >= MIN_RUN {
+                    return Some(i + 1 - run);
+                }
+            }
+            None
+        };
+        let pieces: [&[u8]; 8] = [
+            b"word ",
+            b"AbCdEf0123+/_-",
+            b"\n",
+            b"\xc3\xa9",
+            b"x",
+            b".",
+            b"0123456789",
+            b"==,",
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..3000 {
+            let mut s = Vec::new();
+            while s.len() < 300 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.extend_from_slice(pieces[(seed % 8) as usize]);
+            }
+            let from = (seed >> 20) as usize % 40;
+            let from = (0..=from)
+                .rev()
+                .find(|&f| f == 0 || CLASS[s[f - 1] as usize] == 0)
+                .unwrap();
+            assert_eq!(
+                next_long_run(&s, from),
+                naive(&s, from),
+                "{:?}",
+                String::from_utf8_lossy(&s)
+            );
+        }
+    }
+
+    #[test]
+    fn a_url_path_is_tried_piece_by_piece() {
+        let enc = URL_SAFE_NO_PAD.encode("user=admin&pass=s3cr3t-v4lue");
+        let (out, map) = run(&format!("https://h.example/api/v1/{enc}"));
+        assert_eq!(out, "user=admin&pass=s3cr3t-v4lue\n");
+        assert_eq!(map[0].0, 25);
+    }
+}

@@ -1,0 +1,96 @@
+//! Percent-decoding (RFC 3986 section 2.1): `%2F` is `/`. Secrets travel this way in URL
+//! queries and form bodies, and a sender hiding one can encode every byte.
+
+use super::Origin;
+
+/// Whether `s` holds at least one `%XX` triplet (a lone `%`, as in "50%", does not count).
+pub fn triggered(s: &[u8]) -> bool {
+    triggers(s).next().is_some()
+}
+
+/// Positions of the `%XX` triplets of `s`.
+pub fn triggers(s: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    memchr::memchr_iter(b'%', s).filter(|&i| is_triplet(s, i))
+}
+
+/// Writes `s` with its `%XX` triplets decoded to `out` (other bytes as they are), and for each
+/// output byte the input range it came from to `map`. Triplets that do not decode to UTF-8
+/// (`%AD` alone, as in a Windows `%ADMIN_PW%`) stay as written, so valid UTF-8 in gives valid
+/// UTF-8 out.
+pub fn decode(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>) {
+    let mut i = 0;
+    while i < s.len() {
+        if let Some(len) = char_at(s, i) {
+            let at = out.len();
+            for k in 0..len {
+                out.push(byte(s, i + 3 * k));
+            }
+            let origin = (i as u32, (i + 3 * len) as u32);
+            map.resize(at + len, origin);
+            i += 3 * len;
+        } else {
+            out.push(s[i]);
+            map.push((i as u32, i as u32 + 1));
+            i += 1;
+        }
+    }
+}
+
+/// How many triplets from `i` on spell one UTF-8 character, if they do.
+fn char_at(s: &[u8], i: usize) -> Option<usize> {
+    if s[i] != b'%' || !is_triplet(s, i) {
+        return None;
+    }
+    let len = match byte(s, i) {
+        0x00..=0x7F => 1,
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return None,
+    };
+    let mut bytes = [0u8; 4];
+    for (k, b) in bytes.iter_mut().enumerate().take(len) {
+        let at = i + 3 * k;
+        if s.get(at) != Some(&b'%') || !is_triplet(s, at) {
+            return None;
+        }
+        *b = byte(s, at);
+    }
+    std::str::from_utf8(&bytes[..len]).ok().map(|_| len)
+}
+
+fn byte(s: &[u8], i: usize) -> u8 {
+    hex(s[i + 1]) << 4 | hex(s[i + 2])
+}
+
+fn is_triplet(s: &[u8], i: usize) -> bool {
+    i + 2 < s.len() && s[i + 1].is_ascii_hexdigit() && s[i + 2].is_ascii_hexdigit()
+}
+
+fn hex(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_triplets_and_maps_each_byte_back() {
+        let s = b"a%2Fb%zz%41%C3%A9%ADMIN%";
+        assert!(triggered(s));
+        assert!(!triggered(b"100% sure, 5%"));
+        let (mut out, mut map) = (Vec::new(), Vec::new());
+        decode(s, &mut out, &mut map);
+        assert_eq!(std::str::from_utf8(&out).unwrap(), "a/b%zzA\u{e9}%ADMIN%");
+        assert_eq!(map[1], (1, 4));
+        assert_eq!(map[6], (8, 11));
+        assert_eq!(map[7], (11, 17));
+        assert_eq!(map[8], (11, 17));
+        assert_eq!(out.len(), map.len());
+    }
+}
