@@ -85,8 +85,7 @@ fn international(digits: &str) -> bool {
         let national = &digits[k..];
         DATABASE.by_code(&code).is_some_and(|plans| {
             plans.iter().any(|m| {
-                let lengths = possible_lengths(m);
-                let fits = |n: &str| lengths.contains(&(n.len() as u16));
+                let fits = |n: &str| has_possible_length(m, n.len());
                 fits(national)
                     || m.national_prefix()
                         .and_then(|p| national.strip_prefix(p))
@@ -96,7 +95,11 @@ fn international(digits: &str) -> bool {
     })
 }
 
-fn possible_lengths(m: &phonenumber::Metadata) -> Vec<u16> {
+/// The number types whose possible lengths a plan allows (the crate's metadata, from
+/// libphonenumber's `PhoneNumberMetadata.xml`).
+fn descriptors(
+    m: &phonenumber::Metadata,
+) -> impl Iterator<Item = &phonenumber::metadata::Descriptor> {
     let d = m.descriptors();
     [
         Some(d.general()),
@@ -107,8 +110,18 @@ fn possible_lengths(m: &phonenumber::Metadata) -> Vec<u16> {
     ]
     .into_iter()
     .flatten()
-    .flat_map(|desc| desc.possible_length().iter().copied())
-    .collect()
+}
+
+/// Whether a national number of `len` digits is a possible length in plan `m`; no allocation,
+/// since it runs for every international candidate.
+fn has_possible_length(m: &phonenumber::Metadata, len: usize) -> bool {
+    descriptors(m).any(|d| d.possible_length().contains(&(len as u16)))
+}
+
+fn possible_lengths(m: &phonenumber::Metadata) -> Vec<u16> {
+    descriptors(m)
+        .flat_map(|d| d.possible_length().iter().copied())
+        .collect()
 }
 
 /// One region's plan for national numbers: its trunk prefix, the lengths it allows, and the
