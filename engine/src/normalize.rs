@@ -1,8 +1,9 @@
 //! The normalized view injection rules also see: invisible characters removed, Unicode
 //! spaces made ASCII spaces, fullwidth forms, the letters that case-fold to ASCII and the
 //! look-alikes of ASCII letters and digits (Cyrillic `і`, Greek `ο`, mathematical `𝐢`...)
-//! mapped to ASCII, ASCII case folded. `I\u{200d}gnore\u{a0}prevіous instructions` (with a
-//! Cyrillic `і`) becomes `ignore previous instructions`: a model reads both the same.
+//! mapped to ASCII. `I\u{200d}gnore\u{a0}prevіous instructions` (with a Cyrillic `і`) becomes
+//! `Ignore previous instructions`: a model reads both the same. Case is kept, since injection
+//! rules are case-insensitive but for the ones that look for shouting.
 
 use std::sync::OnceLock;
 
@@ -72,7 +73,7 @@ fn look_alike(c: char) -> Option<char> {
                     unicode_security::confusable_detection::skeleton(c.encode_utf8(&mut buf));
                 if let (Some(a), None) = (skeleton.next(), skeleton.next()) {
                     if a.is_ascii_alphanumeric() {
-                        t.push((c as u32, a.to_ascii_lowercase() as u8));
+                        t.push((c as u32, a as u8));
                     }
                 }
             }
@@ -92,8 +93,7 @@ fn look_alike(c: char) -> Option<char> {
         .map(|i| table[i].1 as char)
 }
 
-/// Whether normalizing `s` could change more than ASCII case: only then is a separate view
-/// worth scanning, since injection rules are case-insensitive already.
+/// Whether normalizing `s` changes it: only then is a separate view worth scanning.
 pub fn needs_view(s: &str) -> bool {
     !s.is_ascii()
         && s.chars()
@@ -111,7 +111,7 @@ pub fn normalize_into(s: &str, out: &mut Vec<u8>, map: &mut Vec<Origin>) {
         let c = ascii_equivalent(c).unwrap_or(c);
         let mut tmp = [0u8; 4];
         for b in c.encode_utf8(&mut tmp).bytes() {
-            out.push(b.to_ascii_lowercase());
+            out.push(b);
             map.push(origin);
         }
     }
@@ -127,7 +127,7 @@ mod tests {
         assert!(needs_view(s));
         let (mut out, mut map) = (Vec::new(), Vec::new());
         normalize_into(s, &mut out, &mut map);
-        assert_eq!(out, b"ignore previous");
+        assert_eq!(out, b"Ignore Previous");
         assert_eq!(out.len(), map.len());
         // 'g' came from byte 4 (after 'I' and the 3-byte joiner).
         assert_eq!(map[1], (4, 5));
@@ -141,7 +141,7 @@ mod tests {
         assert!(needs_view(s));
         let (mut out, mut map) = (Vec::new(), Vec::new());
         normalize_into(s, &mut out, &mut map);
-        assert_eq!(out, b"ignore all previous instructions");
+        assert_eq!(out, b"Ignore all previous instructions");
         assert_eq!(out.len(), map.len());
     }
 

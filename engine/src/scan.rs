@@ -34,7 +34,8 @@ impl From<hyperscan::Error> for ScanError {
 pub enum View {
     /// The decoded string, escapes undone.
     Text,
-    /// Invisible characters removed and case folded; only rules with `normalize` apply.
+    /// Invisible characters removed, look-alikes folded to ASCII; only rules with `normalize`
+    /// apply.
     Normalized,
     /// Bytes decoded from a base64 `blob`.
     Blob,

@@ -187,7 +187,8 @@ pub struct Rule {
     pub validators: Vec<Validator>,
     pub action: Action,
     pub scopes: ScopeSet,
-    /// Also match against the normalized view (invisible characters removed, case folded).
+    /// Also match against the normalized view (invisible characters removed, look-alikes
+    /// folded to ASCII).
     pub normalize: bool,
     pub examples: Vec<String>,
     pub negative_examples: Vec<String>,
