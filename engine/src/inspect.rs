@@ -32,6 +32,13 @@ pub enum InspectError {
 }
 
 impl InspectError {
+    /// Whether a policy that fails open may forward the message uninspected after this error.
+    /// Not when its decoded views pass the budget: nesting encodings that deep is a way to hide
+    /// something, and the plain text beside them was not scanned either.
+    pub fn may_fail_open(&self) -> bool {
+        !matches!(self, InspectError::Decode(_))
+    }
+
     /// JSON-RPC error code for this failure, for answering the peer.
     pub fn jsonrpc_code(&self) -> i64 {
         match self {
@@ -229,9 +236,9 @@ impl Inspector {
                 i,
                 0,
             );
-            if s.blob {
-                lay_out_blob(&mut self.scan_buf, &mut self.segments, text, s.scope, i);
-            } else if !s.number && Decoder::may_have_views(text) {
+            let blob =
+                s.blob && lay_out_blob(&mut self.scan_buf, &mut self.segments, text, s.scope, i);
+            if !blob && !s.number && Decoder::may_have_views(text) {
                 let text_segment = self.segments.len() - 1;
                 self.decoder.lay_out(
                     &mut self.scan_buf,
@@ -246,7 +253,8 @@ impl Inspector {
     }
 
     /// The joined view of each content list with two or more text blocks
-    /// (`.../content/<n>/text`).
+    /// (`.../content/<n>/text`, and `.../contents/<n>/text` of a resource read); empty blocks
+    /// join nothing and are left out.
     fn lay_out_joined(&mut self) {
         let walk = &self.walk;
         let key_is = |e: &PathElem, name: &[u8]| match *e {
@@ -259,13 +267,15 @@ impl Inspector {
         let mut blocks: Vec<(&[PathElem], usize)> = Vec::new();
         for (i, s) in walk.strings.iter().enumerate() {
             let path = walk.path_of(s);
-            if s.is_key || s.number || s.blob || path.len() < 3 {
+            if s.is_key || s.number || s.blob || s.len == 0 || path.len() < 3 {
                 continue;
             }
             let [.., content, PathElem::Index(_), text] = path else {
                 continue;
             };
-            if key_is(text, b"text") && key_is(content, b"content") {
+            if key_is(text, b"text")
+                && (key_is(content, b"content") || key_is(content, b"contents"))
+            {
                 blocks.push((&path[..path.len() - 2], i));
             }
         }
@@ -335,7 +345,7 @@ impl Inspector {
             }
         }
         // Text and blob spans first: a view's finding is dropped when one of the same rule
-        // over the same bytes came before it.
+        // over the same bytes or more came before it (a longer one is kept: redactions merge).
         out.sort_by_key(|l| !matches!(self.segments[l.segment].view, View::Text | View::Blob));
         out
     }
@@ -367,8 +377,8 @@ impl Inspector {
                     o.source == l.source
                         && o.rule == l.rule
                         && self.segments[o.segment].view != View::Blob
-                        && o.start < l.end
-                        && l.start < o.end
+                        && o.start <= l.start
+                        && l.end <= o.end
                 });
                 if seen {
                     continue;
@@ -631,17 +641,23 @@ fn find_control(msg: &[u8]) -> Option<usize> {
     None
 }
 
-/// The decoded bytes of a resource `blob` as a segment of their own; nothing when it is not
-/// base64. Decoded binary keeps its length with invalid UTF-8 turned into NULs, so spans still
+/// The decoded bytes of a resource `blob` as a segment of their own; false, and nothing laid
+/// out, when it is not base64 (it then gets the decoded views of any string). Decoded binary keeps its length with invalid UTF-8 turned into NULs, so spans still
 /// map onto the blob.
-fn lay_out_blob(buf: &mut Vec<u8>, segs: &mut Vec<Segment>, text: &[u8], scope: Scope, i: usize) {
+fn lay_out_blob(
+    buf: &mut Vec<u8>,
+    segs: &mut Vec<Segment>,
+    text: &[u8],
+    scope: Scope,
+    i: usize,
+) -> bool {
     let start = buf.len();
     if base64::engine::general_purpose::STANDARD
         .decode_vec(text, buf)
         .is_err()
     {
         buf.truncate(start);
-        return;
+        return false;
     }
     make_utf8_in_place(&mut buf[start..]);
     segs.push(Segment {
@@ -653,6 +669,7 @@ fn lay_out_blob(buf: &mut Vec<u8>, segs: &mut Vec<Segment>, text: &[u8], scope: 
         aux: 0,
     });
     buf.push(b'\n');
+    true
 }
 
 /// A match placed in one string: `start..end` of the string (for a blob, of its decoded

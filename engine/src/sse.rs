@@ -276,7 +276,7 @@ impl SseInspector {
                     decision.outcome = EventOutcome::Inspected(inspection);
                 }
                 Err(e) => {
-                    if policy.fail_open {
+                    if policy.fail_open && e.may_fail_open() {
                         out.extend_from_slice(&raw);
                     } else {
                         rebuild(&raw, None, out);

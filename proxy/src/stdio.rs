@@ -370,7 +370,7 @@ impl<T: Write, B: Write> Pump<T, B> {
     /// A line that could not be inspected: forwarded only if the policy fails open (never when
     /// over the size limit); a client's request is answered with the error.
     fn refuse(&self, line: &[u8], within_limit: bool, e: &InspectError) -> io::Result<()> {
-        let forward = self.policy.fail_open && within_limit;
+        let forward = self.policy.fail_open && within_limit && e.may_fail_open();
         let side = match self.dir {
             Direction::ClientToServer => "client",
             Direction::ServerToClient => "server",

@@ -22,7 +22,7 @@ pub const MAX_DEPTH: usize = 4;
 
 /// The decoded bytes one message may add to its scan, beyond this multiple of its size; a
 /// message that needs more is not inspected (fail closed) rather than inspected in part.
-pub const BUDGET_FACTOR: usize = 8;
+pub const BUDGET_FACTOR: usize = 4;
 
 /// Bytes of decoded views any message may add, however small.
 pub const BUDGET_FLOOR: usize = 1 << 20;
@@ -45,10 +45,6 @@ const DECODINGS: [View; 3] = [View::Escapes, View::Percent, View::Base64];
 struct Queued {
     segment: usize,
     depth: usize,
-    /// Index in [`DECODINGS`] of the decoding that made it (none for the text view).
-    decoded_by: Option<usize>,
-    /// Which decodings applied to the view it was decoded from, as bits.
-    parent_triggers: u8,
 }
 
 /// Per-thread state of the decoded views of one message: their origin maps and the buffers
@@ -96,37 +92,23 @@ impl Decoder {
         self.queue.push(Queued {
             segment: text,
             depth: 0,
-            decoded_by: None,
-            parent_triggers: 0,
         });
         let mut next = 0;
         while next < self.queue.len() {
             let q = self.queue[next];
             next += 1;
             let parent = segs[q.segment];
-            let mut triggers = 0u8;
-            let first_child = self.queue.len();
-            for (k, view) in DECODINGS.into_iter().enumerate() {
-                // Escapes then percent and percent then escapes read the same: of two
-                // decodings that both applied to the grandparent, only one order is laid out.
-                let other_order =
-                    q.decoded_by.is_some_and(|d| k < d) && q.parent_triggers & (1 << k) != 0;
-                if q.depth >= MAX_DEPTH || other_order {
+            for view in DECODINGS {
+                if q.depth >= MAX_DEPTH {
                     continue;
                 }
-                if self.decode(view, &buf[parent.start..parent.end]) {
-                    triggers |= 1 << k;
+                if self.decode(view, &buf[parent.start..parent.end])? {
                     self.push(buf, segs, &parent, view)?;
                     self.queue.push(Queued {
                         segment: segs.len() - 1,
                         depth: q.depth + 1,
-                        decoded_by: Some(k),
-                        parent_triggers: 0,
                     });
                 }
-            }
-            for child in &mut self.queue[first_child..] {
-                child.parent_triggers = triggers;
             }
             if normalize && self.normalize(&buf[parent.start..parent.end]) {
                 self.push(buf, segs, &parent, View::Normalized)?;
@@ -135,16 +117,26 @@ impl Decoder {
         Ok(())
     }
 
-    /// Decodes `input` as `view` into `out` and `local` when its trigger is present.
-    fn decode(&mut self, view: View, input: &[u8]) -> bool {
+    /// Decodes `input` as `view` into `out` and `local` when its trigger is present. A view is
+    /// never much longer than what it decodes, so a message past the budget stops before the
+    /// work rather than after it.
+    fn decode(&mut self, view: View, input: &[u8]) -> Result<bool, BudgetExceeded> {
         self.out.clear();
         self.local.clear();
+        let triggered = match view {
+            View::Escapes => escapes::triggered(input),
+            View::Percent => percent::triggered(input),
+            _ => true,
+        };
+        if triggered && view != View::Base64 && input.len() >= self.left {
+            return Err(BudgetExceeded { limit: self.limit });
+        }
         match view {
-            View::Escapes if escapes::triggered(input) => {
+            View::Escapes if triggered => {
                 let at = escapes::triggers(input);
                 windows(input, at, &mut self.out, &mut self.local, escapes::decode)
             }
-            View::Percent if percent::triggered(input) => {
+            View::Percent if triggered => {
                 let at = percent::triggers(input);
                 windows(input, at, &mut self.out, &mut self.local, percent::decode)
             }
@@ -152,9 +144,9 @@ impl Decoder {
             View::Base64 => {
                 base64_runs::decode(input, &mut self.out, &mut self.local, &mut self.base64)
             }
-            _ => return false,
+            _ => return Ok(false),
         }
-        !self.out.is_empty()
+        Ok(!self.out.is_empty())
     }
 
     fn normalize(&mut self, input: &[u8]) -> bool {

@@ -99,18 +99,12 @@ pub(super) async fn decide(
     match res {
         Err(_) => {}
         Ok(Err(e)) => {
+            let fail_open = policy.fail_open && e.may_fail_open();
             if let Some(a) = &p.audit {
                 let msg = e.to_string();
-                a.error(
-                    who.transport,
-                    who.origin(),
-                    dir,
-                    size,
-                    &msg,
-                    policy.fail_open,
-                );
+                a.error(who.transport, who.origin(), dir, size, &msg, fail_open);
             }
-            d.decided = if policy.fail_open {
+            d.decided = if fail_open {
                 Decided::Pass {
                     bytes,
                     redacted: false,
