@@ -201,11 +201,7 @@ fn run_end(s: &[u8], start: usize, end: usize) -> usize {
         while i < s.len() && CLASS[s[i] as usize] != 0 {
             i += 1;
         }
-        let brk = match &s[i..] {
-            [b'\n', ..] => 1,
-            [b'\r', b'\n', ..] => 2,
-            _ => 0,
-        };
+        let brk = line_break(&s[i..]);
         let next = s.get(i + brk).map_or(0, |&b| CLASS[b as usize]);
         if brk == 0 || next == 0 || i - line_start < MIN_RUN {
             break;
@@ -219,6 +215,17 @@ fn run_end(s: &[u8], start: usize, end: usize) -> usize {
         pad += 1;
     }
     i
+}
+
+/// Length of the line break `s` starts with: `\n`, `\r\n`, or the same written as JSON
+/// escapes (base64 wrapped inside JSON text nested in a string); 0 for none.
+fn line_break(s: &[u8]) -> usize {
+    match s {
+        [b'\n', ..] => 1,
+        [b'\r', b'\n', ..] | [b'\\', b'n', ..] => 2,
+        [b'\\', b'r', b'\\', b'n', ..] => 4,
+        _ => 0,
+    }
 }
 
 fn decode_run(
@@ -247,7 +254,15 @@ fn decode_run(
     let chars = &mut scratch.chars;
     chars.clear();
     let (mut standard, mut url) = (false, false);
-    for &b in &s[start..end] {
+    let mut i = start;
+    while i < end {
+        let brk = line_break(&s[i..end]);
+        if brk > 0 {
+            i += brk;
+            continue;
+        }
+        let b = s[i];
+        i += 1;
         match CLASS[b as usize] {
             0 => continue,
             STANDARD_ONLY => standard = true,
@@ -342,6 +357,19 @@ mod tests {
             .map(|c| std::str::from_utf8(c).unwrap())
             .collect();
         let s = format!("x\n{}\ny", wrapped.join("\r\n"));
+        assert_eq!(run(&s).0, format!("{plain}\n"));
+    }
+
+    #[test]
+    fn runs_wrapped_with_escaped_line_breaks_are_read_whole() {
+        let plain = "token: abcdefghijklmnopqrstuvwxyz0123456789 and more words";
+        let enc = STD.encode(plain);
+        let wrapped: Vec<&str> = enc
+            .as_bytes()
+            .chunks(24)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let s = format!("{{\"p\":\"{}\"}}", wrapped.join("\\n"));
         assert_eq!(run(&s).0, format!("{plain}\n"));
     }
 
