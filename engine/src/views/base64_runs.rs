@@ -43,18 +43,6 @@ const CONFIG: GeneralPurposeConfig = GeneralPurposeConfig::new()
 const STANDARD_ENGINE: GeneralPurpose = GeneralPurpose::new(&STANDARD, CONFIG);
 const URL_SAFE_ENGINE: GeneralPurpose = GeneralPurpose::new(&URL_SAFE, CONFIG);
 
-/// Whether `s` holds `MIN_RUN` base64 characters in a row.
-pub fn triggered(s: &[u8]) -> bool {
-    let mut run = 0;
-    for &b in s {
-        run = if CLASS[b as usize] != 0 { run + 1 } else { 0 };
-        if run >= MIN_RUN {
-            return true;
-        }
-    }
-    false
-}
-
 /// Reusable buffers for [`decode`].
 #[derive(Default)]
 pub struct Scratch {
@@ -340,7 +328,7 @@ mod tests {
         );
         for enc in [&std, &url] {
             let s = format!("see: {enc}, end");
-            assert!(triggered(s.as_bytes()));
+            assert!(next_long_run(s.as_bytes(), 0).is_some());
             let (out, map) = run(&s);
             assert_eq!(out, format!("{plain}\n"));
             assert_eq!(map[0], (5, 5 + enc.len() as u32));
@@ -380,7 +368,7 @@ mod tests {
         ]);
         assert_eq!(run(&binary).0, "");
         assert_eq!(run("aGVsbG8=").0, "");
-        assert!(!triggered(b"short words only here"));
+        assert!(next_long_run(b"short words only here", 0).is_none());
     }
 
     #[test]

@@ -5,14 +5,9 @@
 
 use super::Origin;
 
-/// Whether `s` holds an escape that can split a secret or its keyword: `\"`, `\\`, `\/` or
+/// Positions of the escapes that can split a secret or its keyword: `\"`, `\\`, `\/` or
 /// `\uXXXX`. Rules read a literal `\n` as the line break it stands for already, so nested
 /// multi-line text alone costs no view.
-pub fn triggered(s: &[u8]) -> bool {
-    triggers(s).next().is_some()
-}
-
-/// Positions of the escapes that trigger the view.
 pub fn triggers(s: &[u8]) -> impl Iterator<Item = usize> + '_ {
     memchr::memchr_iter(b'\\', s).filter(move |&i| match s.get(i + 1) {
         Some(b'"' | b'\\' | b'/') => true,
@@ -101,8 +96,10 @@ mod tests {
 
     #[test]
     fn undoes_escapes_and_maps_them_back() {
-        assert!(triggered(br#"{"k":"a\/b"}"#));
-        assert!(!triggered(br"C:\Windows\system32 \q line\nbreak C:\users"));
+        assert!(triggers(br#"{"k":"a\/b"}"#).next().is_some());
+        assert!(triggers(br"C:\Windows\system32 \q line\nbreak C:\users")
+            .next()
+            .is_none());
         let (out, map) = run(r#"a\/b\u002B\ud83d\ude00\x\"#);
         assert_eq!(out, "a/b+\u{1F600}\\x\\");
         assert_eq!(map[1], (1, 3));

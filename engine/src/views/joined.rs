@@ -3,6 +3,7 @@
 //! is one secret to the model that reads them in a row. Only what can cross a boundary is
 //! laid out: the last and first [`WINDOW`] bytes of each block.
 
+use super::char_floor;
 use crate::scan::{Segment, View};
 
 /// Bytes of a block read on each side of a boundary: more than the longest secret the rules
@@ -65,7 +66,7 @@ pub fn lay_out(
             piece(buf, source, text, 0, text.len());
             continue;
         }
-        let (head_end, tail_start) = (ceil_char(text, head_end), floor_char(text, tail_start));
+        let (head_end, tail_start) = (ceil_char(text, head_end), char_floor(text, tail_start));
         if head_end > 0 {
             piece(buf, source, text, 0, head_end);
             // What lies between is in no window: nothing may match across the gap.
@@ -109,13 +110,6 @@ pub fn parts<'p>(
 fn ceil_char(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && (s[i] & 0xC0) == 0x80 {
         i += 1;
-    }
-    i
-}
-
-fn floor_char(s: &[u8], mut i: usize) -> usize {
-    while i > 0 && i < s.len() && (s[i] & 0xC0) == 0x80 {
-        i -= 1;
     }
     i
 }

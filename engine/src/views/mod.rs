@@ -123,30 +123,34 @@ impl Decoder {
     fn decode(&mut self, view: View, input: &[u8]) -> Result<bool, BudgetExceeded> {
         self.out.clear();
         self.local.clear();
-        let triggered = match view {
-            View::Escapes => escapes::triggered(input),
-            View::Percent => percent::triggered(input),
-            _ => true,
-        };
-        if triggered && view != View::Base64 && input.len() >= self.left {
+        match view {
+            View::Escapes => self.windowed(input, escapes::triggers(input), escapes::decode),
+            View::Percent => self.windowed(input, percent::triggers(input), percent::decode),
+            View::Base64 => {
+                // The run search is the trigger: one pass either way.
+                base64_runs::decode(input, &mut self.out, &mut self.local, &mut self.base64);
+                Ok(!self.out.is_empty())
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Decodes the windows of `input` around the trigger positions `at`, if there are any.
+    fn windowed(
+        &mut self,
+        input: &[u8],
+        at: impl Iterator<Item = usize>,
+        decode: fn(&[u8], &mut Vec<u8>, &mut Vec<Origin>),
+    ) -> Result<bool, BudgetExceeded> {
+        let mut at = at.peekable();
+        if at.peek().is_none() {
+            return Ok(false);
+        }
+        if input.len() >= self.left {
             return Err(BudgetExceeded { limit: self.limit });
         }
-        match view {
-            View::Escapes if triggered => {
-                let at = escapes::triggers(input);
-                windows(input, at, &mut self.out, &mut self.local, escapes::decode)
-            }
-            View::Percent if triggered => {
-                let at = percent::triggers(input);
-                windows(input, at, &mut self.out, &mut self.local, percent::decode)
-            }
-            // The run search is the trigger: one pass either way.
-            View::Base64 => {
-                base64_runs::decode(input, &mut self.out, &mut self.local, &mut self.base64)
-            }
-            _ => return Ok(false),
-        }
-        Ok(!self.out.is_empty())
+        windows(input, at, &mut self.out, &mut self.local, decode);
+        Ok(true)
     }
 
     fn normalize(&mut self, input: &[u8]) -> bool {
@@ -253,7 +257,7 @@ fn windows(
 }
 
 /// `i`, or the start of the UTF-8 character `i` falls inside.
-fn char_floor(s: &[u8], mut i: usize) -> usize {
+pub(crate) fn char_floor(s: &[u8], mut i: usize) -> usize {
     while i > 0 && i < s.len() && (s[i] & 0xC0) == 0x80 {
         i -= 1;
     }
