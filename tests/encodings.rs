@@ -1,7 +1,7 @@
 //! Decoded views through `sluice serve` and `sluice inspect`: a fabricated token written
-//! percent-encoded, in wrapped base64, inside JSON text with `\/` and `\u` escapes, in tool-call
-//! arguments on the way to the server and in tool results on the way back; a token split over
-//! two text blocks of a result; an injection written with Cyrillic look-alike letters. The
+//! percent-encoded, in wrapped base64, in hex, with a zero-width space inside, inside JSON text
+//! with `\/` and `\u` escapes, in tool-call arguments on the way to the server and in tool
+//! results on the way back; a token split over two text blocks of a result; an injection written with Cyrillic look-alike letters. The
 //! upstream is a plain socket that records what sluice forwards and answers a fixed result.
 
 mod common;
@@ -35,6 +35,10 @@ fn wrapped_base64(s: &str) -> String {
     lines.join("\r\n")
 }
 
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 fn nested_json(token: &str) -> String {
     let escaped = token
         .replacen('R', "\\u0052", 1)
@@ -54,6 +58,14 @@ fn cases() -> Vec<(&'static str, String)> {
             ),
         ),
         ("nested", nested_json(TOKEN)),
+        (
+            "hex",
+            format!("dump: {}", hex(&format!("export GITHUB_TOKEN={TOKEN}\n"))),
+        ),
+        (
+            "invisible",
+            format!("token: {}\u{200B}{}", &TOKEN[..12], &TOKEN[12..]),
+        ),
     ]
 }
 
@@ -230,7 +242,7 @@ fn inspect_reports_the_view_that_found_each_encoding() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let out = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(out.lines().count(), 3, "{out}");
+    assert_eq!(out.lines().count(), cases().len(), "{out}");
     for line in out.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         assert!(
@@ -240,7 +252,7 @@ fn inspect_reports_the_view_that_found_each_encoding() {
     }
     let rows = std::fs::read_to_string(&report).unwrap();
     assert!(!rows.contains(TOKEN), "{rows}");
-    for view in ["percent", "base64", "escapes"] {
+    for view in ["percent", "base64", "escapes", "hex", "normalized"] {
         assert!(
             rows.lines()
                 .any(|r| r.contains("github.pat-classic")

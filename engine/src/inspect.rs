@@ -1,5 +1,5 @@
 //! One JSON-RPC message in, a verdict and findings out: parse (simd-json) -> walk strings ->
-//! lay decoded strings and their views (normalized, blob, escapes, percent, base64, joined
+//! lay decoded strings and their views (normalized, blob, escapes, percent, base64, hex, joined
 //! content blocks) into one scan buffer -> scan once -> policy -> verdict. A clean message is never re-serialized.
 
 use std::sync::Arc;

@@ -91,6 +91,10 @@ fn look_alike(c: char) -> Option<char> {
         t
     });
     let cp = c as u32;
+    // Below the first block: ASCII and Latin-1, the characters of most text.
+    if cp < LOOK_ALIKE_BLOCKS[0].0 {
+        return None;
+    }
     if !LOOK_ALIKE_BLOCKS
         .iter()
         .any(|&(lo, hi)| (lo..=hi).contains(&cp))
@@ -121,7 +125,7 @@ fn is_combining_mark(c: char) -> bool {
 /// Whether normalizing `s` changes it: only then is a separate view worth scanning.
 pub fn needs_view(s: &str) -> bool {
     !s.is_ascii()
-        && s.chars().any(|c| {
+        && s.chars().filter(|c| !c.is_ascii()).any(|c| {
             is_invisible(c)
                 || is_combining_mark(c)
                 || ascii_equivalent(c).is_some()
@@ -143,10 +147,15 @@ pub fn normalize_into(s: &str, out: &mut Vec<u8>, map: &mut Vec<Origin>) {
                 !c.is_alphabetic() || ascii_equivalent(c).is_some() || look_alike(c).is_some()
             });
         for (i, c) in word.char_indices() {
+            let origin = ((at + i) as u32, (at + i + c.len_utf8()) as u32);
+            if c.is_ascii() {
+                out.push(c as u8);
+                map.push(origin);
+                continue;
+            }
             if is_invisible(c) || is_combining_mark(c) {
                 continue;
             }
-            let origin = ((at + i) as u32, (at + i + c.len_utf8()) as u32);
             let c = ascii_equivalent(c)
                 .or_else(|| fold.then(|| look_alike(c)).flatten())
                 .unwrap_or(c);

@@ -45,6 +45,8 @@ pub enum View {
     Percent,
     /// The text of base64 runs inside the string.
     Base64,
+    /// The text of runs of hex digits inside the string.
+    Hex,
     /// The text blocks of one content list read in a row.
     Joined,
 }
@@ -59,6 +61,7 @@ impl View {
             View::Escapes => "escapes",
             View::Percent => "percent",
             View::Base64 => "base64",
+            View::Hex => "hex",
             View::Joined => "joined",
         }
     }

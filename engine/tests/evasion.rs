@@ -47,3 +47,37 @@ fn a_token_rejected_whole_is_not_redacted_in_part() {
     let text = "Authorization: Bearer X7Fe4ZMR9JFx4oTTvZyBP0iEVdAVwomEXAMPLE";
     assert_eq!(forwarded(text).unwrap(), tool_result(text));
 }
+
+#[test]
+fn invisible_characters_and_fullwidth_letters_do_not_hide_a_secret() {
+    let token = "ghp_Q7rT2mXk9LpB4vN8cZ1dF6hJ3wY5sA0eG2uK";
+    // A zero-width space and a soft hyphen inside the token; the token in fullwidth forms.
+    let split = format!(
+        "{}\u{200B}{}\u{AD}{}",
+        &token[..10],
+        &token[10..25],
+        &token[25..]
+    );
+    let fullwidth: String = token
+        .chars()
+        .map(|c| char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap())
+        .collect();
+    for text in [split, fullwidth] {
+        let out = forwarded(&format!("token: {text}")).unwrap();
+        assert!(out.contains("[REDACTED"), "{out}");
+        assert!(!out.contains(&text[6..]), "{out}");
+    }
+}
+
+#[test]
+fn a_card_number_in_fullwidth_digits_is_found() {
+    let card: String = "4111 1111 1111 1111"
+        .chars()
+        .map(|c| match c {
+            ' ' => ' ',
+            d => char::from_u32(d as u32 - 0x30 + 0xFF10).unwrap(),
+        })
+        .collect();
+    let out = forwarded(&format!("card on file: {card}")).unwrap();
+    assert!(!out.contains(&card[3..]), "{out}");
+}

@@ -201,7 +201,7 @@ pub(super) fn parse_ruleset(text: &str, file: &str) -> Result<Ruleset, LoadError
             validators,
             action,
             scopes,
-            normalize: r.normalize.unwrap_or(category == Category::Injection),
+            normalize: r.normalize.unwrap_or(true),
             examples: r.examples,
             negative_examples: r.negative_examples,
             origin: format!("{file}:{rule_line}"),

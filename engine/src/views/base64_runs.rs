@@ -7,35 +7,12 @@ use base64::alphabet::{STANDARD, URL_SAFE};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
+use super::classify::{masks, next_candidate_run, CLASS, STANDARD_ONLY, URL_ONLY};
 use super::Origin;
 
 /// Shortest run, in base64 characters, worth decoding: 15 bytes, about the shortest credential
 /// with its context (`pw=hunter2`, a short token).
 pub const MIN_RUN: usize = 20;
-
-const BOTH: u8 = 1;
-const STANDARD_ONLY: u8 = 2;
-const URL_ONLY: u8 = 3;
-
-/// For each byte: 0 outside both alphabets, else which alphabets hold it.
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = if c.is_ascii_alphanumeric() {
-            BOTH
-        } else if c == b'+' || c == b'/' {
-            STANDARD_ONLY
-        } else if c == b'-' || c == b'_' {
-            URL_ONLY
-        } else {
-            0
-        };
-        b += 1;
-    }
-    t
-};
 
 const CONFIG: GeneralPurposeConfig = GeneralPurposeConfig::new()
     .with_decode_padding_mode(DecodePaddingMode::RequireNone)
@@ -56,99 +33,23 @@ pub struct Scratch {
 /// (a URL path) is tried piece by piece.
 pub fn decode(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>, scratch: &mut Scratch) {
     let mut from = 0;
-    while let Some(start) = next_long_run(s, from) {
-        let end = class_end(s, start + MIN_RUN);
+    while let Some((start, end)) = next_candidate_run(s, from) {
         let run_end = run_end(s, start, end);
         decode_run_or_pieces(s, start, run_end, out, map, scratch);
         from = end.max(run_end);
     }
 }
 
-/// Start of the first run of at least [`MIN_RUN`] base64 characters in `s[from..]`; `from`
-/// must not be inside a run. Classifies 64 bytes at a time without a branch per byte (prose,
-/// the common case, has no such run and goes by at a fraction of a cycle per byte).
-fn next_long_run(s: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    let mut run = 0; // class bytes just before `i`
-    while i + 64 <= s.len() {
-        let m = class_mask(&s[i..i + 64]);
-        if run + m.trailing_ones() as usize >= MIN_RUN {
-            return Some(i - run);
-        }
-        // Bit k of `y`: bytes k..k + MIN_RUN of the block are all base64.
-        let mut y = m;
-        for shift in [1, 2, 4, 8, 4] {
-            y &= y >> shift;
-        }
-        if y != 0 {
-            return Some(i + y.trailing_zeros() as usize);
-        }
-        run = if m == u64::MAX {
-            run + 64
-        } else {
-            m.leading_ones() as usize
-        };
-        i += 64;
-    }
-    while i < s.len() {
-        if CLASS[s[i] as usize] != 0 {
-            run += 1;
-            if run >= MIN_RUN {
-                return Some(i + 1 - run);
-            }
-        } else {
-            run = 0;
-        }
-        i += 1;
-    }
-    None
-}
-
 /// The first byte from `at` on that is not a base64 character (or the end of `s`).
 fn class_end(s: &[u8], mut at: usize) -> usize {
-    while at + 64 <= s.len() {
-        let m = class_mask(&s[at..at + 64]);
+    while at < s.len() {
+        let m = masks(s, at).base64;
         if m != u64::MAX {
-            return at + m.trailing_ones() as usize;
+            return (at + m.trailing_ones() as usize).min(s.len());
         }
         at += 64;
     }
-    at + s[at..]
-        .iter()
-        .position(|&b| CLASS[b as usize] == 0)
-        .unwrap_or(s.len() - at)
-}
-
-/// Bit k set when byte k of the 64 is a base64 character.
-fn class_mask(block: &[u8]) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // High bit of each byte set when the (ASCII) byte is in lo..=hi: adding 0x80 - lo sets it
-    // for bytes >= lo, adding 0x7f - hi for bytes > hi; neither sum carries into the next byte.
-    let within = |w: u64, lo: u8, hi: u8| {
-        (w + ONES * (0x80 - lo) as u64) & !(w + ONES * (0x7f - hi) as u64) & HIGH
-    };
-    let mut mask = 0u64;
-    for (k, chunk) in block.chunks_exact(8).enumerate() {
-        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let bits = if w & HIGH != 0 {
-            chunk.iter().enumerate().fold(0u64, |acc, (j, &b)| {
-                acc | ((CLASS[b as usize] != 0) as u64) << j
-            })
-        } else {
-            let h = within(w, b'0', b'9')
-                | within(w, b'A', b'Z')
-                | within(w, b'a', b'z')
-                | within(w, b'+', b'+')
-                | within(w, b'-', b'-')
-                | within(w, b'/', b'/')
-                | within(w, b'_', b'_');
-            // Gathers the eight high bits into one byte, byte j to bit j.
-            ((h >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-        };
-        mask |= bits << (8 * k);
-    }
-    mask
+    s.len()
 }
 
 /// Decodes the run `start..end`; when it is not base64 as a whole and may be a URL path,
@@ -186,9 +87,7 @@ fn run_end(s: &[u8], start: usize, end: usize) -> usize {
     let mut i = end;
     let mut line_start = start;
     loop {
-        while i < s.len() && CLASS[s[i] as usize] != 0 {
-            i += 1;
-        }
+        i = class_end(s, i);
         let brk = line_break(&s[i..]);
         let next = s.get(i + brk).map_or(0, |&b| CLASS[b as usize]);
         if brk == 0 || next == 0 || i - line_start < MIN_RUN {
@@ -283,7 +182,7 @@ fn decode_run(
 
 /// Whether `b` may be the start of text: UTF-8 but for a character cut at its end, no control
 /// character but tab and line breaks.
-fn starts_as_text(b: &[u8]) -> bool {
+pub(super) fn starts_as_text(b: &[u8]) -> bool {
     let valid = match std::str::from_utf8(b) {
         Ok(_) => true,
         Err(e) => e.error_len().is_none(),
@@ -296,7 +195,7 @@ fn starts_as_text(b: &[u8]) -> bool {
 
 /// Valid UTF-8 with at most one control character in 50 (tab and line breaks aside): random
 /// bytes are almost never valid UTF-8 for 15 bytes in a row.
-fn is_text(b: &[u8]) -> bool {
+pub(super) fn is_text(b: &[u8]) -> bool {
     let controls = b
         .iter()
         .filter(|&&c| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7f)
@@ -328,7 +227,7 @@ mod tests {
         );
         for enc in [&std, &url] {
             let s = format!("see: {enc}, end");
-            assert!(next_long_run(s.as_bytes(), 0).is_some());
+            assert!(next_candidate_run(s.as_bytes(), 0).is_some());
             let (out, map) = run(&s);
             assert_eq!(out, format!("{plain}\n"));
             assert_eq!(map[0], (5, 5 + enc.len() as u32));
@@ -368,52 +267,7 @@ mod tests {
         ]);
         assert_eq!(run(&binary).0, "");
         assert_eq!(run("aGVsbG8=").0, "");
-        assert!(next_long_run(b"short words only here", 0).is_none());
-    }
-
-    #[test]
-    fn the_block_search_finds_what_a_byte_loop_finds() {
-        let naive = |s: &[u8], from: usize| {
-            let mut run = 0;
-            for (i, &b) in s.iter().enumerate().skip(from) {
-                run = if CLASS[b as usize] != 0 { run + 1 } else { 0 };
-                if run >= MIN_RUN {
-                    return Some(i + 1 - run);
-                }
-            }
-            None
-        };
-        let pieces: [&[u8]; 8] = [
-            b"word ",
-            b"AbCdEf0123+/_-",
-            b"\n",
-            b"\xc3\xa9",
-            b"x",
-            b".",
-            b"0123456789",
-            b"==,",
-        ];
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..3000 {
-            let mut s = Vec::new();
-            while s.len() < 300 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                s.extend_from_slice(pieces[(seed % 8) as usize]);
-            }
-            let from = (seed >> 20) as usize % 40;
-            let from = (0..=from)
-                .rev()
-                .find(|&f| f == 0 || CLASS[s[f - 1] as usize] == 0)
-                .unwrap();
-            assert_eq!(
-                next_long_run(&s, from),
-                naive(&s, from),
-                "{:?}",
-                String::from_utf8_lossy(&s)
-            );
-        }
+        assert!(next_candidate_run(b"short words only here", 0).is_none());
     }
 
     #[test]

@@ -5,12 +5,14 @@
 
 use super::Origin;
 
-/// Positions of the escapes that can split a secret or its keyword: `\"`, `\\`, `\/` or
-/// `\uXXXX`. Rules read a literal `\n` as the line break it stands for already, so nested
-/// multi-line text alone costs no view.
+/// Positions of the escapes that can split a secret: `\/` or `\uXXXX` (base64 tokens hold `/`
+/// and `+`; a JSON encoder may write either). The window around one also undoes `\"` and
+/// `\\`, but those alone trigger nothing: rules read quotes as written (`\\{0,2}["']`) and a
+/// literal `\n` as the line break it stands for, so JSON nested in text without them costs no
+/// view.
 pub fn triggers(s: &[u8]) -> impl Iterator<Item = usize> + '_ {
     memchr::memchr_iter(b'\\', s).filter(move |&i| match s.get(i + 1) {
-        Some(b'"' | b'\\' | b'/') => true,
+        Some(b'/') => true,
         Some(b'u') => hex4(s, i + 2).is_some(),
         _ => false,
     })
@@ -97,9 +99,11 @@ mod tests {
     #[test]
     fn undoes_escapes_and_maps_them_back() {
         assert!(triggers(br#"{"k":"a\/b"}"#).next().is_some());
-        assert!(triggers(br"C:\Windows\system32 \q line\nbreak C:\users")
-            .next()
-            .is_none());
+        assert!(
+            triggers(br#"C:\Windows\system32 \q line\nbreak {\"k\": \"v\\\\\"}"#)
+                .next()
+                .is_none()
+        );
         let (out, map) = run(r#"a\/b\u002B\ud83d\ude00\x\"#);
         assert_eq!(out, "a/b+\u{1F600}\\x\\");
         assert_eq!(map[1], (1, 3));

@@ -6,7 +6,9 @@
 //! redacted in the bytes that were sent.
 
 pub mod base64_runs;
+pub mod classify;
 pub mod escapes;
+pub mod hex;
 pub mod joined;
 pub mod percent;
 
@@ -30,7 +32,7 @@ pub const BUDGET_FLOOR: usize = 1 << 20;
 /// A message whose decoded views would pass the budget.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "the message's decoded views (percent, base64, JSON escapes) pass {limit} bytes; not inspected"
+    "the message's decoded views (percent, base64, hex, JSON escapes) pass {limit} bytes; not inspected"
 )]
 pub struct BudgetExceeded {
     /// The budget, in bytes.
@@ -38,7 +40,7 @@ pub struct BudgetExceeded {
 }
 
 /// The decodings, in the order they are tried on each view.
-const DECODINGS: [View; 3] = [View::Escapes, View::Percent, View::Base64];
+const DECODINGS: [View; 4] = [View::Escapes, View::Percent, View::Base64, View::Hex];
 
 /// A view waiting for its own views to be decoded.
 #[derive(Clone, Copy)]
@@ -98,8 +100,9 @@ impl Decoder {
             let q = self.queue[next];
             next += 1;
             let parent = segs[q.segment];
+            let triggers = classify::triggers(&buf[parent.start..parent.end]);
             for view in DECODINGS {
-                if q.depth >= MAX_DEPTH {
+                if q.depth >= MAX_DEPTH || !triggered(view, &triggers) {
                     continue;
                 }
                 if self.decode(view, &buf[parent.start..parent.end])? {
@@ -110,7 +113,7 @@ impl Decoder {
                     });
                 }
             }
-            if normalize && self.normalize(&buf[parent.start..parent.end]) {
+            if normalize && triggers.non_ascii && self.normalize(&buf[parent.start..parent.end]) {
                 self.push(buf, segs, &parent, View::Normalized)?;
             }
         }
@@ -129,6 +132,10 @@ impl Decoder {
             View::Base64 => {
                 // The run search is the trigger: one pass either way.
                 base64_runs::decode(input, &mut self.out, &mut self.local, &mut self.base64);
+                Ok(!self.out.is_empty())
+            }
+            View::Hex => {
+                hex::decode(input, &mut self.out, &mut self.local);
                 Ok(!self.out.is_empty())
             }
             _ => Ok(false),
@@ -156,9 +163,6 @@ impl Decoder {
     fn normalize(&mut self, input: &[u8]) -> bool {
         self.out.clear();
         self.local.clear();
-        if input.is_ascii() {
-            return false;
-        }
         let Ok(text) = std::str::from_utf8(input) else {
             return false;
         };
@@ -212,6 +216,17 @@ impl Decoder {
         let first = self.origins[seg.aux + start].0;
         let last = self.origins[seg.aux + end.max(start + 1) - 1].1;
         (first as usize, last as usize)
+    }
+}
+
+/// Whether `view` may decode anything from a string with `triggers`.
+fn triggered(view: View, triggers: &classify::Triggers) -> bool {
+    match view {
+        View::Escapes => triggers.backslash,
+        View::Percent => triggers.percent,
+        View::Base64 => triggers.base64,
+        View::Hex => triggers.hex,
+        _ => false,
     }
 }
 
