@@ -62,7 +62,15 @@ fn invisible_characters_and_fullwidth_letters_do_not_hide_a_secret() {
         .chars()
         .map(|c| char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap())
         .collect();
-    for text in [split, fullwidth] {
+    // Musical-notation and deprecated format controls, and a combining mark on a letter.
+    let odd = format!(
+        "{}\u{1D173}{}\u{206A}{}\u{20D0}{}",
+        &token[..8],
+        &token[8..20],
+        &token[20..30],
+        &token[30..]
+    );
+    for text in [split, fullwidth, odd] {
         let out = forwarded(&format!("token: {text}")).unwrap();
         assert!(out.contains("[REDACTED"), "{out}");
         assert!(!out.contains(&text[6..]), "{out}");
@@ -80,4 +88,23 @@ fn a_card_number_in_fullwidth_digits_is_found() {
         .collect();
     let out = forwarded(&format!("card on file: {card}")).unwrap();
     assert!(!out.contains(&card[3..]), "{out}");
+}
+
+#[test]
+fn base64_and_hex_broken_up_by_zero_width_spaces_are_decoded() {
+    use base64::Engine as _;
+    let token = "ghp_Q7rT2mXk9LpB4vN8cZ1dF6hJ3wY5sA0eG2uK";
+    let plain = format!("export GITHUB_TOKEN={token}");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&plain);
+    let hex: String = plain.bytes().map(|b| format!("{b:02x}")).collect();
+    for enc in [b64, hex] {
+        let broken: Vec<String> = enc
+            .as_bytes()
+            .chunks(8)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        let text = format!("blob: {}", broken.join("\u{200B}"));
+        let out = forwarded(&text).unwrap();
+        assert!(!out.contains(&broken[3]), "{out}");
+    }
 }

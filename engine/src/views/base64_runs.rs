@@ -106,7 +106,7 @@ fn run_end(s: &[u8], start: usize, end: usize) -> usize {
 
 /// Length of the line break `s` starts with: `\n`, `\r\n`, or the same written as JSON
 /// escapes (base64 wrapped inside JSON text nested in a string); 0 for none.
-fn line_break(s: &[u8]) -> usize {
+pub(super) fn line_break(s: &[u8]) -> usize {
     match s {
         [b'\n', ..] => 1,
         [b'\r', b'\n', ..] | [b'\\', b'n', ..] => 2,

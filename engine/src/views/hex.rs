@@ -2,7 +2,7 @@
 //! a `bytes.hex()` leave it): a secret or an instruction hidden that way is a run of hex
 //! digits. Most such runs are hashes and ids; only a run that decodes to text is kept.
 
-use super::base64_runs::{is_text, starts_as_text};
+use super::base64_runs::{is_text, line_break, starts_as_text};
 use super::classify::next_hex_run;
 use super::Origin;
 
@@ -11,43 +11,75 @@ pub const MIN_RUN: usize = 32;
 
 /// Writes the text each run of at least [`MIN_RUN`] hex digits in `s` decodes to, one after
 /// another and each followed by `\n`, to `out`; every output byte maps to its whole run in
-/// `map`. A run of odd length is read from its first digit and its last digit left out.
+/// `map`. A run goes on across line breaks (`xxd -p` wraps at 60 columns); it is read from its
+/// first digit, or from its second when that is what decodes to text (a stray digit in front).
 pub fn decode(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>) {
     let mut from = 0;
     while let Some((start, end)) = next_hex_run(s, from) {
+        let end = wrapped_end(s, end);
         decode_run(s, start, end, out, map);
         from = end;
     }
 }
 
-fn decode_run(s: &[u8], start: usize, end: usize, out: &mut Vec<u8>, map: &mut Vec<Origin>) {
-    let run = &s[start..end - (end - start) % 2];
-    // Hashes and ids: their first bytes are already not text.
-    let mut head = [0u8; MIN_RUN / 2];
-    for (h, p) in head.iter_mut().zip(run.chunks_exact(2)) {
-        *h = byte(p);
+/// The end of a run whose first line ends at `end`: across each line break followed by more
+/// hex digits.
+fn wrapped_end(s: &[u8], mut end: usize) -> usize {
+    loop {
+        let brk = line_break(&s[end..]);
+        let next = end + brk;
+        if brk == 0 || !s.get(next).is_some_and(u8::is_ascii_hexdigit) {
+            return end;
+        }
+        end = next
+            + s[next..]
+                .iter()
+                .take_while(|b| b.is_ascii_hexdigit())
+                .count();
     }
-    if !starts_as_text(&head) {
-        return;
-    }
-    let at = out.len();
-    out.extend(run.chunks_exact(2).map(byte));
-    if !is_text(&out[at..]) {
-        out.truncate(at);
-        return;
-    }
-    out.push(b'\n');
-    map.resize(out.len(), (start as u32, end as u32));
 }
 
-/// The byte two hex digits stand for.
-fn byte(pair: &[u8]) -> u8 {
-    let nibble = |d: u8| match d {
+fn decode_run(s: &[u8], start: usize, end: usize, out: &mut Vec<u8>, map: &mut Vec<Origin>) {
+    let digits = || s[start..end].iter().copied().filter(u8::is_ascii_hexdigit);
+    for skip in 0..2 {
+        // Hashes and ids: their first bytes are already not text.
+        let mut head = [0u8; MIN_RUN / 2];
+        let mut pairs = Pairs(digits().skip(skip));
+        for h in &mut head {
+            *h = pairs.next().unwrap_or(b' ');
+        }
+        if !starts_as_text(&head) {
+            continue;
+        }
+        let at = out.len();
+        out.extend(Pairs(digits().skip(skip)));
+        if is_text(&out[at..]) {
+            out.push(b'\n');
+            map.resize(out.len(), (start as u32, end as u32));
+            return;
+        }
+        out.truncate(at);
+    }
+}
+
+/// The bytes a sequence of hex digits stands for, two digits each (an odd last one dropped).
+struct Pairs<I>(I);
+
+impl<I: Iterator<Item = u8>> Iterator for Pairs<I> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let (high, low) = (self.0.next()?, self.0.next()?);
+        Some((nibble(high) << 4) | nibble(low))
+    }
+}
+
+fn nibble(d: u8) -> u8 {
+    match d {
         b'0'..=b'9' => d - b'0',
         b'a'..=b'f' => d - b'a' + 10,
         _ => d - b'A' + 10,
-    };
-    (nibble(pair[0]) << 4) | nibble(pair[1])
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +104,22 @@ mod tests {
         let (out, map) = run(&s);
         assert_eq!(out, format!("{plain}\n"));
         assert_eq!(map[0], (6, 6 + 2 * plain.len() as u32));
+    }
+
+    #[test]
+    fn wrapped_and_misaligned_runs_are_read_whole() {
+        let plain = "GITHUB_TOKEN=ghp_fabricated0000000000000000000000000000 in the env file";
+        let enc = hex(plain);
+        let wrapped: Vec<&str> = enc
+            .as_bytes()
+            .chunks(60)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let s = format!("xxd -p:\n{}\n$ ", wrapped.join("\n"));
+        assert_eq!(run(&s).0, format!("{plain}\n"));
+        let (out, map) = run(&format!("a{enc} end"));
+        assert_eq!(out, format!("{plain}\n"));
+        assert_eq!(map[0], (0, 1 + enc.len() as u32));
     }
 
     #[test]

@@ -113,8 +113,17 @@ impl Decoder {
                     });
                 }
             }
-            if normalize && triggers.non_ascii && self.normalize(&buf[parent.start..parent.end]) {
+            if normalize
+                && parent.view != View::Normalized
+                && triggers.non_ascii
+                && self.normalize(&buf[parent.start..parent.end])
+            {
                 self.push(buf, segs, &parent, View::Normalized)?;
+                // Base64 or hex broken up by zero-width spaces decodes once they are gone.
+                self.queue.push(Queued {
+                    segment: segs.len() - 1,
+                    depth: q.depth + 1,
+                });
             }
         }
         Ok(())
