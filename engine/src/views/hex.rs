@@ -4,6 +4,7 @@
 
 use super::base64_runs::{is_text, line_break, starts_as_text};
 use super::classify::next_hex_run;
+use super::percent::hex;
 use super::Origin;
 
 /// Shortest run, in hex digits, worth decoding: 16 bytes of text.
@@ -70,15 +71,7 @@ impl<I: Iterator<Item = u8>> Iterator for Pairs<I> {
 
     fn next(&mut self) -> Option<u8> {
         let (high, low) = (self.0.next()?, self.0.next()?);
-        Some((nibble(high) << 4) | nibble(low))
-    }
-}
-
-fn nibble(d: u8) -> u8 {
-    match d {
-        b'0'..=b'9' => d - b'0',
-        b'a'..=b'f' => d - b'a' + 10,
-        _ => d - b'A' + 10,
+        Some((hex(high) << 4) | hex(low))
     }
 }
 

@@ -62,7 +62,8 @@ fn is_triplet(s: &[u8], i: usize) -> bool {
     i + 2 < s.len() && s[i + 1].is_ascii_hexdigit() && s[i + 2].is_ascii_hexdigit()
 }
 
-fn hex(b: u8) -> u8 {
+/// The value of the hex digit `b` (which must be one).
+pub(super) fn hex(b: u8) -> u8 {
     match b {
         b'0'..=b'9' => b - b'0',
         b'a'..=b'f' => b - b'a' + 10,
