@@ -63,6 +63,26 @@ fn cases() -> Vec<(&'static str, String)> {
             format!("dump: {}", hex(&format!("export GITHUB_TOKEN={TOKEN}\n"))),
         ),
         (
+            "html",
+            format!(
+                "<code>token: {}</code>",
+                TOKEN
+                    .chars()
+                    .map(|c| format!("&#{};", c as u32))
+                    .collect::<String>()
+            ),
+        ),
+        (
+            "byte-escapes",
+            format!(
+                "payload = b\"{}\"",
+                TOKEN
+                    .bytes()
+                    .map(|b| format!("\\x{b:02x}"))
+                    .collect::<String>()
+            ),
+        ),
+        (
             "invisible",
             format!("token: {}\u{200B}{}", &TOKEN[..12], &TOKEN[12..]),
         ),
@@ -252,7 +272,7 @@ fn inspect_reports_the_view_that_found_each_encoding() {
     }
     let rows = std::fs::read_to_string(&report).unwrap();
     assert!(!rows.contains(TOKEN), "{rows}");
-    for view in ["percent", "base64", "escapes", "hex", "normalized"] {
+    for view in ["percent", "base64", "escapes", "hex", "html", "normalized"] {
         assert!(
             rows.lines()
                 .any(|r| r.contains("github.pat-classic")

@@ -43,6 +43,8 @@ pub enum View {
     Escapes,
     /// `%XX` triplets decoded.
     Percent,
+    /// HTML character references (`&#115;`, `&sol;`) undone.
+    Entities,
     /// The text of base64 runs inside the string.
     Base64,
     /// The text of runs of hex digits inside the string.
@@ -60,6 +62,7 @@ impl View {
             View::Blob => "blob",
             View::Escapes => "escapes",
             View::Percent => "percent",
+            View::Entities => "html",
             View::Base64 => "base64",
             View::Hex => "hex",
             View::Joined => "joined",

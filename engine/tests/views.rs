@@ -119,6 +119,31 @@ fn percent(s: &str, mask: u64) -> String {
         .collect()
 }
 
+/// `s` with the characters `mask` picks written as HTML character references, decimal or hex.
+fn html_references(s: &str, mask: u64, hex: bool) -> String {
+    s.chars()
+        .enumerate()
+        .map(|(i, c)| match (mask >> (i % 64) & 1 == 1, hex) {
+            (false, _) => c.to_string(),
+            (true, false) => format!("&#{};", c as u32),
+            (true, true) => format!("&#x{:x};", c as u32),
+        })
+        .collect()
+}
+
+/// `s` with the characters `mask` picks written as `\xHH`, `\u{HH}` or `%uHHHH`.
+fn code_escapes(s: &str, mask: u64, form: usize) -> String {
+    s.chars()
+        .enumerate()
+        .map(|(i, c)| match (mask >> (i % 64) & 1 == 1, form) {
+            (false, _) => c.to_string(),
+            (true, 0) => format!("\\x{:02x}", c as u32),
+            (true, 1) => format!("\\u{{{:X}}}", c as u32),
+            (true, _) => format!("%u{:04X}", c as u32),
+        })
+        .collect()
+}
+
 /// JSON text holding `secret`, with `/` escaped as `\/` and the characters `mask` picks
 /// written as `\uXXXX`.
 fn nested_json(note: &str, secret: &str, mask: u64) -> (String, String, String) {
@@ -145,6 +170,29 @@ proptest! {
     fn percent_encoded(seed: u64, mask: u64, before in words(), after in words(), request: bool) {
         let (before, after) = (format!("{before} token="), format!(" {after}"));
         let text = format!("{before}{}{after}", percent(&token(seed), mask));
+        let (out, findings) = inspect(vec![text], request);
+        assert_redacted_between(&out[0], &before, &after);
+        prop_assert!(findings.contains(&(RULE.to_string(), pointer(request, 0))));
+    }
+
+    #[test]
+    fn html_character_references(
+        seed: u64, mask: u64, hex: bool, before in words(), after in words(), request: bool,
+    ) {
+        let (before, after) = (format!("<p>{before} token="), format!(" {after}</p>"));
+        let text = format!("{before}{}{after}", html_references(&token(seed), mask, hex));
+        let (out, findings) = inspect(vec![text], request);
+        assert_redacted_between(&out[0], &before, &after);
+        prop_assert!(findings.contains(&(RULE.to_string(), pointer(request, 0))));
+    }
+
+    #[test]
+    fn byte_and_code_point_escapes(
+        seed: u64, mask: u64, form in 0usize..3, before in words(), after in words(),
+        request: bool,
+    ) {
+        let (before, after) = (format!("{before} token="), format!(" {after}"));
+        let text = format!("{before}{}{after}", code_escapes(&token(seed), mask, form));
         let (out, findings) = inspect(vec![text], request);
         assert_redacted_between(&out[0], &before, &after);
         prop_assert!(findings.contains(&(RULE.to_string(), pointer(request, 0))));
@@ -237,6 +285,7 @@ fn benign_encodings_change_nothing() {
         "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "aGVsbG8gd29ybGQsIHRoaXMgaXMgYSBwbGFpbiBzZW50ZW5jZSB3aXRoIG5vIHNlY3JldA==",
         "Ζεύς and Москва and 東京 stay as they are",
+        "R&amp;D &lt;b&gt;bold&lt;/b&gt; &#169; 2026, printf(\"\\x1b[0m\"), %u in a format",
     ];
     for t in texts {
         let (out, findings) = inspect(vec![t.to_string()], false);

@@ -44,7 +44,8 @@ pub struct Masks {
     pub hex: u64,
     /// Hex digits alone.
     pub hex_digits: u64,
-    /// Whether the block has a `%` or `\`: what percent-encoding and JSON escapes start with.
+    /// Whether the block has a `%`, `\` or `&`: what percent-encoding, escapes and HTML
+    /// character references start with.
     pub escape: bool,
     /// Whether the block has bytes of non-ASCII characters.
     pub non_ascii: bool,
@@ -78,6 +79,8 @@ pub struct Triggers {
     pub backslash: bool,
     /// It has a `%` (it may be percent-encoded).
     pub percent: bool,
+    /// It has a `&` (it may hold HTML character references).
+    pub ampersand: bool,
     /// It has a run [`next_candidate_run`] finds (it may hold base64 of text).
     pub base64: bool,
     /// It has non-ASCII characters (look-alikes and invisibles may hide in it).
@@ -90,7 +93,12 @@ pub struct Triggers {
 impl Triggers {
     /// Whether any view may be decoded at all.
     pub fn any(&self) -> bool {
-        self.backslash || self.percent || self.base64 || self.non_ascii || self.hex
+        self.backslash
+            || self.percent
+            || self.ampersand
+            || self.base64
+            || self.non_ascii
+            || self.hex
     }
 }
 
@@ -124,6 +132,7 @@ fn triggers_with(s: &[u8], block: impl Fn(&[u8; 64]) -> Masks) -> Triggers {
             let block = &s[at..(at + 64).min(s.len())];
             t.backslash |= memchr::memchr(b'\\', block).is_some();
             t.percent |= memchr::memchr(b'%', block).is_some();
+            t.ampersand |= memchr::memchr(b'&', block).is_some();
         }
         t.non_ascii |= m.non_ascii;
         t.base64 = t.base64 || base64.feed(at, &m).is_some();
@@ -331,8 +340,11 @@ mod avx2 {
             !(_mm256_movemask_epi8(none) as u32)
         };
         let escape = _mm256_or_si256(
-            _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'%' as i8)),
-            _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8)),
+            _mm256_or_si256(
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'%' as i8)),
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8)),
+            ),
+            _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'&' as i8)),
         );
         ([set(BASE64), set(HEX), set(HEX_DIGITS)], escape, v)
     }
@@ -360,7 +372,7 @@ mod bytes {
             if b.is_ascii_hexdigit() {
                 m.hex_digits |= bit;
             }
-            if b == b'%' || b == b'\\' {
+            if b == b'%' || b == b'\\' || b == b'&' {
                 m.escape = true;
             }
             if !b.is_ascii() {

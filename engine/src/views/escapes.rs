@@ -1,9 +1,12 @@
 //! JSON string escapes (RFC 8259 section 7) left in a string's text: a tool result whose text
 //! is itself JSON keeps `\/`, `\"` and `\u002B` inside every string it holds, and each
 //! escape splits a secret for a pattern. Undoing them once per view depth reaches JSON nested
-//! several levels deep.
+//! several levels deep. The byte and code point escapes of the languages a string is pasted
+//! from are undone too: `\xHH` (C, Python, JavaScript, shell `$'...'`) and `\u{H..}`
+//! (JavaScript ES2015, Rust), the ways a payload is spelled one character at a time.
 
 use super::Origin;
+use crate::normalize::is_invisible;
 
 /// Positions of the escapes that can split a secret: `\/` or `\uXXXX` (base64 tokens hold `/`
 /// and `+`; a JSON encoder may write either). The window around one also undoes `\"` and
@@ -13,7 +16,8 @@ use super::Origin;
 pub fn triggers(s: &[u8]) -> impl Iterator<Item = usize> + '_ {
     memchr::memchr_iter(b'\\', s).filter(move |&i| match s.get(i + 1) {
         Some(b'/') => true,
-        Some(b'u') => hex4(s, i + 2).is_some(),
+        Some(b'u') => hex4(s, i + 2).is_some() || braced(s, i + 2).is_some(),
+        Some(b'x') => hex2(s, i + 2).is_some(),
         _ => false,
     })
 }
@@ -28,7 +32,15 @@ pub fn decode(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>) {
         if s[i] == b'\\' {
             if let Some((c, len)) = escape_at(s, i) {
                 let mut tmp = [0u8; 4];
-                for &b in c.encode_utf8(&mut tmp).as_bytes() {
+                // An invisible character written as an escape hides nothing where it is
+                // written (tables of such characters are common in source code), and without
+                // it a token split by one reads whole.
+                let c = if is_invisible(c) {
+                    ""
+                } else {
+                    c.encode_utf8(&mut tmp)
+                };
+                for &b in c.as_bytes() {
                     out.push(b);
                     map.push((i as u32, (i + len) as u32));
                 }
@@ -54,12 +66,16 @@ fn escape_at(s: &[u8], i: usize) -> Option<(char, usize)> {
         b'r' => '\r',
         b't' => '\t',
         b'u' => return unicode_escape(s, i),
+        b'x' => return byte_escapes(s, i),
         _ => return None,
     };
     Some((c, 2))
 }
 
 fn unicode_escape(s: &[u8], i: usize) -> Option<(char, usize)> {
+    if let Some((c, len)) = braced(s, i + 2) {
+        return Some((c, 2 + len));
+    }
     let hi = hex4(s, i + 2)?;
     if !(0xD800..0xE000).contains(&hi) {
         return Some((char::from_u32(hi)?, 6));
@@ -75,6 +91,58 @@ fn unicode_escape(s: &[u8], i: usize) -> Option<(char, usize)> {
         }
         None => ('\u{FFFD}', 6),
     })
+}
+
+/// `\xHH` at `i`: the character it stands for, or the one a run of `\xHH` spells as UTF-8
+/// (`\xc3\xa9`), and the length of the escapes. A byte that starts no valid UTF-8 character
+/// is left as written.
+fn byte_escapes(s: &[u8], i: usize) -> Option<(char, usize)> {
+    let first = hex2(s, i + 2)?;
+    let len = match first {
+        0x00..=0x7F => return Some((char::from(first), 4)),
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return None,
+    };
+    let mut bytes = [first, 0, 0, 0];
+    for (k, b) in bytes.iter_mut().enumerate().skip(1).take(len - 1) {
+        let at = i + 4 * k;
+        if s.get(at..at + 2) != Some(b"\\x") {
+            return None;
+        }
+        *b = hex2(s, at + 2)?;
+    }
+    let c = std::str::from_utf8(&bytes[..len]).ok()?.chars().next()?;
+    Some((c, 4 * len))
+}
+
+/// The two hex digits at `at` as a byte.
+fn hex2(s: &[u8], at: usize) -> Option<u8> {
+    let pair = s.get(at..at + 2)?;
+    pair.iter()
+        .all(u8::is_ascii_hexdigit)
+        .then(|| (super::percent::hex(pair[0]) << 4) | super::percent::hex(pair[1]))
+}
+
+/// `{H..}` at `at` (one to six hex digits, a Unicode scalar value): the character and the
+/// length of the braces and digits.
+fn braced(s: &[u8], at: usize) -> Option<(char, usize)> {
+    if s.get(at) != Some(&b'{') {
+        return None;
+    }
+    let digits = s
+        .get(at + 1..)?
+        .iter()
+        .take(7)
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    if !(1..=6).contains(&digits) || s.get(at + 1 + digits) != Some(&b'}') {
+        return None;
+    }
+    let value = std::str::from_utf8(&s[at + 1..at + 1 + digits]).ok()?;
+    let c = char::from_u32(u32::from_str_radix(value, 16).ok()?)?;
+    Some((c, digits + 2))
 }
 
 fn hex4(s: &[u8], at: usize) -> Option<u32> {
@@ -110,6 +178,21 @@ mod tests {
         assert_eq!(map[3], (4, 10));
         assert_eq!(map[4], (10, 22));
         assert_eq!(map[7], (10, 22));
+    }
+
+    #[test]
+    fn byte_and_braced_escapes_are_undone() {
+        assert!(triggers(br"k=\x73k").next().is_some());
+        assert!(triggers(br"\u{73}").next().is_some());
+        assert!(triggers(br"C:\xampp \u{zz} \x").next().is_none());
+        assert_eq!(run(r"g\u{200b}h\u200Bp\xe2\x80\x8b_").0, "ghp_");
+        let (out, map) = run(r"\x73\x6B_\xc3\xa9\u{1F600}\u{41}\xff\xc3");
+        assert_eq!(out, "sk_\u{e9}\u{1F600}A\\xff\\xc3");
+        assert_eq!(map[0], (0, 4));
+        assert_eq!(map[3], (9, 17));
+        assert_eq!(map[4], (9, 17));
+        assert_eq!(map[5], (17, 26));
+        assert_eq!(map[9], (26, 32));
     }
 
     #[test]

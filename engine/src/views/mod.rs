@@ -7,6 +7,7 @@
 
 pub mod base64_runs;
 pub mod classify;
+pub mod entities;
 pub mod escapes;
 pub mod hex;
 pub mod joined;
@@ -32,7 +33,7 @@ pub const BUDGET_FLOOR: usize = 1 << 20;
 /// A message whose decoded views would pass the budget.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "the message's decoded views (percent, base64, hex, JSON escapes) pass {limit} bytes; not inspected"
+    "the message's decoded views (percent, HTML references, base64, hex, escapes) pass {limit} bytes; not inspected"
 )]
 pub struct BudgetExceeded {
     /// The budget, in bytes.
@@ -40,7 +41,13 @@ pub struct BudgetExceeded {
 }
 
 /// The decodings, in the order they are tried on each view.
-const DECODINGS: [View; 4] = [View::Escapes, View::Percent, View::Base64, View::Hex];
+const DECODINGS: [View; 5] = [
+    View::Escapes,
+    View::Percent,
+    View::Entities,
+    View::Base64,
+    View::Hex,
+];
 
 /// A view waiting for its own views to be decoded.
 #[derive(Clone, Copy)]
@@ -77,7 +84,7 @@ impl Decoder {
     pub fn may_have_views(text: &[u8]) -> bool {
         text.len() >= base64_runs::MIN_RUN
             || !text.is_ascii()
-            || memchr::memchr2(b'%', b'\\', text).is_some()
+            || memchr::memchr3(b'%', b'\\', b'&', text).is_some()
     }
 
     /// Appends to `buf` and `segs` the decoded views of the text segment `segs[text]`, and of
@@ -138,6 +145,7 @@ impl Decoder {
         match view {
             View::Escapes => self.windowed(input, escapes::triggers(input), escapes::decode),
             View::Percent => self.windowed(input, percent::triggers(input), percent::decode),
+            View::Entities => self.windowed(input, entities::triggers(input), entities::decode),
             View::Base64 => {
                 // The run search is the trigger: one pass either way.
                 base64_runs::decode(input, &mut self.out, &mut self.local, &mut self.base64);
@@ -233,6 +241,7 @@ fn triggered(view: View, triggers: &classify::Triggers) -> bool {
     match view {
         View::Escapes => triggers.backslash,
         View::Percent => triggers.percent,
+        View::Entities => triggers.ampersand,
         View::Base64 => triggers.base64,
         View::Hex => triggers.hex,
         _ => false,

@@ -1,11 +1,13 @@
 //! Percent-decoding (RFC 3986 section 2.1): `%2F` is `/`. Secrets travel this way in URL
-//! queries and form bodies, and a sender hiding one can encode every byte.
+//! queries and form bodies, and a sender hiding one can encode every byte. The non-standard
+//! `%uXXXX` (a UTF-16 code unit, as JavaScript's `escape()` and old IIS servers write it) is
+//! decoded too.
 
 use super::Origin;
 
-/// Positions of the `%XX` triplets of `s`.
+/// Positions of the `%XX` triplets and `%uXXXX` escapes of `s`.
 pub fn triggers(s: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    memchr::memchr_iter(b'%', s).filter(|&i| is_triplet(s, i))
+    memchr::memchr_iter(b'%', s).filter(|&i| is_triplet(s, i) || code_unit(s, i).is_some())
 }
 
 /// Writes `s` with its `%XX` triplets decoded to `out` (other bytes as they are), and for each
@@ -23,6 +25,13 @@ pub fn decode(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>) {
             let origin = (i as u32, (i + 3 * len) as u32);
             map.resize(at + len, origin);
             i += 3 * len;
+        } else if let Some(c) = code_unit(s, i) {
+            let mut tmp = [0u8; 4];
+            for &b in c.encode_utf8(&mut tmp).as_bytes() {
+                out.push(b);
+                map.push((i as u32, i as u32 + 6));
+            }
+            i += 6;
         } else {
             out.push(s[i]);
             map.push((i as u32, i as u32 + 1));
@@ -52,6 +61,19 @@ fn char_at(s: &[u8], i: usize) -> Option<usize> {
         *b = byte(s, at);
     }
     std::str::from_utf8(&bytes[..len]).ok().map(|_| len)
+}
+
+/// `%uXXXX` at `i` (a `%` there), when the code unit is a character by itself (not half of
+/// a surrogate pair).
+fn code_unit(s: &[u8], i: usize) -> Option<char> {
+    let digits = s.get(i + 1..i + 6)?.strip_prefix(b"u")?;
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let unit = digits
+        .iter()
+        .fold(0u32, |v, &d| (v << 4) | u32::from(hex(d)));
+    char::from_u32(unit)
 }
 
 fn byte(s: &[u8], i: usize) -> u8 {
@@ -87,6 +109,20 @@ mod tests {
         assert_eq!(map[6], (8, 11));
         assert_eq!(map[7], (11, 17));
         assert_eq!(map[8], (11, 17));
+        assert_eq!(out.len(), map.len());
+    }
+
+    #[test]
+    fn decodes_utf16_code_units() {
+        let s = b"%u0073k%u005F%uD83D%u00e9%u12";
+        assert!(triggers(b"x%u0041").next().is_some());
+        assert!(triggers(b"%user% 50%u").next().is_none());
+        let (mut out, mut map) = (Vec::new(), Vec::new());
+        decode(s, &mut out, &mut map);
+        assert_eq!(std::str::from_utf8(&out).unwrap(), "sk_%uD83D\u{e9}%u12");
+        assert_eq!(map[0], (0, 6));
+        assert_eq!(map[2], (7, 13));
+        assert_eq!(map[9], (19, 25));
         assert_eq!(out.len(), map.len());
     }
 }
