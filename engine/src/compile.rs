@@ -47,6 +47,10 @@ pub struct Confirmer {
     /// Longest possible match in bytes (capped at [`UNBOUNDED_WINDOW`]).
     pub window: usize,
     pub utf8: bool,
+    /// Whether the rule's capture group always spans the whole match (group 0, or a pattern
+    /// that is one group between zero-width assertions, as `\b(tok_[a-z0-9]{32})\b`): its
+    /// span is then the match's, found without a capture engine.
+    pub capture_is_match: bool,
 }
 
 impl Confirmer {
@@ -304,7 +308,29 @@ fn confirmer(rule: &Rule) -> Result<Confirmer, CompileError> {
         full: OnceLock::new(),
         window,
         utf8,
+        capture_is_match: rule.capture == 0 || whole_match_group(&hir) == Some(rule.capture),
     })
+}
+
+/// The capture group that spans every match of `hir`, if one does: the pattern is that group,
+/// alone or between zero-width assertions (`\b`, `^`, `$`).
+fn whole_match_group(hir: &regex_syntax::hir::Hir) -> Option<usize> {
+    use regex_syntax::hir::HirKind;
+    let group = |h: &regex_syntax::hir::Hir| match h.kind() {
+        HirKind::Capture(c) => Some(c.index as usize),
+        _ => None,
+    };
+    match hir.kind() {
+        HirKind::Capture(c) => Some(c.index as usize),
+        HirKind::Concat(parts) => {
+            let mut groups = parts
+                .iter()
+                .filter(|p| !matches!(p.kind(), HirKind::Look(_)));
+            let only = groups.next()?;
+            groups.next().is_none().then(|| group(only)).flatten()
+        }
+        _ => None,
+    }
 }
 
 fn hs_patterns(rules: &[Rule], confirm: &[Confirmer]) -> Result<Patterns, CompileError> {
@@ -448,6 +474,25 @@ fn cpu_signature() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_between_assertions_is_the_whole_match() {
+        let group = |p: &str| {
+            let hir = regex_syntax::ParserBuilder::new()
+                .utf8(false)
+                .build()
+                .parse(p)
+                .unwrap();
+            whole_match_group(&hir)
+        };
+        assert_eq!(group(r"\b(ghp_[A-Za-z0-9]{36})\b"), Some(1));
+        assert_eq!(group(r"(?i)^(tok_[a-z]{4})$"), Some(1));
+        assert_eq!(group(r"(tok_[a-z]{4})"), Some(1));
+        assert_eq!(group(r"key=(\w+)"), None);
+        assert_eq!(group(r"\b(a)(b)"), None);
+        assert_eq!(group(r"(a)|(b)"), None);
+        assert_eq!(group(r"((a)b)"), Some(1));
+    }
 
     fn one(pattern: &str) -> Ruleset {
         Ruleset::from_toml(

@@ -408,33 +408,49 @@ fn confirm_all(
         let mut keyword = KeywordCursor::new(seg.start);
         let mut at = seg.start;
         while at <= seg.end {
-            let Some(caps) = regex.captures_at(hay, at) else {
+            let Some((whole, span)) = find_at(rules, rule, regex, hay, at) else {
                 break;
             };
-            let whole = caps.get(0).expect("group 0 always matches");
-            at = if whole.end() > whole.start() {
-                whole.end()
+            at = if whole.end > whole.start {
+                whole.end
             } else {
-                whole.end() + 1
+                whole.end + 1
             };
-            let r = rules.rule(rule);
-            let span = caps.get(r.capture).unwrap_or(whole);
-            if span.end() > seg.end {
+            if span.end > seg.end {
                 continue;
             }
             let m = Match {
                 rule,
                 segment: seg_idx,
-                start: span.start(),
-                end: span.end(),
-                match_start: whole.start(),
-                match_end: whole.end().min(seg.end),
+                start: span.start,
+                end: span.end,
+                match_start: whole.start,
+                match_end: whole.end.min(seg.end),
             };
             if accept(rules, rule, buf, seg.start, &m, &mut keyword) {
                 out.push(m);
             }
         }
     }
+}
+
+/// The next match of `rule`'s `regex` in `hay` from `at`, and the span of its capture group;
+/// without a capture engine when the group is the whole match.
+fn find_at(
+    rules: &CompiledRules,
+    rule: usize,
+    regex: &regex::bytes::Regex,
+    hay: &[u8],
+    at: usize,
+) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    if rules.confirm[rule].capture_is_match {
+        let whole = regex.find_at(hay, at)?.range();
+        return Some((whole.clone(), whole));
+    }
+    let caps = regex.captures_at(hay, at)?;
+    let whole = caps.get(0).expect("group 0 always matches");
+    let span = caps.get(rules.rule(rule).capture).unwrap_or(whole);
+    Some((whole.range(), span.range()))
 }
 
 /// Whether `pos` lies in a complete marker sluice writes (`[REDACTED:rule,rule]`, optionally
@@ -542,7 +558,6 @@ fn confirm_candidate(
     end: usize,
 ) -> Option<(Match, bool)> {
     let c = &rules.confirm[rule];
-    let r = rules.rule(rule);
     let win_start = end.saturating_sub(c.window).max(seg_start);
     // The haystack starts one byte early where possible so `\b` at the window start sees its
     // real left neighbour.
@@ -560,17 +575,15 @@ fn confirm_candidate(
         };
         return Some((m, true));
     };
-    let caps = regex.captures_at(hay, win_start - hay_start)?;
-    let whole = caps.get(0)?;
-    let span = caps.get(r.capture).unwrap_or(whole);
-    let (start, stop) = (hay_start + span.start(), hay_start + span.end());
+    let (whole, span) = find_at(rules, rule, regex, hay, win_start - hay_start)?;
+    let (start, stop) = (hay_start + span.start, hay_start + span.end);
     let m = Match {
         rule,
         segment: 0,
         start,
         end: stop,
-        match_start: hay_start + whole.start(),
-        match_end: hay_start + whole.end(),
+        match_start: hay_start + whole.start,
+        match_end: hay_start + whole.end,
     };
     let mut keyword = KeywordCursor::new(seg_start);
     let ok = accept(rules, rule, buf, seg_start, &m, &mut keyword);

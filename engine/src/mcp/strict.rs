@@ -1,7 +1,9 @@
 //! What simd-json lets through that JSON does not allow: it stops parsing a number at the
 //! first byte it does not expect (`12?34` reads as 12) and ends at a NUL byte. A proxy that
 //! reads a message differently from the upstream is a bypass, so every token outside strings
-//! is checked against the JSON grammar here, in one pass that skips strings with memchr.
+//! is checked against the JSON grammar here, in one pass that skips strings 32 bytes at a
+//! time; raw control characters, which simd-json lets through inside strings, are caught in
+//! the same pass (RFC 8259 section 7).
 
 /// Where and why the text is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,21 +21,7 @@ pub fn check_tokens(msg: &[u8], numbers: &mut Vec<(usize, usize)>) -> Result<(),
     let n = msg.len();
     while i < n {
         match msg[i] {
-            b'"' => {
-                // Skip the string: to the next quote not escaped.
-                let mut j = i + 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &msg[j.min(n)..]) {
-                        Some(p) if msg[j + p] == b'\\' => j += p + 2,
-                        Some(p) => {
-                            j += p + 1;
-                            break;
-                        }
-                        None => return err(i, "unterminated string"),
-                    }
-                }
-                i = j;
-            }
+            b'"' => i = string_end(msg, i)?,
             b'{' | b'}' | b'[' | b']' | b',' | b':' | b' ' | b'\t' | b'\n' | b'\r' => i += 1,
             b't' => i = literal(msg, i, b"true")?,
             b'f' => i = literal(msg, i, b"false")?,
@@ -48,6 +36,75 @@ pub fn check_tokens(msg: &[u8], numbers: &mut Vec<(usize, usize)>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The offset just past the closing quote of the string opened at `open`. A raw control
+/// character (U+0000 to U+001F) is not allowed in a string, escaped or not.
+fn string_end(msg: &[u8], open: usize) -> Result<usize, StrictError> {
+    let err = |offset, reason| Err(StrictError { offset, reason });
+    let mut j = open + 1;
+    loop {
+        let Some(p) = next_special(msg.get(j..).unwrap_or_default()).map(|p| j + p) else {
+            return err(open, "unterminated string");
+        };
+        match msg[p] {
+            b'"' => return Ok(p + 1),
+            b'\\' => match msg.get(p + 1) {
+                Some(&c) if c >= 0x20 => j = p + 2,
+                Some(_) => return err(p + 1, "control character"),
+                None => return err(open, "unterminated string"),
+            },
+            _ => return err(p, "control character"),
+        }
+    }
+}
+
+/// Whether `b` ends a run of plain string bytes: a quote, a backslash or a control character.
+fn is_special(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+/// The position of the first [`is_special`] byte of `s`.
+fn next_special(s: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU was just found to have AVX2.
+        return unsafe { avx2::next_special(s) };
+    }
+    s.iter().position(|&b| is_special(b))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn next_special(s: &[u8]) -> Option<usize> {
+        let (quote, backslash, control) = (
+            _mm256_set1_epi8(b'"' as i8),
+            _mm256_set1_epi8(b'\\' as i8),
+            _mm256_set1_epi8(0x1F),
+        );
+        let mut at = 0;
+        while at + 32 <= s.len() {
+            // SAFETY: `at + 32 <= s.len()`; the load is unaligned.
+            let v = unsafe { _mm256_loadu_si256(s.as_ptr().add(at).cast()) };
+            let hits = _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)),
+                // Unsigned `v <= 0x1F`: the maximum of the two is 0x1F.
+                _mm256_cmpeq_epi8(_mm256_max_epu8(v, control), control),
+            );
+            let mask = _mm256_movemask_epi8(hits) as u32;
+            if mask != 0 {
+                return Some(at + mask.trailing_zeros() as usize);
+            }
+            at += 32;
+        }
+        s[at..]
+            .iter()
+            .position(|&b| super::is_special(b))
+            .map(|p| at + p)
+    }
 }
 
 fn literal(msg: &[u8], i: usize, word: &[u8]) -> Result<usize, StrictError> {
@@ -116,6 +173,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_vector_search_finds_what_the_byte_loop_finds() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..200 {
+            for _ in 0..20 {
+                let s: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Mostly plain bytes, now and then a special one.
+                        match x % 97 {
+                            0 => b'"',
+                            1 => b'\\',
+                            2 => (x >> 8) as u8 % 0x20,
+                            _ => 0x20 + ((x >> 16) as u8 % 0xE0).max(3),
+                        }
+                    })
+                    .collect();
+                assert_eq!(
+                    next_special(&s),
+                    s.iter().position(|&b| is_special(b)),
+                    "{s:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn accepts_json_and_rejects_what_simd_json_misreads() {
         for ok in [
             r#"{"a":[1,-0.5,2e10,1E-3,true,false,null,"x\"y\\"]}"#,
@@ -133,6 +218,15 @@ mod tests {
             );
         }
         assert!(check_tokens(b"[222\0\0]", &mut Vec::new()).is_err());
+        for (bad, at) in [
+            (&b"[\"a\x01b\"]"[..], 3),
+            (b"[\"a\\\x1f\"]", 4),
+            (b"[\"0123456789012345678901234567890123456789\tx\"]", 42),
+            (b"[\"a\"\0]", 4),
+        ] {
+            let e = check_tokens(bad, &mut Vec::new()).unwrap_err();
+            assert_eq!((e.offset, e.reason), (at, "control character"), "{bad:?}");
+        }
         let mut nums = Vec::new();
         check_tokens(br#"{"a":[12,"3",-4.5e1]}"#, &mut nums).unwrap();
         assert_eq!(nums, vec![(6, 8), (13, 19)]);

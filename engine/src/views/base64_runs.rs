@@ -30,13 +30,20 @@ pub struct Scratch {
 /// Writes the text each base64 run of `s` decodes to, one after another and each followed by
 /// `\n`, to `out`; every output byte maps to its whole run in `map` (a byte of base64 cannot
 /// be redacted apart from its neighbours). A run with `/` in it that is not base64 as a whole
-/// (a URL path) is tried piece by piece.
-pub fn decode(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>, scratch: &mut Scratch) {
-    let mut from = 0;
-    while let Some((start, end)) = next_candidate_run(s, from) {
+/// (a URL path) is tried piece by piece. `first` is the first run, as
+/// [`next_candidate_run`] gives it (the trigger pass found it already).
+pub fn decode(
+    s: &[u8],
+    first: (usize, usize),
+    out: &mut Vec<u8>,
+    map: &mut Vec<Origin>,
+    scratch: &mut Scratch,
+) {
+    let mut run = Some(first);
+    while let Some((start, end)) = run {
         let run_end = run_end(s, start, end);
         decode_run_or_pieces(s, start, run_end, out, map, scratch);
-        from = end.max(run_end);
+        run = next_candidate_run(s, end.max(run_end));
     }
 }
 
@@ -210,7 +217,15 @@ mod tests {
 
     fn run(s: &str) -> (String, Vec<Origin>) {
         let (mut out, mut map) = (Vec::new(), Vec::new());
-        decode(s.as_bytes(), &mut out, &mut map, &mut Scratch::default());
+        if let Some(first) = next_candidate_run(s.as_bytes(), 0) {
+            decode(
+                s.as_bytes(),
+                first,
+                &mut out,
+                &mut map,
+                &mut Scratch::default(),
+            );
+        }
         assert_eq!(out.len(), map.len());
         (String::from_utf8(out).unwrap(), map)
     }

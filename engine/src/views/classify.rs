@@ -81,13 +81,14 @@ pub struct Triggers {
     pub percent: bool,
     /// It has a `&` (it may hold HTML character references).
     pub ampersand: bool,
-    /// It has a run [`next_candidate_run`] finds (it may hold base64 of text).
-    pub base64: bool,
+    /// The first run [`next_candidate_run`] finds, as `start..end` (it may hold base64 of
+    /// text): decoding goes on from there.
+    pub base64: Option<(usize, usize)>,
     /// It has non-ASCII characters (look-alikes and invisibles may hide in it).
     pub non_ascii: bool,
-    /// It has a run of [`hex::MIN_RUN`](super::hex::MIN_RUN) hex digits (it may hold text
-    /// written in hex).
-    pub hex: bool,
+    /// The first run of [`hex::MIN_RUN`](super::hex::MIN_RUN) hex digits, as `start..end` (it
+    /// may hold text written in hex).
+    pub hex: Option<(usize, usize)>,
 }
 
 impl Triggers {
@@ -96,9 +97,9 @@ impl Triggers {
         self.backslash
             || self.percent
             || self.ampersand
-            || self.base64
+            || self.base64.is_some()
             || self.non_ascii
-            || self.hex
+            || self.hex.is_some()
     }
 }
 
@@ -135,12 +136,16 @@ fn triggers_with(s: &[u8], block: impl Fn(&[u8; 64]) -> Masks) -> Triggers {
             t.ampersand |= memchr::memchr(b'&', block).is_some();
         }
         t.non_ascii |= m.non_ascii;
-        t.base64 = t.base64 || base64.feed(at, &m).is_some();
-        t.hex = t.hex || hex.feed(at, &m).is_some();
+        if t.base64.is_none() {
+            t.base64 = base64.feed(at, &m);
+        }
+        if t.hex.is_none() {
+            t.hex = hex.feed(at, &m);
+        }
         at += 64;
     }
-    t.base64 = t.base64 || base64.finish(s.len()).is_some();
-    t.hex = t.hex || hex.finish(s.len()).is_some();
+    t.base64 = t.base64.or_else(|| base64.finish(s.len()));
+    t.hex = t.hex.or_else(|| hex.finish(s.len()));
     t
 }
 
@@ -468,13 +473,10 @@ mod tests {
                 .find(|&(a, b)| b - a >= crate::views::hex::MIN_RUN);
             assert_eq!(next_hex_run(&s, from), naive_hex, "{text:?} from {from}");
             let t = triggers(&s);
-            assert_eq!(t.base64, naive_run(&s, 0).is_some(), "{text:?}");
+            assert_eq!(t.base64, naive_run(&s, 0), "{text:?}");
             assert_eq!(t.backslash, s.contains(&b'\\'));
             assert_eq!(t.non_ascii, !s.is_ascii());
-            let hex_run = s
-                .split(|b| !b.is_ascii_hexdigit())
-                .any(|r| r.len() >= crate::views::hex::MIN_RUN);
-            assert_eq!(t.hex, hex_run, "{text:?}");
+            assert_eq!(t.hex, next_hex_run(&s, 0), "{text:?}");
         }
     }
 

@@ -14,12 +14,14 @@ pub const MIN_RUN: usize = 32;
 /// another and each followed by `\n`, to `out`; every output byte maps to its whole run in
 /// `map`. A run goes on across line breaks (`xxd -p` wraps at 60 columns); it is read from its
 /// first digit, or from its second when that is what decodes to text (a stray digit in front).
-pub fn decode(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>) {
-    let mut from = 0;
-    while let Some((start, end)) = next_hex_run(s, from) {
-        let end = wrapped_end(s, end);
-        decode_run(s, start, end, out, map);
-        from = end;
+/// `first` is the first run's first line, as [`next_hex_run`] gives it (the trigger pass found
+/// it already).
+pub fn decode(s: &[u8], first: (usize, usize), out: &mut Vec<u8>, map: &mut Vec<Origin>) {
+    let mut run = Some(first);
+    while let Some((start, line_end)) = run {
+        let end = wrapped_end(s, line_end);
+        decode_run(s, start, line_end, end, out, map);
+        run = next_hex_run(s, end);
     }
 }
 
@@ -40,16 +42,17 @@ fn wrapped_end(s: &[u8], mut end: usize) -> usize {
     }
 }
 
-fn decode_run(s: &[u8], start: usize, end: usize, out: &mut Vec<u8>, map: &mut Vec<Origin>) {
+fn decode_run(
+    s: &[u8],
+    start: usize,
+    line_end: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+    map: &mut Vec<Origin>,
+) {
     let digits = || s[start..end].iter().copied().filter(u8::is_ascii_hexdigit);
     for skip in 0..2 {
-        // Hashes and ids: their first bytes are already not text.
-        let mut head = [0u8; MIN_RUN / 2];
-        let mut pairs = Pairs(digits().skip(skip));
-        for h in &mut head {
-            *h = pairs.next().unwrap_or(b' ');
-        }
-        if !starts_as_text(&head) {
+        if !head_is_text(&s[start + skip..line_end]) {
             continue;
         }
         let at = out.len();
@@ -61,6 +64,16 @@ fn decode_run(s: &[u8], start: usize, end: usize, out: &mut Vec<u8>, map: &mut V
         }
         out.truncate(at);
     }
+}
+
+/// Whether the first bytes the hex digits `digits` spell start as text. Hashes and ids fail
+/// here, on their first bytes, before any of the rest is decoded.
+fn head_is_text(digits: &[u8]) -> bool {
+    let mut head = [b' '; MIN_RUN / 2];
+    for (h, pair) in head.iter_mut().zip(digits.chunks_exact(2)) {
+        *h = (hex(pair[0]) << 4) | hex(pair[1]);
+    }
+    starts_as_text(&head)
 }
 
 /// The bytes a sequence of hex digits stands for, two digits each (an odd last one dropped).
@@ -85,7 +98,9 @@ mod tests {
 
     fn run(s: &str) -> (String, Vec<Origin>) {
         let (mut out, mut map) = (Vec::new(), Vec::new());
-        decode(s.as_bytes(), &mut out, &mut map);
+        if let Some(first) = next_hex_run(s.as_bytes(), 0) {
+            decode(s.as_bytes(), first, &mut out, &mut map);
+        }
         assert_eq!(out.len(), map.len());
         (String::from_utf8(out).unwrap(), map)
     }

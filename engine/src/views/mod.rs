@@ -82,9 +82,11 @@ impl Decoder {
     /// Whether a string may have a view at all: most strings of a message are short ASCII
     /// keys, names and ids, which have none and should cost nothing here.
     pub fn may_have_views(text: &[u8]) -> bool {
+        // A short string is checked byte by byte: a call per search costs more than that.
         text.len() >= base64_runs::MIN_RUN
-            || !text.is_ascii()
-            || memchr::memchr3(b'%', b'\\', b'&', text).is_some()
+            || text
+                .iter()
+                .any(|&b| !b.is_ascii() || matches!(b, b'%' | b'\\' | b'&'))
     }
 
     /// Appends to `buf` and `segs` the decoded views of the text segment `segs[text]`, and of
@@ -112,7 +114,7 @@ impl Decoder {
                 if q.depth >= MAX_DEPTH || !triggered(view, &triggers) {
                     continue;
                 }
-                if self.decode(view, &buf[parent.start..parent.end])? {
+                if self.decode(view, &buf[parent.start..parent.end], &triggers)? {
                     self.push(buf, segs, &parent, view)?;
                     self.queue.push(Queued {
                         segment: segs.len() - 1,
@@ -139,7 +141,12 @@ impl Decoder {
     /// Decodes `input` as `view` into `out` and `local` when its trigger is present. A view is
     /// never much longer than what it decodes, so a message past the budget stops before the
     /// work rather than after it.
-    fn decode(&mut self, view: View, input: &[u8]) -> Result<bool, BudgetExceeded> {
+    fn decode(
+        &mut self,
+        view: View,
+        input: &[u8],
+        triggers: &classify::Triggers,
+    ) -> Result<bool, BudgetExceeded> {
         self.out.clear();
         self.local.clear();
         match view {
@@ -147,12 +154,21 @@ impl Decoder {
             View::Percent => self.windowed(input, percent::triggers(input), percent::decode),
             View::Entities => self.windowed(input, entities::triggers(input), entities::decode),
             View::Base64 => {
-                // The run search is the trigger: one pass either way.
-                base64_runs::decode(input, &mut self.out, &mut self.local, &mut self.base64);
+                if let Some(first) = triggers.base64 {
+                    base64_runs::decode(
+                        input,
+                        first,
+                        &mut self.out,
+                        &mut self.local,
+                        &mut self.base64,
+                    );
+                }
                 Ok(!self.out.is_empty())
             }
             View::Hex => {
-                hex::decode(input, &mut self.out, &mut self.local);
+                if let Some(first) = triggers.hex {
+                    hex::decode(input, first, &mut self.out, &mut self.local);
+                }
                 Ok(!self.out.is_empty())
             }
             _ => Ok(false),
@@ -242,8 +258,8 @@ fn triggered(view: View, triggers: &classify::Triggers) -> bool {
         View::Escapes => triggers.backslash,
         View::Percent => triggers.percent,
         View::Entities => triggers.ampersand,
-        View::Base64 => triggers.base64,
-        View::Hex => triggers.hex,
+        View::Base64 => triggers.base64.is_some(),
+        View::Hex => triggers.hex.is_some(),
         _ => false,
     }
 }
