@@ -161,19 +161,27 @@ fn iban_length(country: &[u8]) -> Option<usize> {
 /// An IBAN: a registry country's code, that country's length, and the ISO 7064 mod-97-10
 /// check (ISO 13616). Spaces and dashes are ignored; either case is read.
 pub fn iban_mod97(span: &[u8]) -> bool {
-    let chars: Vec<u8> = span
+    // On the stack: every candidate of the IBAN pattern comes through here.
+    let mut buf = [0u8; 34];
+    let mut len = 0;
+    for b in span
         .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace() && *b != b'-')
-        .map(|b| b.to_ascii_uppercase())
-        .collect();
-    if chars.len() < 15 || chars.len() > 34 || !chars.iter().all(u8::is_ascii_alphanumeric) {
+        .filter(|b| !b.is_ascii_whitespace() && **b != b'-')
+    {
+        if len == buf.len() || !b.is_ascii_alphanumeric() {
+            return false;
+        }
+        buf[len] = b.to_ascii_uppercase();
+        len += 1;
+    }
+    let chars = &buf[..len];
+    if len < 15 {
         return false;
     }
     if iban_length(&chars[..2]) != Some(chars.len()) {
         return false;
     }
-    mod97_is_one(&chars)
+    mod97_is_one(chars)
 }
 
 /// ISO 7064 mod-97-10 over upper-case alphanumerics, the first four moved to the end.

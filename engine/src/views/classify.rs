@@ -51,16 +51,34 @@ pub struct Masks {
     pub non_ascii: bool,
 }
 
-/// The masks of the 64 bytes of `s` from `at`; bytes past the end of `s` are in none.
+/// The masks of the 64 bytes of `s` from `at`; bytes past the end of `s` are in none. The
+/// `escape` and `non_ascii` flags of a short last block may also tell of bytes before `at`.
 pub fn masks(s: &[u8], at: usize) -> Masks {
-    match s.get(at..at + 64) {
-        Some(block) => block_masks(block.try_into().expect("64 bytes")),
-        None => {
-            let mut block = [0u8; 64];
-            block[..s.len() - at].copy_from_slice(&s[at..]);
-            block_masks(&block)
-        }
+    masks_with(s, at, block_masks)
+}
+
+/// [`masks`] with `block` as the classifier.
+#[inline(always)]
+fn masks_with(s: &[u8], at: usize, block: impl Fn(&[u8; 64]) -> Masks) -> Masks {
+    if let Some(b) = s.get(at..at + 64) {
+        return block(b.try_into().expect("64 bytes"));
     }
+    if s.len() >= 64 {
+        // The last 64 bytes, shifted past the ones before `at`: no copy into a padded block
+        // (and no stalled load of what was just copied). The flags may see bytes before
+        // `at`, which are the string's all the same.
+        let seen = at + 64 - s.len();
+        let m = block(s[s.len() - 64..].try_into().expect("64 bytes"));
+        return Masks {
+            base64: m.base64 >> seen,
+            hex: m.hex >> seen,
+            hex_digits: m.hex_digits >> seen,
+            ..m
+        };
+    }
+    let mut padded = [0u8; 64];
+    padded[..s.len() - at].copy_from_slice(&s[at..]);
+    block(&padded)
 }
 
 fn block_masks(block: &[u8; 64]) -> Masks {
@@ -121,14 +139,7 @@ fn triggers_with(s: &[u8], block: impl Fn(&[u8; 64]) -> Masks) -> Triggers {
     let (mut base64, mut hex) = (Runs::<false>::default(), Runs::<true>::default());
     let mut at = 0;
     while at < s.len() {
-        let m = match s.get(at..at + 64) {
-            Some(b) => block(b.try_into().expect("64 bytes")),
-            None => {
-                let mut padded = [0u8; 64];
-                padded[..s.len() - at].copy_from_slice(&s[at..]);
-                block(&padded)
-            }
-        };
+        let m = masks_with(s, at, &block);
         if m.escape {
             let block = &s[at..(at + 64).min(s.len())];
             t.backslash |= memchr::memchr(b'\\', block).is_some();
