@@ -83,9 +83,13 @@ fn look_alike(c: char) -> Option<char> {
                 };
                 // A capital with no small letter (mathematical `𝐈`) whose prototype is `l`.
                 let capital_i = |a: char| if a == 'l' && c.is_uppercase() { 'I' } else { a };
-                let found = lower
-                    .and_then(skeleton_letter)
-                    .map(|a| a.to_ascii_uppercase())
+                let found = compatibility_letter(c)
+                    .or_else(|| EXTRA.iter().find(|&&(x, _)| x == c).map(|&(_, a)| a))
+                    .or_else(|| {
+                        lower
+                            .and_then(skeleton_letter)
+                            .map(|a| a.to_ascii_uppercase())
+                    })
                     .or_else(|| skeleton_letter(c).map(capital_i));
                 if let Some(a) = found {
                     t.push((c as u32, a as u8));
@@ -109,6 +113,33 @@ fn look_alike(c: char) -> Option<char> {
         .binary_search_by_key(&cp, |&(k, _)| k)
         .ok()
         .map(|i| table[i].1 as char)
+}
+
+/// Letters a reader takes for Latin ones that the confusables data maps elsewhere (Cyrillic
+/// and Greek `к κ` to `ĸ`, Cyrillic `К` to Greek `Κ`... whose skeletons are not ASCII).
+const EXTRA: [(char, char); 4] = [
+    ('\u{43A}', 'k'),
+    ('\u{3BA}', 'k'),
+    ('\u{41A}', 'K'),
+    ('\u{39A}', 'K'),
+];
+
+/// The ASCII letter or digit that is `c`'s compatibility decomposition (Unicode NFKD, via
+/// `unicode-normalization`), when it is one: mathematical `𝐦` is `m`, circled `ⓜ` is `m`.
+/// It comes before the confusables data, which reads `𝐦` as `rn`.
+fn compatibility_letter(c: char) -> Option<char> {
+    let mut letters = [None; 2];
+    let mut n = 0;
+    unicode_normalization::char::decompose_compatible(c, |d| {
+        if n < 2 {
+            letters[n] = Some(d);
+        }
+        n += 1;
+    });
+    match (n, letters[0]) {
+        (1, Some(a)) if a != c && a.is_ascii_alphanumeric() => Some(a),
+        _ => None,
+    }
 }
 
 /// The skeleton of `c` when it is one ASCII letter or digit.
@@ -247,6 +278,19 @@ mod tests {
         // Devanagari: the vowel signs are how the word is written.
         let hindi = "\u{928}\u{93F}\u{930}\u{94D}\u{926}\u{947}\u{936}";
         assert!(!needs_view(hindi));
+    }
+
+    #[test]
+    fn compatibility_forms_and_kappas_become_their_letters() {
+        // Mathematical bold m (the confusables data says `rn`), circled m, Cyrillic and Greek
+        // small kappa-like letters.
+        let s = "\u{1D426}y sk_live \u{24DC}y s\u{43A}_live s\u{3BA}_live \u{41A}EY";
+        let (mut out, mut map) = (Vec::new(), Vec::new());
+        normalize_into(s, &mut out, &mut map);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "my sk_live my sk_live sk_live KEY"
+        );
     }
 
     #[test]

@@ -108,3 +108,28 @@ fn base64_and_hex_broken_up_by_zero_width_spaces_are_decoded() {
         assert!(!out.contains(&broken[3]), "{out}");
     }
 }
+
+#[test]
+fn base64_and_hex_of_utf16_and_latin1_text_are_decoded() {
+    use base64::Engine as _;
+    let token = "ghp_Wb3nR8tK1qZ6yH2mV9cX4pL7sD0fJ5gA3eU1";
+    // PowerShell -EncodedCommand: base64 of UTF-16LE; a Latin-1 config file with an accent.
+    let utf16: Vec<u8> = format!("$env:GITHUB_TOKEN = \"{token}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let latin1: Vec<u8> = format!("# Configuraci\u{f3}n\nGITHUB_TOKEN={token}\n")
+        .chars()
+        .map(|c| c as u8)
+        .collect();
+    for bytes in [utf16, latin1] {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        for enc in [b64, hex] {
+            let text = format!("powershell -EncodedCommand {enc}");
+            let out = forwarded(&text).unwrap();
+            assert!(!out.contains(&enc), "{out}");
+            assert!(out.contains("REDACTED:github.pat-classic"), "{out}");
+        }
+    }
+}

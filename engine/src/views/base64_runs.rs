@@ -8,6 +8,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
 use super::classify::{masks, next_candidate_run, CLASS, STANDARD_ONLY, URL_ONLY};
+use super::text::{push_text, starts_as_text};
 use super::Origin;
 
 /// Shortest run, in base64 characters, worth decoding: 15 bytes, about the shortest credential
@@ -177,37 +178,13 @@ fn decode_run(
         &STANDARD_ENGINE
     };
     scratch.bytes.clear();
-    if engine.decode_vec(&*chars, &mut scratch.bytes).is_err() || !is_text(&scratch.bytes) {
+    if engine.decode_vec(&*chars, &mut scratch.bytes).is_err() || !push_text(&scratch.bytes, out) {
         return false;
     }
     let origin = (start as u32, end as u32);
-    out.extend_from_slice(&scratch.bytes);
     out.push(b'\n');
     map.resize(out.len(), origin);
     true
-}
-
-/// Whether `b` may be the start of text: UTF-8 but for a character cut at its end, no control
-/// character but tab and line breaks.
-pub(super) fn starts_as_text(b: &[u8]) -> bool {
-    let valid = match std::str::from_utf8(b) {
-        Ok(_) => true,
-        Err(e) => e.error_len().is_none(),
-    };
-    valid
-        && !b
-            .iter()
-            .any(|&c| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7f)
-}
-
-/// Valid UTF-8 with at most one control character in 50 (tab and line breaks aside): random
-/// bytes are almost never valid UTF-8 for 15 bytes in a row.
-pub(super) fn is_text(b: &[u8]) -> bool {
-    let controls = b
-        .iter()
-        .filter(|&&c| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7f)
-        .count();
-    controls * 50 <= b.len() && std::str::from_utf8(b).is_ok()
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! a `bytes.hex()` leave it): a secret or an instruction hidden that way is a run of hex
 //! digits. Most such runs are hashes and ids; only a run that decodes to text is kept.
 
-use super::base64_runs::{is_text, line_break, starts_as_text};
+use super::base64_runs::line_break;
 use super::classify::next_hex_run;
 use super::percent::hex;
+use super::text::{is_utf8_text, push_text, starts_as_text};
 use super::Origin;
 
 /// Shortest run, in hex digits, worth decoding: 16 bytes of text.
@@ -57,12 +58,12 @@ fn decode_run(
         }
         let at = out.len();
         out.extend(Pairs(digits().skip(skip)));
-        if is_text(&out[at..]) {
+        // Text but for UTF-8 (UTF-16LE, Latin-1) is transcoded: rare, so a copy is fine.
+        if is_utf8_text(&out[at..]) || push_text(&out.split_off(at), out) {
             out.push(b'\n');
             map.resize(out.len(), (start as u32, end as u32));
             return;
         }
-        out.truncate(at);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod escapes;
 pub mod hex;
 pub mod joined;
 pub mod percent;
+mod text;
 
 use crate::normalize::{needs_view, normalize_into};
 use crate::scan::{Segment, View};
