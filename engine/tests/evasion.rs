@@ -133,3 +133,17 @@ fn base64_and_hex_of_utf16_and_latin1_text_are_decoded() {
         }
     }
 }
+
+#[test]
+fn grouped_hex_dumps_are_decoded() {
+    let token = "ghp_Hc5vT9qW2nL8rB4xK7mZ1pD6sF3gJ0yE8aU2";
+    let bytes = format!("GITHUB_TOKEN={token}").into_bytes();
+    let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let quads: Vec<String> = pairs.chunks(2).map(|c| c.concat()).collect();
+    for dump in [pairs.join(" "), pairs.join(":"), quads.join(" ")] {
+        let text = format!("memory at 0x7ffe: {dump}\n(end of dump)");
+        let out = forwarded(&text).unwrap();
+        assert!(!out.contains(&pairs[20..30].join(" ")), "{out}");
+        assert!(out.contains("REDACTED:github.pat-classic"), "{out}");
+    }
+}

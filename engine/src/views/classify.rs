@@ -99,6 +99,9 @@ pub struct Triggers {
     pub percent: bool,
     /// It has a `&` (it may hold HTML character references).
     pub ampersand: bool,
+    /// It has hex digits in groups of two or four with one character between groups
+    /// (`74 6f 6b`, `74:6f:6b`, `746f 6b65`), as hex dumps write bytes.
+    pub grouped_hex: bool,
     /// The first run [`next_candidate_run`] finds, as `start..end` (it may hold base64 of
     /// text): decoding goes on from there.
     pub base64: Option<(usize, usize)>,
@@ -115,6 +118,7 @@ impl Triggers {
         self.backslash
             || self.percent
             || self.ampersand
+            || self.grouped_hex
             || self.base64.is_some()
             || self.non_ascii
             || self.hex.is_some()
@@ -153,11 +157,29 @@ fn triggers_with(s: &[u8], block: impl Fn(&[u8; 64]) -> Masks) -> Triggers {
         if t.hex.is_none() {
             t.hex = hex.feed(at, &m);
         }
+        t.grouped_hex = t.grouped_hex || grouped_hex(m.hex_digits);
         at += 64;
     }
     t.base64 = t.base64.or_else(|| base64.finish(s.len()));
     t.hex = t.hex.or_else(|| hex.finish(s.len()));
     t
+}
+
+/// Whether a block's hex digits `d` hold seven groups of two, or four of four, each followed by
+/// one other character: the middle of a grouped hex dump of 16 bytes or more lies that way
+/// within one block, wherever the block starts.
+#[inline]
+fn grouped_hex(d: u64) -> bool {
+    let pairs = d & (d >> 1) & !(d >> 2);
+    let quads = d & (d >> 1) & (d >> 2) & (d >> 3) & !(d >> 4);
+    let (mut p, mut q) = (pairs, quads);
+    for k in 1..7 {
+        p &= pairs >> (3 * k);
+    }
+    for k in 1..4 {
+        q &= quads >> (5 * k);
+    }
+    p | q != 0
 }
 
 /// The first run from `from` on (which must not be inside a run) of at least [`MIN_RUN`]
@@ -488,6 +510,24 @@ mod tests {
             assert_eq!(t.backslash, s.contains(&b'\\'));
             assert_eq!(t.non_ascii, !s.is_ascii());
             assert_eq!(t.hex, next_hex_run(&s, 0), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn grouped_hex_dumps_trigger_wherever_they_start() {
+        let pairs: Vec<String> = (0..16).map(|i| format!("{:02x}", 0x61 + i)).collect();
+        let quads: Vec<String> = pairs.chunks(2).map(|c| c.concat()).collect();
+        for dump in [pairs.join(" "), pairs.join(":"), quads.join(" ")] {
+            for pad in 0..64 {
+                let s = format!("{}{dump} end", "x".repeat(pad));
+                assert!(triggers(s.as_bytes()).grouped_hex, "{s}");
+            }
+        }
+        for benign in [
+            "host aa:bb:cc:dd:ee:ff seen at 12:30:45 on 2024-01-02, be a bad ace",
+            "a deadbeef: cafe babe, 1a2b 3c4d",
+        ] {
+            assert!(!triggers(benign.as_bytes()).grouped_hex, "{benign}");
         }
     }
 

@@ -26,6 +26,73 @@ pub fn decode(s: &[u8], first: (usize, usize), out: &mut Vec<u8>, map: &mut Vec<
     }
 }
 
+/// Writes the text each grouped hex dump in `s` decodes to (`74 6f 6b`, `74:6f:6b`,
+/// `746f 6b65`: groups of two or four digits, one separator between groups, line breaks
+/// between rows), one after another and each followed by `\n`, to `out`; every output byte
+/// maps to its whole dump in `map`. Dumps of fewer than [`MIN_RUN`] digits are skipped.
+pub fn decode_grouped(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>) {
+    let mut i = 0;
+    while i < s.len() {
+        if !s[i].is_ascii_hexdigit() || (i > 0 && s[i - 1].is_ascii_hexdigit()) {
+            i += 1;
+            continue;
+        }
+        match grouped_end(s, i) {
+            Some(end) => {
+                // An empty first line: no head test, which reads one stretch of digits.
+                // Grouped dumps are rare (the trigger pass found one), so all are decoded.
+                decode_run(s, i, i, end, out, map);
+                i = end;
+            }
+            None => i += 1,
+        }
+    }
+}
+
+/// Separators between the groups of a hex dump.
+const GROUP_SEPARATORS: &[u8] = b" :-,";
+
+/// The end of the grouped dump starting at `start`, if one of at least [`MIN_RUN`] digits
+/// does: every group as long as the first (two or four digits; the last may be shorter), the
+/// same separator after each, or a line break between rows; a group is a word of its own.
+fn grouped_end(s: &[u8], start: usize) -> Option<usize> {
+    let group_len = |at: usize| {
+        s[at..]
+            .iter()
+            .take(5)
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count()
+    };
+    let width = group_len(start);
+    if width != 2 && width != 4 {
+        return None;
+    }
+    let separator = *s
+        .get(start + width)
+        .filter(|b| GROUP_SEPARATORS.contains(b))?;
+    let (mut at, mut end, mut digits) = (start, start, 0);
+    loop {
+        let len = group_len(at);
+        let ends_word = !s.get(at + len).is_some_and(u8::is_ascii_alphanumeric);
+        if !(len == width || (len == 2 && width == 4)) || !ends_word {
+            break;
+        }
+        digits += len;
+        end = at + len;
+        let brk = line_break(&s[end..]);
+        at = if len < width {
+            break;
+        } else if s.get(end) == Some(&separator) {
+            end + 1
+        } else if brk > 0 {
+            end + brk
+        } else {
+            break;
+        };
+    }
+    (digits >= MIN_RUN).then_some(end)
+}
+
 /// The end of a run whose first line ends at `end`: across each line break followed by more
 /// hex digits.
 fn wrapped_end(s: &[u8], mut end: usize) -> usize {
@@ -53,7 +120,7 @@ fn decode_run(
 ) {
     let digits = || s[start..end].iter().copied().filter(u8::is_ascii_hexdigit);
     for skip in 0..2 {
-        if !head_is_text(&s[start + skip..line_end]) {
+        if !head_is_text(s.get(start + skip..line_end).unwrap_or_default()) {
             continue;
         }
         let at = out.len();
@@ -129,6 +196,33 @@ mod tests {
         let (out, map) = run(&format!("a{enc} end"));
         assert_eq!(out, format!("{plain}\n"));
         assert_eq!(map[0], (0, 1 + enc.len() as u32));
+    }
+
+    #[test]
+    fn grouped_dumps_are_read_whole() {
+        let plain = "api_key=sk_live_fabricated0000000";
+        let pairs: Vec<String> = plain.bytes().map(|b| format!("{b:02x}")).collect();
+        for sep in [" ", ":", "-", ","] {
+            let s = format!("dump: {} end", pairs.join(sep));
+            let (mut out, mut map) = (Vec::new(), Vec::new());
+            decode_grouped(s.as_bytes(), &mut out, &mut map);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{plain}\n"),
+                "{sep:?}"
+            );
+            assert_eq!(map[0], (6, (s.len() - 4) as u32));
+        }
+        let quads: Vec<String> = pairs.chunks(2).map(|c| c.concat()).collect();
+        let rows: Vec<String> = quads.chunks(8).map(|r| r.join(" ")).collect();
+        let s = rows.join("\n");
+        let (mut out, mut map) = (Vec::new(), Vec::new());
+        decode_grouped(s.as_bytes(), &mut out, &mut map);
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{plain}\n"));
+        let (mut out, mut map) = (Vec::new(), Vec::new());
+        let mac_and_numbers = "aa:bb:cc:dd:ee:ff 10 20 30 40 50 60 70 80 90 10 20 30 40 50 60 70";
+        decode_grouped(mac_and_numbers.as_bytes(), &mut out, &mut map);
+        assert!(out.is_empty());
     }
 
     #[test]

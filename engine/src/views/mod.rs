@@ -170,6 +170,9 @@ impl Decoder {
                 if let Some(first) = triggers.hex {
                     hex::decode(input, first, &mut self.out, &mut self.local);
                 }
+                if triggers.grouped_hex {
+                    hex::decode_grouped(input, &mut self.out, &mut self.local);
+                }
                 Ok(!self.out.is_empty())
             }
             _ => Ok(false),
@@ -260,7 +263,7 @@ fn triggered(view: View, triggers: &classify::Triggers) -> bool {
         View::Percent => triggers.percent,
         View::Entities => triggers.ampersand,
         View::Base64 => triggers.base64.is_some(),
-        View::Hex => triggers.hex.is_some(),
+        View::Hex => triggers.hex.is_some() || triggers.grouped_hex,
         _ => false,
     }
 }
