@@ -99,9 +99,10 @@ pub struct Triggers {
     pub percent: bool,
     /// It has a `&` (it may hold HTML character references).
     pub ampersand: bool,
-    /// It has hex digits in groups of two or four with one character between groups
-    /// (`74 6f 6b`, `74:6f:6b`, `746f 6b65`), as hex dumps write bytes.
-    pub grouped_hex: bool,
+    /// It has hex digits in groups of two or four with one character but `-` between groups
+    /// (`74 6f 6b`, `74:6f:6b`, `746f 6b65`), as hex dumps write bytes: where the search for
+    /// dumps starts.
+    pub grouped_hex: Option<usize>,
     /// The first run [`next_candidate_run`] finds, as `start..end` (it may hold base64 of
     /// text): decoding goes on from there.
     pub base64: Option<(usize, usize)>,
@@ -118,7 +119,7 @@ impl Triggers {
         self.backslash
             || self.percent
             || self.ampersand
-            || self.grouped_hex
+            || self.grouped_hex.is_some()
             || self.base64.is_some()
             || self.non_ascii
             || self.hex.is_some()
@@ -157,7 +158,10 @@ fn triggers_with(s: &[u8], block: impl Fn(&[u8; 64]) -> Masks) -> Triggers {
         if t.hex.is_none() {
             t.hex = hex.feed(at, &m);
         }
-        t.grouped_hex = t.grouped_hex || grouped_hex(m.hex_digits);
+        if t.grouped_hex.is_none() && grouped_hex(m.hex_digits, m.hex) {
+            // The dump may have begun in the block before.
+            t.grouped_hex = Some(at.saturating_sub(64));
+        }
         at += 64;
     }
     t.base64 = t.base64.or_else(|| base64.finish(s.len()));
@@ -166,12 +170,13 @@ fn triggers_with(s: &[u8], block: impl Fn(&[u8; 64]) -> Masks) -> Triggers {
 }
 
 /// Whether a block's hex digits `d` hold seven groups of two, or four of four, each followed by
-/// one other character: the middle of a grouped hex dump of 16 bytes or more lies that way
-/// within one block, wherever the block starts.
+/// one character that is neither a digit nor a `-` (in `h`, digits and dashes): the middle of
+/// a grouped hex dump of 16 bytes or more lies that way within one block, wherever the block
+/// starts. UUIDs, dash-separated, are none.
 #[inline]
-fn grouped_hex(d: u64) -> bool {
-    let pairs = d & (d >> 1) & !(d >> 2);
-    let quads = d & (d >> 1) & (d >> 2) & (d >> 3) & !(d >> 4);
+fn grouped_hex(d: u64, h: u64) -> bool {
+    let pairs = d & (d >> 1) & !(h >> 2);
+    let quads = d & (d >> 1) & (d >> 2) & (d >> 3) & !(h >> 4);
     let (mut p, mut q) = (pairs, quads);
     for k in 1..7 {
         p &= pairs >> (3 * k);
@@ -520,14 +525,15 @@ mod tests {
         for dump in [pairs.join(" "), pairs.join(":"), quads.join(" ")] {
             for pad in 0..64 {
                 let s = format!("{}{dump} end", "x".repeat(pad));
-                assert!(triggers(s.as_bytes()).grouped_hex, "{s}");
+                assert!(triggers(s.as_bytes()).grouped_hex.is_some(), "{s}");
             }
         }
         for benign in [
             "host aa:bb:cc:dd:ee:ff seen at 12:30:45 on 2024-01-02, be a bad ace",
             "a deadbeef: cafe babe, 1a2b 3c4d",
+            "d8cd218d-1d2f-4d6c-69c9-498cdb4d2fb7 a57208ab-6302-427d-342c-59ed2ecdf58a",
         ] {
-            assert!(!triggers(benign.as_bytes()).grouped_hex, "{benign}");
+            assert_eq!(triggers(benign.as_bytes()).grouped_hex, None, "{benign}");
         }
     }
 

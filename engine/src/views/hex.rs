@@ -29,9 +29,10 @@ pub fn decode(s: &[u8], first: (usize, usize), out: &mut Vec<u8>, map: &mut Vec<
 /// Writes the text each grouped hex dump in `s` decodes to (`74 6f 6b`, `74:6f:6b`,
 /// `746f 6b65`: groups of two or four digits, one separator between groups, line breaks
 /// between rows), one after another and each followed by `\n`, to `out`; every output byte
-/// maps to its whole dump in `map`. Dumps of fewer than [`MIN_RUN`] digits are skipped.
-pub fn decode_grouped(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>) {
-    let mut i = 0;
+/// maps to its whole dump in `map`. Dumps of fewer than [`MIN_RUN`] digits are skipped; the
+/// search starts at `from` (where the trigger pass saw the first dump).
+pub fn decode_grouped(s: &[u8], from: usize, out: &mut Vec<u8>, map: &mut Vec<Origin>) {
+    let mut i = from;
     while i < s.len() {
         if !s[i].is_ascii_hexdigit() || (i > 0 && s[i - 1].is_ascii_hexdigit()) {
             i += 1;
@@ -50,7 +51,7 @@ pub fn decode_grouped(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>) {
 }
 
 /// Separators between the groups of a hex dump.
-const GROUP_SEPARATORS: &[u8] = b" :-,";
+const GROUP_SEPARATORS: &[u8] = b" :,";
 
 /// The end of the grouped dump starting at `start`, if one of at least [`MIN_RUN`] digits
 /// does: every group as long as the first (two or four digits; the last may be shorter), the
@@ -202,10 +203,10 @@ mod tests {
     fn grouped_dumps_are_read_whole() {
         let plain = "api_key=sk_live_fabricated0000000";
         let pairs: Vec<String> = plain.bytes().map(|b| format!("{b:02x}")).collect();
-        for sep in [" ", ":", "-", ","] {
+        for sep in [" ", ":", ","] {
             let s = format!("dump: {} end", pairs.join(sep));
             let (mut out, mut map) = (Vec::new(), Vec::new());
-            decode_grouped(s.as_bytes(), &mut out, &mut map);
+            decode_grouped(s.as_bytes(), 0, &mut out, &mut map);
             assert_eq!(
                 String::from_utf8(out).unwrap(),
                 format!("{plain}\n"),
@@ -217,11 +218,11 @@ mod tests {
         let rows: Vec<String> = quads.chunks(8).map(|r| r.join(" ")).collect();
         let s = rows.join("\n");
         let (mut out, mut map) = (Vec::new(), Vec::new());
-        decode_grouped(s.as_bytes(), &mut out, &mut map);
+        decode_grouped(s.as_bytes(), 0, &mut out, &mut map);
         assert_eq!(String::from_utf8(out).unwrap(), format!("{plain}\n"));
         let (mut out, mut map) = (Vec::new(), Vec::new());
         let mac_and_numbers = "aa:bb:cc:dd:ee:ff 10 20 30 40 50 60 70 80 90 10 20 30 40 50 60 70";
-        decode_grouped(mac_and_numbers.as_bytes(), &mut out, &mut map);
+        decode_grouped(mac_and_numbers.as_bytes(), 0, &mut out, &mut map);
         assert!(out.is_empty());
     }
 

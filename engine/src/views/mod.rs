@@ -170,8 +170,8 @@ impl Decoder {
                 if let Some(first) = triggers.hex {
                     hex::decode(input, first, &mut self.out, &mut self.local);
                 }
-                if triggers.grouped_hex {
-                    hex::decode_grouped(input, &mut self.out, &mut self.local);
+                if let Some(from) = triggers.grouped_hex {
+                    hex::decode_grouped(input, from, &mut self.out, &mut self.local);
                 }
                 Ok(!self.out.is_empty())
             }
@@ -263,7 +263,7 @@ fn triggered(view: View, triggers: &classify::Triggers) -> bool {
         View::Percent => triggers.percent,
         View::Entities => triggers.ampersand,
         View::Base64 => triggers.base64.is_some(),
-        View::Hex => triggers.hex.is_some() || triggers.grouped_hex,
+        View::Hex => triggers.hex.is_some() || triggers.grouped_hex.is_some(),
         _ => false,
     }
 }

@@ -65,7 +65,8 @@ pub(super) fn is_utf8_text(bytes: &[u8]) -> bool {
 fn utf16le(bytes: &[u8]) -> bool {
     let bytes = bytes.strip_prefix(&[0xFF, 0xFE]).unwrap_or(bytes);
     let pairs = bytes.len() / 2;
-    if pairs < 4 {
+    // Most runs are random bytes: the first high byte settles it for nearly all.
+    if pairs < 4 || bytes[1] != 0 {
         return false;
     }
     let ascii = bytes
@@ -78,10 +79,9 @@ fn utf16le(bytes: &[u8]) -> bool {
 /// Latin-1 text that is not UTF-8: nine bytes in ten printable ASCII, the rest letters and
 /// signs of the upper half (U+00A0 and above), no control character.
 fn latin1(bytes: &[u8]) -> bool {
-    let plain = bytes.iter().filter(|&&c| is_plain(c)).count();
     bytes.len() >= 8
-        && plain * 10 >= bytes.len() * 9
         && bytes.iter().all(|&c| is_plain(c) || c >= 0xA0)
+        && bytes.iter().filter(|&&c| is_plain(c)).count() * 10 >= bytes.len() * 9
 }
 
 #[cfg(test)]
