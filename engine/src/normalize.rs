@@ -183,18 +183,24 @@ pub fn needs_view(s: &str) -> bool {
 
 /// Writes the normalized view of `s` to `out`, and for every output byte the range of the
 /// input character it came from to `map` (so a match can be traced back for redaction).
-/// Look-alikes are folded only in a word that mixes them with ASCII letters or is made of
-/// them alone: a Russian word stays Russian, so the Russian rules still read it.
+/// Look-alikes are folded only in a word that mixes them with ASCII letters, or one made of
+/// them alone in text with no other letters of their script: a Russian word stays Russian,
+/// so the Russian rules still read it.
 pub fn normalize_into(s: &str, out: &mut Vec<u8>, map: &mut Vec<Origin>) {
+    let folds = |c: char| ascii_equivalent(c).is_some() || look_alike(c).is_some();
+    // Text with letters of another script that look like no ASCII one (Russian `д`, `л`) is
+    // written in that script: its short words made only of look-alikes (`Не`, `он`) are
+    // words of it too, and its own rules read them as they are.
+    let other_script = s
+        .chars()
+        .any(|c| !c.is_ascii() && c.is_alphabetic() && !folds(c));
     let mut at = 0;
     let mut prev = None; // the last character kept
     while at < s.len() {
         let end = word_end(s, at);
         let word = &s[at..end];
         let fold = word.chars().any(|c| c.is_ascii_alphabetic())
-            || word.chars().all(|c| {
-                !c.is_alphabetic() || ascii_equivalent(c).is_some() || look_alike(c).is_some()
-            });
+            || (!other_script && word.chars().all(|c| !c.is_alphabetic() || folds(c)));
         for (i, c) in word.char_indices() {
             let origin = ((at + i) as u32, (at + i + c.len_utf8()) as u32);
             if c.is_ascii() {
@@ -281,6 +287,19 @@ mod tests {
     }
 
     #[test]
+    fn russian_words_made_of_look_alikes_stay_russian_in_russian_text() {
+        let s =
+            "\u{41d}\u{435}\u{a0}\u{441}\u{43b}\u{435}\u{434}\u{443}\u{439} \u{440}\u{43e}\u{440}";
+        let (mut out, mut map) = (Vec::new(), Vec::new());
+        normalize_into(s, &mut out, &mut map);
+        assert_eq!(String::from_utf8(out).unwrap(), s.replace('\u{a0}', " "));
+        // With no other Cyrillic letter around, the same look-alike words are read as Latin.
+        let (mut out, mut map) = (Vec::new(), Vec::new());
+        normalize_into("\u{440}\u{43e}\u{440} up", &mut out, &mut map);
+        assert_eq!(String::from_utf8(out).unwrap(), "pop up");
+    }
+
+    #[test]
     fn compatibility_forms_and_kappas_become_their_letters() {
         // Mathematical bold m (the confusables data says `rn`), circled m, Cyrillic and Greek
         // small kappa-like letters.
@@ -316,9 +335,11 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         assert!(out.starts_with("Ignore Instructions; "), "{out}");
         // "игнорируй" has letters without an ASCII look-alike: kept; the NBSP became a space;
-        // "сор" is all look-alikes and folds.
+        // "сор" is all look-alikes, but in Russian text, so it stays Russian too.
         assert!(
-            out.ends_with("\u{438}\u{433}\u{43d}\u{43e}\u{440}\u{438}\u{440}\u{443}\u{439} cop"),
+            out.ends_with(
+                "\u{438}\u{433}\u{43d}\u{43e}\u{440}\u{438}\u{440}\u{443}\u{439} \u{441}\u{43e}\u{440}"
+            ),
             "{out}"
         );
         assert_eq!(out.len(), map.len());
