@@ -404,3 +404,16 @@ fn check_rejects_bad_rules_with_their_reason() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("all checks pass"), "{text}");
 }
+
+#[test]
+fn inspect_fail_open_still_drops_a_message_past_the_decoding_budget() {
+    // Percent-encoded percent signs and doubled backslashes, four levels of each: the decoded
+    // views multiply past the budget, and such a message is never forwarded uninspected.
+    let unit = "%2525252541\\\\\\\\u0041 ";
+    let text = unit.repeat(200_000 / unit.len());
+    let line = serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": text}]}});
+    let out = sluice(&["inspect", "--fail-open"], format!("{line}\n").as_bytes());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "forwarded past the budget");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not inspected"));
+}

@@ -124,9 +124,10 @@ const EXTRA: [(char, char); 4] = [
     ('\u{39A}', 'K'),
 ];
 
-/// The ASCII letter or digit that is `c`'s compatibility decomposition (Unicode NFKD, via
+/// The ASCII letter that is `c`'s compatibility decomposition (Unicode NFKD, via
 /// `unicode-normalization`), when it is one: mathematical `𝐦` is `m`, circled `ⓜ` is `m`.
-/// It comes before the confusables data, which reads `𝐦` as `rn`.
+/// It comes before the confusables data, which reads `𝐦` as `rn`. Digits keep the
+/// confusables reading: a mathematical `𝟎` inside a word stands for the letter `O`.
 fn compatibility_letter(c: char) -> Option<char> {
     let mut letters = [None; 2];
     let mut n = 0;
@@ -137,7 +138,7 @@ fn compatibility_letter(c: char) -> Option<char> {
         n += 1;
     });
     match (n, letters[0]) {
-        (1, Some(a)) if a != c && a.is_ascii_alphanumeric() => Some(a),
+        (1, Some(a)) if a != c && a.is_ascii_alphabetic() => Some(a),
         _ => None,
     }
 }
@@ -303,12 +304,12 @@ mod tests {
     fn compatibility_forms_and_kappas_become_their_letters() {
         // Mathematical bold m (the confusables data says `rn`), circled m, Cyrillic and Greek
         // small kappa-like letters.
-        let s = "\u{1D426}y sk_live \u{24DC}y s\u{43A}_live s\u{3BA}_live \u{41A}EY";
+        let s = "\u{1D426}y sk_live \u{24DC}y s\u{43A}_live s\u{3BA}_live \u{41A}EY Ign\u{1D7CE}re";
         let (mut out, mut map) = (Vec::new(), Vec::new());
         normalize_into(s, &mut out, &mut map);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "my sk_live my sk_live sk_live KEY"
+            "my sk_live my sk_live sk_live KEY IgnOre"
         );
     }
 

@@ -147,3 +147,13 @@ fn grouped_hex_dumps_are_decoded() {
         assert!(out.contains("REDACTED:github.pat-classic"), "{out}");
     }
 }
+
+#[test]
+fn tag_characters_written_as_escapes_in_nested_json_are_found() {
+    // ASCII smuggling inside JSON text nested in a result: the tag characters arrive as
+    // `\udb40\udcXX` escapes, which the escapes view must keep for the unicode rules.
+    let nested =
+        r#"{"note":"ok\udb40\udc49\udb40\udc67\udb40\udc6e\udb40\udc6f\udb40\udc72\udb40\udc65"}"#;
+    let out = forwarded(nested).unwrap();
+    assert!(out.contains("REDACTED:unicode.tag-characters"), "{out}");
+}

@@ -351,3 +351,17 @@ fn zero_width_characters_inside_shouted_words_do_not_hide_them() {
         res.findings
     );
 }
+
+#[test]
+fn escapes_and_triplets_that_decode_to_nothing_add_no_view() {
+    // `\x80` and `%80` stay as written in their views: were those views kept, each level would
+    // copy the string again and a 40 KB message would pass the budget uninspected.
+    let token = token(7);
+    let text = format!("{} token={token} end", "\\x80%80 ".repeat(5_000));
+    let (out, findings) = inspect(vec![text], false);
+    assert!(!out[0].contains(&token), "token forwarded");
+    assert!(
+        findings.iter().any(|(rule, _)| rule == RULE),
+        "{findings:?}"
+    );
+}

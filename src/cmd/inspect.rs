@@ -132,14 +132,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 failed += 1;
                 eprintln!("sluice: line {n}: {e}");
-                if policy.fail_open {
+                // Never a message whose decoded views pass the budget, as in serve and stdio.
+                let forward = policy.fail_open && e.may_fail_open();
+                if forward {
                     write_line(&mut out, msg)?;
                 }
                 if let Some(r) = report.as_mut() {
                     writeln!(
                         r,
                         "{}",
-                        json!({"line": n, "error": e.to_string(), "forwarded": policy.fail_open})
+                        json!({"line": n, "error": e.to_string(), "forwarded": forward})
                     )?;
                 }
             }

@@ -4,7 +4,6 @@
 //! characters they stand for.
 
 use super::Origin;
-use crate::normalize::is_invisible;
 
 /// Longest named reference read, `&` and `;` included (the longest name in the HTML table,
 /// `&CounterClockwiseContourIntegral;`, is 33 bytes).
@@ -63,15 +62,9 @@ impl Text {
 fn reference(s: &[u8], i: usize) -> Option<(Text, usize)> {
     match *s.get(i + 1)? {
         b'#' => {
-            // An invisible character written as a reference is dropped, as in the escapes view.
+            // Invisible characters stay, as in the escapes view.
             let (c, len) = numeric(s, i + 2)?;
-            let mut utf8 = [0; 4];
-            let text = if is_invisible(c) {
-                ""
-            } else {
-                c.encode_utf8(&mut utf8)
-            };
-            Some((Text::new(text)?, 2 + len))
+            Some((Text::new(c.encode_utf8(&mut [0; 4]))?, 2 + len))
         }
         b if b.is_ascii_alphabetic() => named(s, i),
         _ => None,
@@ -145,7 +138,7 @@ mod tests {
         assert_eq!(map[4], (25, 33));
         assert_eq!(map[5], (25, 33));
         assert_eq!(map[6], (33, 38));
-        assert_eq!(run("gh&#8203;p_&#x200B;").0, "ghp_");
+        assert_eq!(run("gh&#8203;p_").0, "gh\u{200b}p_");
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! (JavaScript ES2015, Rust), the ways a payload is spelled one character at a time.
 
 use super::Origin;
-use crate::normalize::is_invisible;
 
 /// Positions of the escapes that can split a secret: `\/` or `\uXXXX` (base64 tokens hold `/`
 /// and `+`; a JSON encoder may write either). The window around one also undoes `\"` and
@@ -32,15 +31,9 @@ pub fn decode(s: &[u8], out: &mut Vec<u8>, map: &mut Vec<Origin>) {
         if s[i] == b'\\' {
             if let Some((c, len)) = escape_at(s, i) {
                 let mut tmp = [0u8; 4];
-                // An invisible character written as an escape hides nothing where it is
-                // written (tables of such characters are common in source code), and without
-                // it a token split by one reads whole.
-                let c = if is_invisible(c) {
-                    ""
-                } else {
-                    c.encode_utf8(&mut tmp)
-                };
-                for &b in c.as_bytes() {
+                // Invisible characters stay: the unicode rules read them here (tag characters
+                // smuggled in nested JSON), and this view's normalized view drops them.
+                for &b in c.encode_utf8(&mut tmp).as_bytes() {
                     out.push(b);
                     map.push((i as u32, (i + len) as u32));
                 }
@@ -185,7 +178,10 @@ mod tests {
         assert!(triggers(br"k=\x73k").next().is_some());
         assert!(triggers(br"\u{73}").next().is_some());
         assert!(triggers(br"C:\xampp \u{zz} \x").next().is_none());
-        assert_eq!(run(r"g\u{200b}h\u200Bp\xe2\x80\x8b_").0, "ghp_");
+        assert_eq!(
+            run(r"g\u{200b}h\u200Bp\xe2\x80\x8b_").0,
+            "g\u{200b}h\u{200b}p\u{200b}_"
+        );
         let (out, map) = run(r"\x73\x6B_\xc3\xa9\u{1F600}\u{41}\xff\xc3");
         assert_eq!(out, "sk_\u{e9}\u{1F600}A\\xff\\xc3");
         assert_eq!(map[0], (0, 4));

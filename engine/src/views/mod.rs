@@ -193,8 +193,9 @@ impl Decoder {
         if input.len() >= self.left {
             return Err(BudgetExceeded { limit: self.limit });
         }
-        windows(input, at, &mut self.out, &mut self.local, decode);
-        Ok(true)
+        // A view that decodes nothing (`\x80`, `%80` left as written) is its parent again:
+        // queued, it would be copied at every depth.
+        Ok(windows(input, at, &mut self.out, &mut self.local, decode))
     }
 
     fn normalize(&mut self, input: &[u8]) -> bool {
@@ -274,18 +275,22 @@ pub const WINDOW: usize = 512;
 
 /// Decodes with `decode`, one after another and each followed by `\n`, the stretches of
 /// `input` within [`WINDOW`] bytes of a trigger position in `at` (merged where they overlap,
-/// cut at character boundaries); `map` gets origins in `input`.
+/// cut at character boundaries); `map` gets origins in `input`. Returns whether any window
+/// decoded to something other than its input.
 fn windows(
     input: &[u8],
     at: impl Iterator<Item = usize>,
     out: &mut Vec<u8>,
     map: &mut Vec<Origin>,
     decode: fn(&[u8], &mut Vec<u8>, &mut Vec<Origin>),
-) {
-    let flush = |from: usize, to: usize, out: &mut Vec<u8>, map: &mut Vec<Origin>| {
+) -> bool {
+    let mut changed = false;
+    let mut flush = |from: usize, to: usize, out: &mut Vec<u8>, map: &mut Vec<Origin>| {
         let (from, to) = (char_floor(input, from), char_floor(input, to));
         let first = map.len();
+        let at = out.len();
         decode(&input[from..to], out, map);
+        changed |= out[at..] != input[from..to];
         for o in &mut map[first..] {
             *o = (o.0 + from as u32, o.1 + from as u32);
         }
@@ -307,6 +312,7 @@ fn windows(
     if let Some((a, b)) = current {
         flush(a, b, out, map);
     }
+    changed
 }
 
 /// `i`, or the start of the UTF-8 character `i` falls inside.
