@@ -138,7 +138,8 @@ fn braced(s: &[u8], at: usize) -> Option<(char, usize)> {
     Some((c, digits + 2))
 }
 
-fn hex4(s: &[u8], at: usize) -> Option<u32> {
+/// The four hex digits at `at` as a number (`\uXXXX`, and `%uXXXX` in the percent view).
+pub(super) fn hex4(s: &[u8], at: usize) -> Option<u32> {
     let digits = std::str::from_utf8(s.get(at..at + 4)?).ok()?;
     if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

@@ -66,14 +66,10 @@ fn char_at(s: &[u8], i: usize) -> Option<usize> {
 /// `%uXXXX` at `i` (a `%` there), when the code unit is a character by itself (not half of
 /// a surrogate pair).
 fn code_unit(s: &[u8], i: usize) -> Option<char> {
-    let digits = s.get(i + 1..i + 6)?.strip_prefix(b"u")?;
-    if !digits.iter().all(u8::is_ascii_hexdigit) {
+    if s.get(i + 1) != Some(&b'u') {
         return None;
     }
-    let unit = digits
-        .iter()
-        .fold(0u32, |v, &d| (v << 4) | u32::from(hex(d)));
-    char::from_u32(unit)
+    char::from_u32(super::escapes::hex4(s, i + 2)?)
 }
 
 fn byte(s: &[u8], i: usize) -> u8 {
