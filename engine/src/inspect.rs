@@ -145,6 +145,29 @@ impl Inspector {
         &mut self.scanner
     }
 
+    /// Scans text that is not a JSON-RPC message (an upstream's HTML error page, a plain-text
+    /// stack trace) as one string in `scope`, without decoding views. Returns the ids of the
+    /// rules that matched and whose action for `scope` under `policy` is not monitor-only,
+    /// sorted, each once; empty when nothing would be blocked or redacted.
+    pub fn acting_rules_in_text(
+        &mut self,
+        text: &[u8],
+        scope: Scope,
+        policy: &Policy,
+    ) -> Result<Vec<String>, ScanError> {
+        let found = self.scanner.scan_text(text, scope)?;
+        let rules = self.scanner.rules().clone();
+        let mut ids: Vec<String> = found
+            .iter()
+            .map(|m| rules.rule(m.rule))
+            .filter(|r| policy.action_for(r, scope) != Action::Monitor)
+            .map(|r| r.id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// Inspects one message sent in `dir`. `method_hint` is the method of the request a
     /// response answers, when the caller tracks ids (it sharpens scopes).
     pub fn inspect(

@@ -99,14 +99,17 @@ impl Pool {
     }
 
     /// Inspects one message on a worker.
-    pub fn inspect(
+    pub fn inspect<M>(
         &self,
-        msg: Vec<u8>,
+        msg: M,
         dir: Direction,
         method_hint: Option<String>,
         policy: Arc<Policy>,
-    ) -> impl Future<Output = Result<Result<Inspection, InspectError>, PoolError>> {
-        self.run(move |insp| insp.inspect(&msg, dir, method_hint.as_deref(), &policy))
+    ) -> impl Future<Output = Result<Result<Inspection, InspectError>, PoolError>>
+    where
+        M: AsRef<[u8]> + Send + 'static,
+    {
+        self.run(move |insp| insp.inspect(msg.as_ref(), dir, method_hint.as_deref(), &policy))
     }
 }
 

@@ -40,7 +40,8 @@ pub struct StreamedFinding {
 #[derive(Debug)]
 pub enum EventOutcome {
     /// No data to inspect (comments, `id:`/`retry:` only, priming events), or an `endpoint`
-    /// event of the legacy HTTP+SSE transport (its data is a URL, rewritten by the proxy).
+    /// event of the legacy HTTP+SSE transport (its data is a URL, which the front end maps
+    /// to itself with [`replace_data`]).
     Passed,
     Inspected(Inspection),
     /// The data could not be inspected; the event's data was dropped unless the policy
@@ -53,12 +54,40 @@ pub enum EventOutcome {
     },
 }
 
+/// One decided event: what it was, what the engine made of it, and where its forwarded bytes
+/// are, so that the caller can act on it without splitting the stream again.
 #[derive(Debug)]
 pub struct EventDecision {
+    /// The event's `id:` field.
     pub event_id: Option<String>,
+    /// The event's `event:` field (`message` when absent, per the SSE processing model).
     pub event_type: Option<String>,
+    /// Bytes of data the event carried (its `data:` lines joined with `\n`).
     pub data_bytes: usize,
+    /// The event's data as received (its `data:` lines joined with `\n`); empty for an event
+    /// over the cap, whose data was scanned as it went by and not kept.
+    pub data: Vec<u8>,
+    /// Where the event's forwarded bytes are in the `out` buffer of the call that decided it
+    /// (empty for an event over the cap: its bytes went out over several calls).
+    pub out: std::ops::Range<usize>,
+    /// What inspection made of it.
     pub outcome: EventOutcome,
+}
+
+impl EventDecision {
+    /// The data as forwarded: as received, redacted, or the error that replaced it; `None`
+    /// when no data went out (a blocked notification, a failed inspection).
+    pub fn forwarded_data(&self) -> Option<&[u8]> {
+        match &self.outcome {
+            EventOutcome::Passed => Some(&self.data),
+            EventOutcome::Inspected(i) => match &i.verdict {
+                Verdict::Forward => Some(&self.data),
+                Verdict::Redacted(b) => Some(b),
+                Verdict::Block { response } => response.as_deref(),
+            },
+            EventOutcome::Failed(_) | EventOutcome::Streamed { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,10 +126,6 @@ struct BigEvent {
 pub struct SseInspector {
     dir: Direction,
     method_hint: Option<String>,
-    /// (upstream prefix, proxy prefix) pairs, first match wins: the legacy transport's
-    /// `endpoint` event names where to POST, and it must name the proxy or clients would
-    /// bypass it.
-    endpoint_rewrite: Vec<(String, String)>,
     event_cap: usize,
     raw: Vec<u8>,
     line_start: usize,
@@ -115,7 +140,6 @@ impl SseInspector {
         SseInspector {
             dir,
             method_hint: None,
-            endpoint_rewrite: Vec::new(),
             event_cap,
             raw: Vec::new(),
             line_start: 0,
@@ -129,14 +153,6 @@ impl SseInspector {
     /// The method of the request this stream answers, when known.
     pub fn with_method_hint(mut self, method: Option<String>) -> Self {
         self.method_hint = method;
-        self
-    }
-
-    /// Rewrites `endpoint` URLs starting with `from` (the upstream origin, or a path the
-    /// proxy mounts elsewhere) to start with `to`. Call again to add rewrites; the first that
-    /// matches applies. Relative URLs outside every `from` already resolve against the proxy.
-    pub fn with_endpoint_rewrite(mut self, from: String, to: String) -> Self {
-        self.endpoint_rewrite.push((from, to));
         self
     }
 
@@ -215,13 +231,16 @@ impl SseInspector {
     }
 
     /// The body ended. An unterminated event is never forwarded: clients discard it anyway,
-    /// and it has not been inspected as a whole.
+    /// and it has not been inspected as a whole. An event over the cap that was cut off gets
+    /// its decision (aborted) here, and the caller must close without a clean end.
     pub fn finish(&mut self, decisions: &mut Vec<EventDecision>) -> Flow {
         if let Some(big) = self.big.take() {
             decisions.push(EventDecision {
                 event_id: big.event_id,
                 event_type: None,
                 data_bytes: big.data_bytes,
+                data: Vec::new(),
+                out: 0..0,
                 outcome: EventOutcome::Streamed {
                     findings: Vec::new(),
                     aborted: true,
@@ -244,48 +263,41 @@ impl SseInspector {
         let raw = std::mem::take(&mut self.raw);
         self.line_start = 0;
         let parsed = parse_event(&raw);
-        let mut decision = EventDecision {
-            event_id: parsed.id.clone(),
-            event_type: parsed.event.clone(),
-            data_bytes: parsed.data.len(),
-            outcome: EventOutcome::Passed,
-        };
-        if parsed.event.as_deref() == Some("endpoint") && parsed.has_data {
-            let rewrite = self
-                .endpoint_rewrite
-                .iter()
-                .find(|(from, _)| parsed.data.starts_with(from.as_bytes()));
-            match rewrite {
-                Some((from, to)) => {
-                    let mut url = to.as_bytes().to_vec();
-                    url.extend_from_slice(&parsed.data[from.len()..]);
-                    rebuild(&raw, Some(&url), out);
-                }
-                _ => out.extend_from_slice(&raw),
-            }
-        } else if !parsed.has_data || parsed.data.is_empty() {
+        let start = out.len();
+        let inspect = parsed.has_data
+            && !parsed.data.is_empty()
+            && parsed.event.as_deref() != Some("endpoint");
+        let outcome = if !inspect {
             out.extend_from_slice(&raw);
+            EventOutcome::Passed
         } else {
             match insp.inspect(&parsed.data, self.dir, self.method_hint.as_deref(), policy) {
                 Ok(inspection) => {
                     match &inspection.verdict {
                         Verdict::Forward => out.extend_from_slice(&raw),
-                        Verdict::Redacted(bytes) => rebuild(&raw, Some(bytes), out),
-                        Verdict::Block { response } => rebuild(&raw, response.as_deref(), out),
+                        Verdict::Redacted(bytes) => replace_data(&raw, Some(bytes), out),
+                        Verdict::Block { response } => replace_data(&raw, response.as_deref(), out),
                     }
-                    decision.outcome = EventOutcome::Inspected(inspection);
+                    EventOutcome::Inspected(inspection)
                 }
                 Err(e) => {
                     if policy.fail_open && e.may_fail_open() {
                         out.extend_from_slice(&raw);
                     } else {
-                        rebuild(&raw, None, out);
+                        replace_data(&raw, None, out);
                     }
-                    decision.outcome = EventOutcome::Failed(e);
+                    EventOutcome::Failed(e)
                 }
             }
-        }
-        decisions.push(decision);
+        };
+        decisions.push(EventDecision {
+            event_id: parsed.id,
+            event_type: parsed.event,
+            data_bytes: parsed.data.len(),
+            data: parsed.data,
+            out: start..out.len(),
+            outcome,
+        });
         self.raw = raw;
         self.raw.clear();
     }
@@ -515,6 +527,8 @@ impl BigEvent {
             event_id: self.event_id.take(),
             event_type: None,
             data_bytes: self.data_bytes,
+            data: Vec::new(),
+            out: 0..0,
             outcome: EventOutcome::Streamed { findings, aborted },
         }
     }
@@ -583,9 +597,12 @@ fn parse_event(raw: &[u8]) -> ParsedEvent {
     ev
 }
 
-/// The event with its data lines replaced by `data` (or removed when `None`); every other
-/// line, and the terminators, as they came.
-fn rebuild(raw: &[u8], data: Option<&[u8]>, out: &mut Vec<u8>) {
+/// Appends `event` (one whole event as it came, with its blank line) to `out` with its data
+/// lines replaced by `data` (split at `\n` into `data:` lines), or removed when `None`;
+/// every other line, and the terminators, as they came. An event left with no line at all is
+/// not written (no stray blank line).
+pub fn replace_data(event: &[u8], data: Option<&[u8]>, out: &mut Vec<u8>) {
+    let raw = event;
     let start = out.len();
     let mut data_written = false;
     let mut kept_other = false;
@@ -622,10 +639,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rebuild_keeps_fields_and_replaces_data() {
+    fn replace_data_keeps_fields_and_replaces_data() {
         let raw = b"id: 7\r\n: note\r\ndata: {\"a\":\r\ndata: 1}\r\nretry: 10\r\n\r\n";
         let mut out = Vec::new();
-        rebuild(raw, Some(b"{\"b\":2}"), &mut out);
+        replace_data(raw, Some(b"{\"b\":2}"), &mut out);
         assert_eq!(
             out,
             b"id: 7\r\n: note\r\ndata: {\"b\":2}\r\nretry: 10\r\n\r\n".to_vec()
@@ -634,12 +651,12 @@ mod tests {
         assert_eq!(ev.data, b"{\"a\":\n1}");
         assert_eq!(ev.id.as_deref(), Some("7"));
         let mut out = Vec::new();
-        rebuild(b"data: x\n\n", None, &mut out);
+        replace_data(b"data: x\n\n", None, &mut out);
         assert!(out.is_empty());
     }
 
     #[test]
-    fn endpoint_event_is_pointed_at_the_proxy() {
+    fn decisions_carry_each_events_data_and_place_in_the_output() {
         let rules = crate::CompiledRules::compile(
             crate::Ruleset::from_toml(
                 "[[rule]]\nid = \"t\"\nname = \"t\"\ncategory = \"secret\"\npattern = 'zzqq'\n",
@@ -649,15 +666,32 @@ mod tests {
         )
         .unwrap();
         let mut insp = Inspector::new(rules).unwrap();
-        let mut sse = SseInspector::new(Direction::ServerToClient, 1 << 20)
-            .with_endpoint_rewrite("http://up:8000".into(), "http://proxy:7070".into());
-        let (mut out, mut d) = (Vec::new(), Vec::new());
-        let input = b"event: endpoint\ndata: http://up:8000/messages/?session_id=ab\n\nevent: endpoint\ndata: /messages/?session_id=cd\n\n";
-        sse.feed(input, &mut insp, &Policy::default(), &mut out, &mut d)
-            .unwrap();
+        let mut sse = SseInspector::new(Direction::ServerToClient, 1 << 20);
+        let (mut out, mut d) = (b"kept".to_vec(), Vec::new());
+        let endpoint = "event: endpoint\ndata: http://up:8000/messages/?session_id=ab\n\n";
+        let answer = "id: 3\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\ndata: \"result\":{}}\n\n";
+        let input = format!("{endpoint}: comment\n\n{answer}");
+        sse.feed(
+            input.as_bytes(),
+            &mut insp,
+            &Policy::default(),
+            &mut out,
+            &mut d,
+        )
+        .unwrap();
+        assert_eq!(out, format!("kept{input}").into_bytes());
+        assert_eq!(d.len(), 3);
+        // The legacy transport's endpoint URL is not JSON-RPC: passed, for the front end.
+        assert!(matches!(d[0].outcome, EventOutcome::Passed));
+        assert_eq!(d[0].event_type.as_deref(), Some("endpoint"));
+        assert_eq!(d[0].data, b"http://up:8000/messages/?session_id=ab");
+        assert_eq!(&out[d[0].out.clone()], endpoint.as_bytes());
+        assert_eq!(d[2].event_id.as_deref(), Some("3"));
+        assert!(matches!(d[2].outcome, EventOutcome::Inspected(_)));
+        assert_eq!(&out[d[2].out.clone()], answer.as_bytes());
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "event: endpoint\ndata: http://proxy:7070/messages/?session_id=ab\n\nevent: endpoint\ndata: /messages/?session_id=cd\n\n"
+            d[2].forwarded_data(),
+            Some(&b"{\"jsonrpc\":\"2.0\",\"id\":1,\n\"result\":{}}"[..])
         );
     }
 }

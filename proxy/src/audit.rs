@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
+use sluice_engine::sse::StreamedFinding;
 use sluice_engine::{Direction, Inspection};
 
 /// Who a message belongs to, where the transport knows.
@@ -111,6 +112,36 @@ impl AuditLog {
         row.extend(json_fields(json!({
             "error": error,
             "forwarded": forwarded,
+            "bytes": size,
+        })));
+        self.write(&row.into());
+    }
+
+    /// A server-sent event too large to hold whole, scanned as it streamed by: its findings
+    /// (rule and action; the event could not be rewritten, so no pointer or span) and whether
+    /// the stream was cut off at it, for a finding or because the stream ended inside it.
+    pub fn streamed(
+        &self,
+        transport: &str,
+        origin: Origin<'_>,
+        dir: Direction,
+        size: usize,
+        findings: &[StreamedFinding],
+        aborted: bool,
+    ) {
+        if findings.is_empty() && !aborted && !self.every_message {
+            return;
+        }
+        let found: Vec<_> = findings
+            .iter()
+            .map(|f| json!({"rule": f.rule_id, "action": f.action.as_str()}))
+            .collect();
+        let mut row = who_and_when(transport, origin, dir);
+        row.extend(json_fields(json!({
+            "kind": "event-over-cap",
+            "verdict": if aborted { "block" } else { "forward" },
+            "aborted": aborted,
+            "findings": found,
             "bytes": size,
         })));
         self.write(&row.into());

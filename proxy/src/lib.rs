@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod config;
+pub mod exchange;
 pub mod http;
 pub mod live;
 pub mod metrics;

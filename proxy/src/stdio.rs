@@ -7,26 +7,23 @@
 //! notification is dropped. A line that cannot be inspected is not forwarded (fail closed)
 //! unless the policy fails open.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Instant;
 
-use sluice_engine::mcp::JsonRpcId;
-use sluice_engine::verdict::error_response;
-use sluice_engine::{CompiledRules, Direction, InspectError, Inspector, Policy, Verdict};
+use bytes::Bytes;
+use sluice_engine::{CompiledRules, Direction, Policy, Pool};
 
-use crate::audit::{AuditLog, Origin};
-use crate::policy::{Caller, Gateway, Runtime};
+use crate::audit::AuditLog;
+use crate::exchange::{Answered, Asked, Exchange, Pending, ReplyKind, Sent, Who};
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::policy::{Gateway, Runtime};
 
-const STDIO: Origin<'static> = Origin {
-    client: Some("stdio"),
-    session: None,
-    identity: None,
-};
+/// Inspection workers: one per direction, so a slow answer never holds up a request.
+const WORKERS: usize = 2;
 
 pub struct StdioProxy {
     pub rules: Arc<CompiledRules>,
@@ -81,12 +78,22 @@ fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> io::Resul
     Ok(Some(true))
 }
 
+/// What both directions share: the exchange, the rules and controls, the one client, and the
+/// requests waiting for answers.
+struct Session {
+    exchange: Exchange,
+    live: Live,
+    who: Who,
+    pending: Pending,
+}
+
 impl StdioProxy {
     /// Runs until the server exits; returns the exit code to exit with.
     pub fn run(self) -> io::Result<i32> {
         let (program, args) = self.command.split_first().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "no server command given")
         })?;
+        let pool = Pool::new(self.rules.clone(), WORKERS).map_err(io::Error::other)?;
         let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::piped())
@@ -103,45 +110,51 @@ impl StdioProxy {
         let client_out: Shared<io::Stdout> = Arc::new(Mutex::new(io::stdout()));
         let server_in = child.stdin.take().expect("piped stdin");
         let server_out = child.stdout.take().expect("piped stdout");
-
-        let gate = Arc::new(Gate {
-            gateway: self.gateway.clone(),
-            runtime: self.runtime.clone(),
-            server: format!(
-                "stdio:{}",
-                self.command
-                    .iter()
-                    .map(|a| a.to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+        let server = format!(
+            "stdio:{}",
+            self.command
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let session = Arc::new(Session {
+            // No admin API here to approve a held call: such calls are refused.
+            exchange: Exchange::new(
+                self.runtime,
+                self.audit,
+                Arc::new(Metrics::default()),
+                sluice_engine::sse::DEFAULT_EVENT_CAP,
+                false,
             ),
-            list_requests: Mutex::new(HashMap::new()),
+            live: Live {
+                pool: Arc::new(pool),
+                policy: self.policy,
+                gateway: self.gateway,
+                generation: 1,
+            },
+            who: Who::stdio(server),
+            pending: Pending::default(),
         });
         let c2s = Pump {
             dir: Direction::ClientToServer,
             to: Arc::new(Mutex::new(server_in)),
             back: client_out.clone(),
-            policy: self.policy.clone(),
-            audit: self.audit.clone(),
-            gate: gate.clone(),
+            session: session.clone(),
         };
         let s2c = Pump {
             dir: Direction::ServerToClient,
             to: client_out.clone(),
             back: client_out,
-            policy: self.policy.clone(),
-            audit: self.audit,
-            gate,
+            session,
         };
-        let rules = self.rules.clone();
         let c2s = thread::Builder::new()
             .name("sluice-client-to-server".into())
             // When the client closes its side, so does sluice: the server sees end of input.
-            .spawn(move || c2s.run(io::stdin().lock(), rules))?;
-        let rules = self.rules;
+            .spawn(move || c2s.run(io::stdin().lock()))?;
         let s2c = thread::Builder::new()
             .name("sluice-server-to-client".into())
-            .spawn(move || s2c.run(BufReader::new(server_out), rules))?;
+            .spawn(move || s2c.run(BufReader::new(server_out)))?;
         let status = wait(&mut child)?;
         // The server is gone: its output ends, and the client side stops at the next write.
         let _ = s2c.join();
@@ -150,250 +163,104 @@ impl StdioProxy {
     }
 }
 
-/// One direction of the wrapper: each line is inspected, then sent on to `to`, or, when sluice
-/// answers in its place (a blocked request, a request it could not inspect), to `back`.
+/// One direction of the wrapper: each line goes through the exchange, then on to `to`, or,
+/// when sluice answers in its place (a blocked or refused request, one it could not
+/// inspect), back to the client.
 struct Pump<T: Write, B: Write> {
     dir: Direction,
     to: Shared<T>,
     back: Shared<B>,
-    policy: Arc<Policy>,
-    audit: Option<Arc<AuditLog>>,
-    gate: Arc<Gate>,
-}
-
-/// The gateway controls on the stdio wrapper, shared by both directions.
-struct Gate {
-    gateway: Arc<Gateway>,
-    runtime: Arc<Runtime>,
-    /// The key the server's tools are pinned under.
-    server: String,
-    /// Ids of list requests in flight, so their answers can be filtered and pinned.
-    list_requests: Mutex<HashMap<String, String>>,
-}
-
-impl Gate {
-    fn caller(&self) -> Caller<'_> {
-        Caller {
-            identity: None,
-            key: "stdio",
-            session: "stdio",
-            upstream: usize::MAX,
-            upstream_url: &self.server,
-        }
-    }
-
-    /// The controls on a client message that passed inspection: `Err` with the JSON-RPC
-    /// error to answer in its place.
-    fn admit(
-        &self,
-        rt: &tokio::runtime::Runtime,
-        forwarded: &[u8],
-        audit: Option<&AuditLog>,
-    ) -> Result<(), String> {
-        // Without per-message controls, pins or quarantined tools, only a tools/list request
-        // matters (its answer may need quarantining): everything else skips the parse.
-        let relevant = self.gateway.inspects_messages()
-            || self.runtime.pins.is_some()
-            || self.runtime.has_quarantine()
-            || memchr::memmem::find(forwarded, b"tools/list").is_some();
-        if !relevant {
-            return Ok(());
-        }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(forwarded) else {
-            return Ok(());
-        };
-        let messages: Vec<&serde_json::Value> = match &v {
-            serde_json::Value::Array(a) => a.iter().collect(),
-            one => vec![one],
-        };
-        let caller = self.caller();
-        let mut marks = Vec::new();
-        for m in &messages {
-            let method = m.get("method").and_then(|x| x.as_str()).unwrap_or("");
-            if crate::policy::catalog::Kind::of_list(method).is_some() {
-                if let Some(id) = m.get("id") {
-                    let mut lists = self.list_requests.lock().unwrap_or_else(|e| e.into_inner());
-                    if lists.len() < 1024 {
-                        lists.insert(id.to_string(), method.to_string());
-                    }
-                }
-            }
-            let refused = match rt.block_on(self.gateway.admit(&self.runtime, &caller, m)) {
-                Ok(a) if a.hold.is_some() => Some(crate::policy::Denial {
-                    control: "approval",
-                    message: "this call needs human approval, which `sluice stdio` cannot ask for (run the server behind `sluice serve` with [admin])".into(),
-                    retry_after: None,
-                }),
-                Ok(a) => {
-                    marks.extend(a.marks);
-                    None
-                }
-                Err(d) => Some(d),
-            };
-            if let Some(d) = refused {
-                let tool = m.pointer("/params/name").and_then(|x| x.as_str());
-                eprintln!("sluice: refused by the {} policy: {}", d.control, d.message);
-                if let Some(a) = audit {
-                    a.event(
-                        "denied",
-                        "stdio",
-                        STDIO,
-                        serde_json::json!({"control": d.control, "reason": d.message, "method": method, "tool": tool}),
-                    );
-                }
-                let id = if messages.len() == 1 {
-                    crate::policy::jsonrpc_id(m.get("id"))
-                } else {
-                    JsonRpcId::Null
-                };
-                return Err(error_response(
-                    &id,
-                    d.code(),
-                    &format!("{} (sluice {} policy)", d.message, d.control),
-                    &[],
-                ));
-            }
-        }
-        self.runtime
-            .sessions
-            .mark("stdio", marks.iter().map(String::as_str));
-        Ok(())
-    }
-
-    /// What a server message teaches the controls; the replacement when a list was filtered.
-    fn learn(
-        &self,
-        original: &[u8],
-        forwarded: &[u8],
-        categories: &[&str],
-        audit: Option<&AuditLog>,
-    ) -> Option<Vec<u8>> {
-        let marks = self.gateway.finding_marks(categories.iter().copied());
-        self.runtime
-            .sessions
-            .mark("stdio", marks.iter().map(String::as_str));
-        #[derive(serde::Deserialize)]
-        struct IdOnly {
-            id: Option<serde_json::Value>,
-        }
-        let id = serde_json::from_slice::<IdOnly>(forwarded).ok()?.id?;
-        let method = self
-            .list_requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id.to_string())?;
-        if method == "tools/list" {
-            self.runtime
-                .note_tool_list(&self.server, original, forwarded);
-        }
-        let (out, removed) =
-            self.gateway
-                .filter_list(&self.runtime, &self.caller(), &method, forwarded)?;
-        if let Some(a) = audit {
-            let names: Vec<&str> = removed.iter().map(|(n, _)| n.as_str()).collect();
-            a.event(
-                "filtered",
-                "stdio",
-                STDIO,
-                serde_json::json!({"method": method, "changed_since_approval": names}),
-            );
-        }
-        Some(out)
-    }
+    session: Arc<Session>,
 }
 
 impl<T: Write, B: Write> Pump<T, B> {
-    fn run(&self, mut input: impl BufRead, rules: Arc<CompiledRules>) -> io::Result<()> {
-        let mut insp = Inspector::new(rules).map_err(io::Error::other)?;
-        // The egress guard resolves names: a small runtime of this thread's own.
+    fn run(&self, mut input: impl BufRead) -> io::Result<()> {
+        // Controls may wait (the egress guard resolves names): a small runtime of this
+        // thread's own.
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let policy = &self.policy;
+        let s = &*self.session;
+        let limit = s.live.policy.max_message_bytes;
         let mut line = Vec::new();
-        while let Some(within_limit) = read_line(&mut input, &mut line, policy.max_message_bytes)? {
-            if within_limit && line.iter().all(u8::is_ascii_whitespace) {
+        while let Some(within_limit) = read_line(&mut input, &mut line, limit)? {
+            if !within_limit {
+                eprintln!(
+                    "sluice: {} message over the {limit}-byte limit not forwarded",
+                    self.side()
+                );
+                let reply = s.exchange.oversized(&s.who, self.dir, line.len(), limit);
+                if self.dir == Direction::ClientToServer {
+                    send(&self.back, &reply.body)?;
+                }
                 continue;
             }
-            let t = Instant::now();
-            let result = if within_limit {
-                insp.inspect(&line, self.dir, None, policy)
-            } else {
-                Err(InspectError::TooLarge {
-                    size: line.len(),
-                    limit: policy.max_message_bytes,
-                })
-            };
-            match result {
-                Ok(res) => {
-                    if let Some(a) = &self.audit {
-                        a.record("stdio", STDIO, self.dir, line.len(), t.elapsed(), &res);
-                    }
-                    let out: Option<&[u8]> = match &res.verdict {
-                        Verdict::Forward => Some(&line),
-                        Verdict::Redacted(b) => Some(b),
-                        _ => None,
-                    };
-                    if let Some(out) = out {
-                        let audit = self.audit.as_deref();
-                        if self.dir == Direction::ClientToServer {
-                            match self.gate.admit(&rt, out, audit) {
-                                Ok(()) => send(&self.to, out)?,
-                                Err(refusal) => send(&self.back, refusal.as_bytes())?,
-                            }
-                        } else {
-                            let cats: Vec<&str> =
-                                res.findings.iter().map(|f| f.category.as_str()).collect();
-                            match self.gate.learn(&line, out, &cats, audit) {
-                                Some(filtered) => send(&self.to, &filtered)?,
-                                None => send(&self.to, out)?,
-                            }
-                        }
-                        continue;
-                    }
-                    match &res.verdict {
-                        Verdict::Forward | Verdict::Redacted(_) => {}
-                        // A blocked request never reaches the server; the client hears why.
-                        // A blocked server message reaches the client as the error.
-                        Verdict::Block {
-                            response: Some(err),
-                        } => send(&self.back, err)?,
-                        Verdict::Block { response: None } => {}
-                    }
-                }
-                Err(e) => self.refuse(&line, within_limit, &e)?,
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let bytes = Bytes::copy_from_slice(&line);
+            match self.dir {
+                Direction::ClientToServer => self.request(&rt, bytes)?,
+                Direction::ServerToClient => self.answer(&rt, bytes)?,
             }
         }
         Ok(())
     }
 
-    /// A line that could not be inspected: forwarded only if the policy fails open (never when
-    /// over the size limit); a client's request is answered with the error.
-    fn refuse(&self, line: &[u8], within_limit: bool, e: &InspectError) -> io::Result<()> {
-        let forward = self.policy.fail_open && within_limit && e.may_fail_open();
-        let side = match self.dir {
+    fn side(&self) -> &'static str {
+        match self.dir {
             Direction::ClientToServer => "client",
             Direction::ServerToClient => "server",
-        };
-        eprintln!("sluice: {side} message not forwarded: {e}");
-        if let Some(a) = &self.audit {
-            a.error(
-                "stdio",
-                STDIO,
-                self.dir,
-                line.len(),
-                &e.to_string(),
-                forward,
-            );
         }
-        if forward {
-            send(&self.to, line)
-        } else if self.dir == Direction::ClientToServer {
-            let msg = format!("sluice could not inspect the message: {e}");
-            let err = error_response(&JsonRpcId::Null, e.jsonrpc_code(), &msg, &[]);
-            send(&self.back, err.as_bytes())
-        } else {
-            Ok(())
+    }
+
+    /// A client's message: forwarded, answered in the server's place, or dropped.
+    fn request(&self, rt: &tokio::runtime::Runtime, bytes: Bytes) -> io::Result<()> {
+        let s = &*self.session;
+        match rt.block_on(s.exchange.request(&s.live, &s.who, bytes)) {
+            Sent::Forward { bytes, asked, .. } => {
+                if let (Some(id), Some(method)) = (&asked.id, &asked.method) {
+                    s.pending.note(id, method);
+                }
+                send(&self.to, &bytes)
+            }
+            Sent::Reply(reply) => {
+                match reply.kind {
+                    ReplyKind::Denied(c) | ReplyKind::Limited(c, _) => {
+                        eprintln!("sluice: refused by the {} policy", c.as_str())
+                    }
+                    ReplyKind::Blocked => {}
+                    _ => {
+                        eprintln!("sluice: client message not forwarded: it could not be inspected")
+                    }
+                }
+                send(&self.back, &reply.body)
+            }
+            Sent::Drop => Ok(()),
+        }
+    }
+
+    /// A server's message: an answer (inspected with its request's method as hint), a
+    /// request or a notification.
+    fn answer(&self, rt: &tokio::runtime::Runtime, bytes: Bytes) -> io::Result<()> {
+        let s = &*self.session;
+        let id = Pending::answer_id(&bytes);
+        let asked = Asked {
+            method: id.as_ref().and_then(|id| s.pending.take(id)),
+            tool: None,
+            id,
+        };
+        match rt.block_on(s.exchange.answer(&s.live, &s.who, &asked, bytes)) {
+            Answered::Send(b) if b.is_empty() => Ok(()), // a blocked notification
+            Answered::Send(b) => send(&self.to, &b),
+            Answered::Reply(reply) => {
+                eprintln!("sluice: server message not forwarded: it could not be inspected");
+                // An answer's client is waiting for it: it gets the error under its id.
+                match asked.id {
+                    Some(_) => send(&self.to, &reply.body),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

@@ -4,13 +4,12 @@
 //! statuses, GET streams' framing, DELETE) passes through with its status and headers.
 
 mod checks;
-mod gate;
 mod h3;
 mod handle;
 pub mod params;
 pub mod respond;
 pub mod routes;
-mod sse_body;
+mod sse;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -32,6 +31,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::audit::AuditLog;
 use crate::config::{HttpChecks, Limits, Upstream};
+use crate::exchange::Exchange;
 use crate::live::{Live, LiveHandle};
 pub use respond::{BoxError, UPSTREAM_ERROR};
 
@@ -73,7 +73,8 @@ struct State {
     live: LiveHandle,
     routes: routes::Routes,
     clients: Vec<UpstreamClient>,
-    params: params::ParamMap,
+    /// The per-message pipeline every request and answer goes through.
+    exchange: Arc<Exchange>,
     /// `h3=":PORT"` when HTTP/3 is on.
     alt_svc: Option<hyper::header::HeaderValue>,
 }
@@ -138,12 +139,19 @@ impl HttpProxy {
             gateway: self.gateway.clone(),
             generation: 1,
         });
+        let exchange = Arc::new(Exchange::new(
+            self.runtime.clone(),
+            self.audit.clone(),
+            self.metrics.clone(),
+            self.limits.max_event,
+            true,
+        ));
         let state = Arc::new(State {
             live: live.clone(),
             proxy: self,
             routes,
             clients,
-            params: params::ParamMap::default(),
+            exchange,
             alt_svc: h3_addr.and_then(|a| {
                 hyper::header::HeaderValue::from_str(&format!("h3=\":{}\"; ma=86400", a.port()))
                     .ok()

@@ -4,91 +4,14 @@
 //! leaks through the header and the server refuses the call (-32020).
 //!
 //! Which header mirrors which argument is learnt from the `tools/list` answers that pass
-//! through. For a tool not seen yet, a header mirrors the argument whose original value it
-//! carries.
-
-use std::collections::HashMap;
-use std::sync::RwLock;
+//! through (`exchange::ParamMap`). For a tool not seen yet, a header mirrors the argument whose
+//! original value it carries.
 
 use base64::Engine as _;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-/// One mirrored argument: its header (lower-case) and its path of property names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mirrored {
-    pub header: HeaderName,
-    pub path: Vec<String>,
-}
-
-/// Bound on learnt tools, so an upstream announcing millions of tools cannot grow memory.
-const MAX_TOOLS: usize = 65_536;
-
-#[derive(Default)]
-pub struct ParamMap {
-    by_tool: RwLock<HashMap<(usize, String), Vec<Mirrored>>>,
-}
-
-impl ParamMap {
-    /// Records the mirrored arguments of every tool in a `tools/list` result of `upstream`.
-    pub fn learn(&self, upstream: usize, message: &[u8]) {
-        let Ok(v) = serde_json::from_slice::<Value>(message) else {
-            return;
-        };
-        let Some(tools) = v.pointer("/result/tools").and_then(Value::as_array) else {
-            return;
-        };
-        let Ok(mut map) = self.by_tool.write() else {
-            return;
-        };
-        for tool in tools {
-            let Some(name) = tool.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            let mut found = Vec::new();
-            if let Some(schema) = tool.get("inputSchema") {
-                collect(schema, &mut Vec::new(), &mut found, 0);
-            }
-            let key = (upstream, name.to_string());
-            if found.is_empty() {
-                map.remove(&key);
-            } else if map.len() < MAX_TOOLS || map.contains_key(&key) {
-                map.insert(key, found);
-            }
-        }
-    }
-
-    pub fn for_tool(&self, upstream: usize, tool: &str) -> Option<Vec<Mirrored>> {
-        self.by_tool
-            .read()
-            .ok()?
-            .get(&(upstream, tool.to_string()))
-            .cloned()
-    }
-}
-
-/// Annotations count only where reachable through `properties` chains (the spec's rule).
-fn collect(schema: &Value, path: &mut Vec<String>, out: &mut Vec<Mirrored>, depth: usize) {
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return;
-    };
-    if depth > 16 {
-        return;
-    }
-    for (key, prop) in props {
-        path.push(key.clone());
-        if let Some(name) = prop.get("x-mcp-header").and_then(Value::as_str) {
-            if let Ok(header) = HeaderName::try_from(format!("mcp-param-{name}")) {
-                out.push(Mirrored {
-                    header,
-                    path: path.clone(),
-                });
-            }
-        }
-        collect(prop, path, out, depth + 1);
-        path.pop();
-    }
-}
+use crate::exchange::Mirrored;
 
 fn text(v: &Value) -> String {
     match v {
@@ -153,7 +76,7 @@ pub fn rewritten(
     };
     let mut out = HeaderMap::new();
     for (name, value) in present {
-        let new = match mirrored.and_then(|m| m.iter().find(|m| m.header == name)) {
+        let new = match mirrored.and_then(|m| m.iter().find(|m| m.header == name.as_str())) {
             Some(m) => at(&after, &m.path),
             None => {
                 // Not learnt: the argument whose original value the header carries.
@@ -194,9 +117,9 @@ mod tests {
 
     #[test]
     fn learnt_mapping_follows_nested_arguments_by_schema() {
-        let map = ParamMap::default();
+        let map = crate::exchange::ParamMap::default();
         let list = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"deploy","inputSchema":{"type":"object","properties":{"target":{"type":"object","properties":{"token":{"type":"string","x-mcp-header":"Token"}}},"region":{"type":"string","x-mcp-header":"Region"}}}}]}}"#;
-        map.learn(0, list.as_bytes());
+        map.learn(0, &serde_json::from_str(list).unwrap());
         let m = map.for_tool(0, "deploy").unwrap();
         assert_eq!(m.len(), 2);
         assert!(map.for_tool(1, "deploy").is_none(), "per upstream");

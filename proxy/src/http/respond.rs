@@ -3,16 +3,17 @@
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use sluice_engine::mcp::JsonRpcId;
 use sluice_engine::verdict::error_response;
 
+use crate::exchange::{Reply, ReplyKind};
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = BoxBody<Bytes, BoxError>;
 
-/// JSON-RPC code for "the upstream could not be reached" (implementation-defined range).
-pub const UPSTREAM_ERROR: i64 = -32002;
+pub use crate::exchange::UPSTREAM_ERROR;
 /// JSON-RPC code for a request refused by the transport checks (origin, version, route).
 pub const INVALID_REQUEST: i64 = -32600;
 
@@ -45,6 +46,27 @@ pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 /// JSON-RPC error body an MCP client understands. The request's id is not known here.
 pub fn json_error(status: StatusCode, code: i64, message: &str) -> Response<Body> {
     json(status, error_response(&JsonRpcId::Null, code, message, &[]))
+}
+
+/// An answer sluice gives in the upstream's place, with the status its kind maps to: 200 for
+/// a block or a policy refusal (the MCP client reads the JSON-RPC error like a tool error),
+/// 429 with `Retry-After` for limits, 400 for what could not be inspected, 502 for an upstream
+/// answer withheld, 503 when inspection is unavailable.
+pub fn reply(r: Reply) -> Response<Body> {
+    let status = match r.kind {
+        ReplyKind::Blocked | ReplyKind::Denied(_) => StatusCode::OK,
+        ReplyKind::Limited(..) => StatusCode::TOO_MANY_REQUESTS,
+        ReplyKind::Uninspectable => StatusCode::BAD_REQUEST,
+        ReplyKind::AnswerUninspectable | ReplyKind::Withheld => StatusCode::BAD_GATEWAY,
+        ReplyKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut resp = json(status, r.body);
+    if let ReplyKind::Limited(_, wait) = r.kind {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 pub fn empty(status: StatusCode) -> Response<Body> {

@@ -99,6 +99,35 @@ impl Queue {
     }
 }
 
+/// The approval control: a `[[tool]]` entry with `approve = true` holds the call for a human
+/// once every other control has let it through.
+pub struct ApprovalStep;
+
+impl super::Control for ApprovalStep {
+    fn kind(&self) -> super::ControlKind {
+        super::ControlKind::Approval
+    }
+
+    fn check<'a>(
+        &'a self,
+        _g: &'a super::Gateway,
+        _rt: &'a super::Runtime,
+        call: &'a super::Call<'a>,
+    ) -> super::control::StepFuture<'a> {
+        let step = match call.tool() {
+            Some(tool) if call.policies.iter().any(|p| p.approve) => {
+                super::Step::Hold(super::Hold {
+                    tool: tool.to_string(),
+                    arguments: call.arguments().cloned().unwrap_or(serde_json::Value::Null),
+                    reason: "tool".into(),
+                })
+            }
+            _ => super::Step::Pass,
+        };
+        super::control::ready(step)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,6 +219,38 @@ pub fn filter_list(
     removed
 }
 
+/// The catalog control: a tool, resource or prompt hidden from this client's lists cannot be
+/// used by name either.
+pub struct CatalogStep;
+
+impl super::Control for CatalogStep {
+    fn kind(&self) -> super::ControlKind {
+        super::ControlKind::Catalog
+    }
+
+    fn check<'a>(
+        &'a self,
+        g: &'a super::Gateway,
+        _rt: &'a super::Runtime,
+        call: &'a super::Call<'a>,
+    ) -> super::control::StepFuture<'a> {
+        use super::Ask;
+        let refused = match call.ask {
+            Ask::Tool { name, .. } => (!g.visible(call.caller, Kind::Tool, name))
+                .then(|| format!("tool `{name}` is not available to this client")),
+            Ask::Resource(uri) => (!g.visible(call.caller, Kind::Resource, uri))
+                .then(|| "resource not available to this client".to_string()),
+            Ask::Prompt(name) => (!g.visible(call.caller, Kind::Prompt, name))
+                .then(|| format!("prompt `{name}` is not available to this client")),
+            Ask::Other => None,
+        };
+        super::control::ready(match refused {
+            Some(why) => super::Step::Deny(super::Denial::new(self.kind(), why)),
+            None => super::Step::Pass,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

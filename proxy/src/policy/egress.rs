@@ -261,6 +261,39 @@ fn host_and_port(url: &str) -> Option<(String, u16)> {
     (!host.is_empty()).then_some((host, port))
 }
 
+/// The egress control: a tool tagged `fetches-urls` may not be pointed at internal addresses
+/// (names are resolved, so a public name for a private address is refused too).
+pub struct EgressStep;
+
+impl super::Control for EgressStep {
+    fn kind(&self) -> super::ControlKind {
+        super::ControlKind::Egress
+    }
+
+    fn check<'a>(
+        &'a self,
+        g: &'a super::Gateway,
+        _rt: &'a super::Runtime,
+        call: &'a super::Call<'a>,
+    ) -> super::control::StepFuture<'a> {
+        Box::pin(async move {
+            let Some(tool) = call.tool() else {
+                return super::Step::Pass;
+            };
+            if !call.tags.iter().any(|t| t == FETCHES_URLS) {
+                return super::Step::Pass;
+            }
+            match g.egress.check_arguments(call.arguments()).await {
+                Some(why) => super::Step::Deny(super::Denial::new(
+                    self.kind(),
+                    format!("tool `{tool}`: {why}"),
+                )),
+                None => super::Step::Pass,
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

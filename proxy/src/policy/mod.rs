@@ -1,32 +1,37 @@
-//! Gateway controls, one file per control, each a small phase with a typed outcome, run in a
-//! fixed order around content inspection:
+//! Gateway controls, one file per control, each implementing [`control::Control`] with a
+//! typed [`control::Step`], run in a fixed order around content inspection (the order of the
+//! exchange, `crate::exchange`):
 //!
-//! request:  auth -> client rate and byte budget -> upstream rate -> catalog -> pins ->
-//!           arguments -> sequence -> egress -> tool rate -> [engine inspection] ->
-//!           approval -> forward (marking the session)
+//! request:  auth (HTTP front end) -> client rate and byte budget -> upstream rate ->
+//!           [engine inspection] -> [`Gateway::steps`]: catalog -> quarantine -> pins ->
+//!           arguments -> sequence -> egress -> tool rate -> approval -> forward (marking
+//!           the session)
 //! answer:   [engine inspection] -> session marks from findings -> list filtering and pinning
 //!
 //! [`Gateway`] is what the config says (swapped whole on reload); [`Runtime`] is what the
 //! proxy has learnt and counted (buckets, sessions, pins, held calls) and survives reloads.
 
 pub mod approval;
+pub mod arguments;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod control;
 pub mod egress;
 pub mod glob;
 pub mod jwt;
 pub mod pins;
+pub mod quarantine;
 pub mod rate;
 pub mod sequence;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use self::catalog::{ArgCheck, Catalog, Kind};
 use self::config::{ApprovalConfig, PinChange, Rate, SequenceRule};
+pub use self::control::{Call, Control, ControlKind, Denial, Hold, Step};
 use self::glob::Glob;
 use crate::config::Config;
 
@@ -34,38 +39,8 @@ use crate::config::Config;
 /// `pins-flagged`).
 pub type Removed = Vec<(String, &'static str)>;
 
-/// A refusal by a control: what the client is told, and what the audit row records.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Denial {
-    /// Which control refused: `catalog`, `poisoned`, `arguments`, `pins`, `sequence`,
-    /// `egress`, `rate`, `budget`, `approval`.
-    pub control: &'static str,
-    pub message: String,
-    /// For rate limits and budgets.
-    pub retry_after: Option<Duration>,
-}
-
-impl Denial {
-    fn new(control: &'static str, message: String) -> Denial {
-        Denial {
-            control,
-            message,
-            retry_after: None,
-        }
-    }
-
-    /// The JSON-RPC error code: -32029 for limits, -32003 for policy refusals (both in the
-    /// implementation-defined server error range).
-    pub fn code(&self) -> i64 {
-        if self.retry_after.is_some() {
-            -32029
-        } else {
-            -32003
-        }
-    }
-}
-
-struct ToolPolicy {
+/// One `[[tool]]` entry of the config.
+pub(crate) struct ToolPolicy {
     name: Glob,
     upstream: Option<String>,
     tags: Vec<String>,
@@ -98,6 +73,8 @@ pub struct Gateway {
     pub on_pin_change: PinChange,
     pub approval: ApprovalConfig,
     egress: egress::Guard,
+    /// The controls on a call, in the order they run.
+    steps: Vec<Box<dyn Control>>,
 }
 
 impl Default for Gateway {
@@ -113,53 +90,21 @@ pub struct Runtime {
     pub sessions: sequence::Sessions,
     pub pins: Option<pins::PinStore>,
     pub approvals: approval::Queue,
-    /// Tools the engine took out of a list answer (a poisoned description), per upstream:
-    /// calling them by name is refused until a list carries them clean again.
-    pub quarantine: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    /// Tools the engine took out of a list answer (a poisoned description), per upstream.
+    pub quarantine: quarantine::Quarantine,
 }
 
 impl Runtime {
-    /// Records what the engine did to a `tools/list` answer: tools in `original` but not in
-    /// `forwarded` are quarantined, tools in `forwarded` are cleared.
-    pub fn note_tool_list(&self, upstream_url: &str, original: &[u8], forwarded: &[u8]) {
-        let names = |bytes: &[u8]| -> Vec<String> {
-            serde_json::from_slice::<Value>(bytes)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/result/tools")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|t| t.get("name").and_then(Value::as_str))
-                                .map(str::to_owned)
-                                .collect()
-                        })
-                })
-                .unwrap_or_default()
-        };
-        let (before, after) = (names(original), names(forwarded));
-        let mut q = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
-        for name in &after {
-            q.remove(&(upstream_url.to_string(), name.clone()));
-        }
-        for name in before {
-            if !after.contains(&name) && q.len() < 65_536 {
-                q.insert((upstream_url.to_string(), name));
-            }
-        }
+    /// Records what the engine did to a `tools/list` answer, by tool name: tools `before`
+    /// (as the upstream sent it) but not `after` (as forwarded) are quarantined, tools
+    /// `after` are cleared.
+    pub fn note_tool_list(&self, upstream_url: &str, before: &[String], after: &[String]) {
+        self.quarantine.note(upstream_url, before, after);
     }
 
+    /// Whether any tool is quarantined (else calls need no look at their tool name for it).
     pub fn has_quarantine(&self) -> bool {
-        !self
-            .quarantine
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-    }
-
-    fn quarantined(&self, upstream_url: &str, tool: &str) -> bool {
-        let q = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
-        q.contains(&(upstream_url.to_string(), tool.to_string()))
+        !self.quarantine.is_empty()
     }
 }
 
@@ -211,8 +156,8 @@ impl<'a> Ask<'a> {
 /// What admission decided for a message that may go on.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Admitted {
-    /// Hold for a human: (tool, arguments as sent, reason).
-    pub hold: Option<(String, Value, String)>,
+    /// Hold for a human.
+    pub hold: Option<Hold>,
     /// Marks for the session once the message is forwarded (the tools' tags).
     pub marks: Vec<String>,
 }
@@ -329,6 +274,7 @@ impl Gateway {
             on_pin_change: cfg.pins.on_change,
             approval: cfg.approval.clone(),
             egress: egress::Guard::new(&cfg.egress),
+            steps: Gateway::steps(),
         })
     }
 
@@ -405,7 +351,7 @@ impl Gateway {
                     .take(&format!("client\0{}", caller.key), rate, c.limits.burst)
                     .map_err(|e| {
                         limited(
-                            "rate",
+                            ControlKind::Rate,
                             format!("client `{}` is over its rate limit", caller.key),
                             e,
                         )
@@ -414,7 +360,7 @@ impl Gateway {
             if let Some(budget) = c.limits.bytes_per_day {
                 rt.limiter.spend(caller.key, bytes, budget).map_err(|e| {
                     limited(
-                        "budget",
+                        ControlKind::Budget,
                         format!("client `{}` has used its daily byte budget", caller.key),
                         e,
                     )
@@ -424,7 +370,13 @@ impl Gateway {
         if let Some((rate, burst)) = self.upstreams.get(caller.upstream).and_then(|u| u.rate) {
             rt.limiter
                 .take(&format!("upstream\0{}", caller.upstream), rate, burst)
-                .map_err(|e| limited("rate", "the upstream is over its rate limit".into(), e))?;
+                .map_err(|e| {
+                    limited(
+                        ControlKind::Rate,
+                        "the upstream is over its rate limit".into(),
+                        e,
+                    )
+                })?;
         }
         Ok(())
     }
@@ -439,110 +391,57 @@ impl Gateway {
         }
     }
 
-    /// Runs the message phases on one JSON-RPC message (an element of a batch included).
+    /// The controls on a call, in the order they run: a hidden or poisoned tool is refused
+    /// before its arguments are looked at, and approval comes last, so that a human is only
+    /// asked about calls every other control allows.
+    fn steps() -> Vec<Box<dyn Control>> {
+        vec![
+            Box::new(catalog::CatalogStep),
+            Box::new(quarantine::QuarantineStep),
+            Box::new(pins::PinStep),
+            Box::new(arguments::ArgumentsStep),
+            Box::new(sequence::SequenceStep),
+            Box::new(egress::EgressStep),
+            Box::new(rate::ToolRateStep),
+            Box::new(approval::ApprovalStep),
+        ]
+    }
+
+    /// Runs the controls on one JSON-RPC message (an element of a batch included). `Ok` with
+    /// the session marks to set once it is forwarded and an optional hold; `Err` with the
+    /// first control's refusal.
     pub async fn admit(
         &self,
         rt: &Runtime,
         caller: &Caller<'_>,
         message: &Value,
     ) -> Result<Admitted, Denial> {
-        let mut admitted = Admitted::default();
-        let (tool, arguments) = match Ask::of(message) {
-            Ask::Other => return Ok(admitted),
-            Ask::Resource(uri) => {
-                return if self.visible(caller, Kind::Resource, uri) {
-                    Ok(admitted)
-                } else {
-                    Err(Denial::new(
-                        "catalog",
-                        "resource not available to this client".into(),
-                    ))
-                };
-            }
-            Ask::Prompt(name) => {
-                return if self.visible(caller, Kind::Prompt, name) {
-                    Ok(admitted)
-                } else {
-                    Err(Denial::new(
-                        "catalog",
-                        format!("prompt `{name}` is not available to this client"),
-                    ))
-                };
-            }
-            Ask::Tool { name, arguments } => (name, arguments),
+        let ask = Ask::of(message);
+        let policies: Vec<&ToolPolicy> = match ask {
+            Ask::Other => return Ok(Admitted::default()),
+            Ask::Tool { name, .. } => self.tools_for(caller.upstream, name).collect(),
+            _ => Vec::new(),
         };
-        // Catalog: a tool hidden from the list cannot be called by name either.
-        if !self.visible(caller, Kind::Tool, tool) {
-            return Err(Denial::new(
-                "catalog",
-                format!("tool `{tool}` is not available to this client"),
-            ));
-        }
-        if rt.quarantined(caller.upstream_url, tool) {
-            return Err(Denial::new(
-                "poisoned",
-                format!("tool `{tool}` was removed from the tool list for what its description says; it cannot be called"),
-            ));
-        }
-        if self.on_pin_change == PinChange::Block {
-            if let Some(pins) = &rt.pins {
-                if pins.is_changed(caller.upstream_url, tool) {
-                    return Err(Denial::new(
-                        "pins",
-                        format!("tool `{tool}` changed since it was approved; an operator must run `sluice tools approve` first"),
-                    ));
+        let mut tags: Vec<String> = policies.iter().flat_map(|p| p.tags.clone()).collect();
+        tags.sort();
+        tags.dedup();
+        let call = Call {
+            caller,
+            ask,
+            policies,
+            tags,
+        };
+        let mut admitted = Admitted::default();
+        for step in &self.steps {
+            match step.check(self, rt, &call).await {
+                Step::Pass => {}
+                Step::Hold(h) => {
+                    admitted.hold.get_or_insert(h);
                 }
+                Step::Deny(d) => return Err(d),
             }
         }
-        let policies: Vec<&ToolPolicy> = self.tools_for(caller.upstream, tool).collect();
-        for p in &policies {
-            for check in &p.arguments {
-                if let Some(why) = check.violation(arguments) {
-                    return Err(Denial::new("arguments", format!("tool `{tool}`: {why}")));
-                }
-            }
-        }
-        let tags = self.tags(caller.upstream, tool);
-        if let Some(rule) = rt
-            .sessions
-            .forbidding(caller.session, &tags, &self.sequences)
-        {
-            return Err(Denial::new(
-                "sequence",
-                format!(
-                    "tool `{tool}` ({}) is not allowed in this session after {}",
-                    rule.deny, rule.after
-                ),
-            ));
-        }
-        if tags.iter().any(|t| t == egress::FETCHES_URLS) {
-            if let Some(why) = self.egress.check_arguments(arguments).await {
-                return Err(Denial::new("egress", format!("tool `{tool}`: {why}")));
-            }
-        }
-        if let Some((rate, burst)) = policies.iter().find_map(|p| p.rate) {
-            rt.limiter
-                .take(
-                    &format!("tool\0{}\0{}\0{tool}", caller.key, caller.upstream),
-                    rate,
-                    burst,
-                )
-                .map_err(|e| {
-                    limited(
-                        "rate",
-                        format!("tool `{tool}` is over its rate limit for this client"),
-                        e,
-                    )
-                })?;
-        }
-        if policies.iter().any(|p| p.approve) {
-            admitted.hold = Some((
-                tool.to_string(),
-                arguments.cloned().unwrap_or(Value::Null),
-                "tool".into(),
-            ));
-        }
-        admitted.marks = tags;
+        admitted.marks = call.tags;
         Ok(admitted)
     }
 
@@ -564,31 +463,38 @@ impl Gateway {
         &self.approval.rules
     }
 
-    /// Filters a list answer for this client, and pins the tools of a `tools/list` answer
-    /// first (all of them, whoever asks). `None` when nothing changed; else the new message
-    /// and what was removed, with why.
+    /// Whether answers to the list `method` change for this client: its catalog or its
+    /// upstream's is restricted, or tools are pinned.
+    pub fn filters_list(&self, rt: &Runtime, caller: &Caller<'_>, method: &str) -> bool {
+        let Some((kind, _, _)) = Kind::of_list(method) else {
+            return false;
+        };
+        (kind == Kind::Tool && rt.pins.is_some())
+            || self
+                .upstreams
+                .get(caller.upstream)
+                .is_some_and(|u| !u.catalog.is_open())
+            || self
+                .client(caller.identity)
+                .is_some_and(|c| !c.catalog.is_open())
+    }
+
+    /// Filters a parsed list answer for this client in place, and pins the tools of a
+    /// `tools/list` answer first (all of them, whoever asks). `None` when nothing changed;
+    /// else what was removed or flagged, with why.
     pub fn filter_list(
         &self,
         rt: &Runtime,
         caller: &Caller<'_>,
         method: &str,
-        bytes: &[u8],
-    ) -> Option<(Vec<u8>, Removed)> {
-        let (kind, array, key) = Kind::of_list(method)?;
-        let pinning = kind == Kind::Tool && rt.pins.is_some();
-        let restricted = self
-            .upstreams
-            .get(caller.upstream)
-            .is_some_and(|u| !u.catalog.is_open())
-            || self
-                .client(caller.identity)
-                .is_some_and(|c| !c.catalog.is_open());
-        if !pinning && !restricted {
+        message: &mut Value,
+    ) -> Option<Removed> {
+        if !self.filters_list(rt, caller, method) {
             return None;
         }
-        let mut message: Value = serde_json::from_slice(bytes).ok()?;
+        let (kind, array, key) = Kind::of_list(method)?;
         let mut changed: HashMap<String, pins::Standing> = HashMap::new();
-        if let (true, Some(store)) = (pinning, &rt.pins) {
+        if let (Kind::Tool, Some(store)) = (kind, &rt.pins) {
             let tools: Vec<&Value> = message
                 .get("result")
                 .and_then(|r| r.get("tools"))
@@ -602,7 +508,7 @@ impl Gateway {
         }
         let mut removed = Vec::new();
         let hide_changed = self.on_pin_change == PinChange::Block;
-        catalog::filter_list(&mut message, array, key, |name, _| {
+        catalog::filter_list(message, array, key, |name, _| {
             if !self.visible(caller, kind, name) {
                 removed.push((name.to_string(), "catalog"));
                 return false;
@@ -616,14 +522,11 @@ impl Gateway {
             }
             true
         });
-        if removed.is_empty() {
-            return None;
-        }
-        Some((message.to_string().into_bytes(), removed))
+        (!removed.is_empty()).then_some(removed)
     }
 }
 
-fn limited(control: &'static str, message: String, e: rate::Exceeded) -> Denial {
+fn limited(control: ControlKind, message: String, e: rate::Exceeded) -> Denial {
     Denial {
         control,
         message,
@@ -714,7 +617,7 @@ mod tests {
         };
         assert!(g.admit(&rt, &caller(0), &call).await.is_ok());
         let d = g.admit(&rt, &caller(1), &call).await.unwrap_err();
-        assert_eq!(d.control, "arguments");
+        assert_eq!(d.control, ControlKind::Arguments);
         assert!(!d.message.contains("stranger"), "{}", d.message);
     }
 }

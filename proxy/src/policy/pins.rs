@@ -205,6 +205,37 @@ pub fn approve(
     Ok(done)
 }
 
+/// The pin control: with `on_change = "block"`, a tool whose description changed since an
+/// operator approved it cannot be called until it is approved again.
+pub struct PinStep;
+
+impl super::Control for PinStep {
+    fn kind(&self) -> super::ControlKind {
+        super::ControlKind::Pins
+    }
+
+    fn check<'a>(
+        &'a self,
+        g: &'a super::Gateway,
+        rt: &'a super::Runtime,
+        call: &'a super::Call<'a>,
+    ) -> super::control::StepFuture<'a> {
+        let changed = match (call.tool(), &rt.pins) {
+            (Some(tool), Some(pins)) if g.on_pin_change == super::config::PinChange::Block => pins
+                .is_changed(call.caller.upstream_url, tool)
+                .then_some(tool),
+            _ => None,
+        };
+        super::control::ready(match changed {
+            Some(tool) => super::Step::Deny(super::Denial::new(
+                self.kind(),
+                format!("tool `{tool}` changed since it was approved; an operator must run `sluice tools approve` first"),
+            )),
+            None => super::Step::Pass,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

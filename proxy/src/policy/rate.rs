@@ -120,6 +120,42 @@ impl Limiter {
     }
 }
 
+/// The per-tool rate control: a `[[tool]]` entry's `rate`, per client and upstream.
+pub struct ToolRateStep;
+
+impl super::Control for ToolRateStep {
+    fn kind(&self) -> super::ControlKind {
+        super::ControlKind::Rate
+    }
+
+    fn check<'a>(
+        &'a self,
+        _g: &'a super::Gateway,
+        rt: &'a super::Runtime,
+        call: &'a super::Call<'a>,
+    ) -> super::control::StepFuture<'a> {
+        let limit = call.policies.iter().find_map(|p| p.rate);
+        let step = match (call.tool(), limit) {
+            (Some(tool), Some((rate, burst))) => {
+                let key = format!(
+                    "tool\0{}\0{}\0{tool}",
+                    call.caller.key, call.caller.upstream
+                );
+                match rt.limiter.take(&key, rate, burst) {
+                    Ok(()) => super::Step::Pass,
+                    Err(e) => super::Step::Deny(super::limited(
+                        self.kind(),
+                        format!("tool `{tool}` is over its rate limit for this client"),
+                        e,
+                    )),
+                }
+            }
+            _ => super::Step::Pass,
+        };
+        super::control::ready(step)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,36 @@ impl Sessions {
     }
 }
 
+/// The sequence control: a tool whose tags a rule forbids after what the session has done.
+pub struct SequenceStep;
+
+impl super::Control for SequenceStep {
+    fn kind(&self) -> super::ControlKind {
+        super::ControlKind::Sequence
+    }
+
+    fn check<'a>(
+        &'a self,
+        g: &'a super::Gateway,
+        rt: &'a super::Runtime,
+        call: &'a super::Call<'a>,
+    ) -> super::control::StepFuture<'a> {
+        let refused = call.tool().and_then(|tool| {
+            let rule = rt
+                .sessions
+                .forbidding(call.caller.session, &call.tags, &g.sequences)?;
+            Some(format!(
+                "tool `{tool}` ({}) is not allowed in this session after {}",
+                rule.deny, rule.after
+            ))
+        });
+        super::control::ready(match refused {
+            Some(why) => super::Step::Deny(super::Denial::new(self.kind(), why)),
+            None => super::Step::Pass,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

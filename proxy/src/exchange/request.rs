@@ -1,0 +1,274 @@
+//! A client's message: traffic limits, inspection, the gateway controls, a hold for approval,
+//! session marks.
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use sluice_engine::mcp::JsonRpcId;
+use sluice_engine::verdict::error_response;
+use sluice_engine::Direction;
+
+use super::inspect::{Decided, Inspected};
+use super::{Asked, Exchange, Reply, ReplyKind, Sent, Who};
+use crate::live::Live;
+use crate::policy::approval::{Decision, Held};
+use crate::policy::{Admitted, ControlKind, Denial, Hold};
+
+impl Exchange {
+    /// Runs a client's message through every step. The bytes are the message as framed by the
+    /// transport (one JSON-RPC message or a batch).
+    pub async fn request(&self, live: &Live, who: &Who, bytes: Bytes) -> Sent {
+        let gateway = &live.gateway;
+        if let Err(d) = gateway.admit_traffic(&self.runtime, &who.caller(), bytes.len()) {
+            return Sent::Reply(self.refuse(who, &request_id(&bytes), None, None, &d));
+        }
+        let mut inspected = self
+            .inspect(live, who, bytes, Direction::ClientToServer, None)
+            .await;
+        let first = inspected.messages.first();
+        let asked = Asked {
+            method: first.and_then(|m| m.method.clone()),
+            tool: first.and_then(|m| m.tool.clone()),
+            id: first.and_then(|m| m.id.clone()),
+        };
+        match std::mem::replace(&mut inspected.decided, Decided::Unavailable) {
+            Decided::Pass { bytes, redacted } => {
+                let admitted = match self.admit(live, who, &bytes, &inspected).await {
+                    Ok(a) => a,
+                    Err(reply) => return Sent::Reply(reply),
+                };
+                if let Some(hold) = admitted.hold {
+                    let id = asked.id.clone().unwrap_or(JsonRpcId::Null);
+                    if let Err(reply) = self.hold(live, who, &id, hold).await {
+                        return Sent::Reply(reply);
+                    }
+                }
+                self.runtime
+                    .sessions
+                    .mark(&who.session_key, admitted.marks.iter().map(String::as_str));
+                Sent::Forward {
+                    bytes,
+                    redacted,
+                    asked,
+                }
+            }
+            Decided::Blocked(Some(body)) => Sent::Reply(Reply {
+                kind: ReplyKind::Blocked,
+                body,
+            }),
+            Decided::Blocked(None) => Sent::Drop,
+            Decided::Failed { code, message } => Sent::Reply(Reply {
+                kind: ReplyKind::Uninspectable,
+                body: error_response(&JsonRpcId::Null, code, &message, &[]).into_bytes(),
+            }),
+            Decided::Unavailable => Sent::Reply(unavailable()),
+        }
+    }
+
+    /// The gateway controls on what would be forwarded: `Ok` with the session marks and an
+    /// optional hold, `Err` with the refusal. The message is parsed here only when a control
+    /// needs more than the engine's envelope (arguments, resource URIs).
+    async fn admit(
+        &self,
+        live: &Live,
+        who: &Who,
+        forwarded: &Bytes,
+        inspected: &Inspected,
+    ) -> Result<Admitted, Reply> {
+        let g = &live.gateway;
+        let rt = &self.runtime;
+        let needs_parse = g.inspects_messages()
+            || rt.pins.is_some()
+            || rt.has_quarantine()
+            || !g.approval_rules().is_empty();
+        if !needs_parse {
+            return Ok(Admitted::default());
+        }
+        // The engine has already refused what does not parse (fail closed); a message that
+        // failed open is not JSON and asks for nothing the controls know.
+        let Ok(parsed) = serde_json::from_slice::<Value>(forwarded) else {
+            return Ok(Admitted::default());
+        };
+        let messages: Vec<&Value> = match &parsed {
+            Value::Array(a) => a.iter().collect(),
+            v => vec![v],
+        };
+        let caller = who.caller();
+        let mut all = Admitted::default();
+        for (i, m) in messages.iter().enumerate() {
+            match g.admit(rt, &caller, m).await {
+                Ok(a) => {
+                    all.marks.extend(a.marks);
+                    if all.hold.is_none() {
+                        all.hold = a.hold;
+                    }
+                }
+                Err(d) => {
+                    // One refused message refuses its whole batch: half a batch is a state the
+                    // client did not ask for.
+                    let info = inspected.messages.get(i);
+                    let id = match (messages.len(), info.and_then(|m| m.id.clone())) {
+                        (1, Some(id)) => id,
+                        _ => JsonRpcId::Null,
+                    };
+                    let method = info.and_then(|m| m.method.as_deref());
+                    let tool = info.and_then(|m| m.tool.as_deref());
+                    return Err(self.refuse(who, &id, method, tool, &d));
+                }
+            }
+        }
+        // Findings of rules marked for approval hold the call too.
+        let held_rules: Vec<&str> = inspected
+            .rule_ids
+            .iter()
+            .filter(|r| g.approval_rules().contains(r))
+            .map(String::as_str)
+            .collect();
+        if all.hold.is_none() && !held_rules.is_empty() {
+            let info = inspected.messages.first();
+            let m = messages.first().copied().unwrap_or(&Value::Null);
+            all.hold = Some(Hold {
+                tool: info
+                    .and_then(|i| i.tool.clone().or(i.method.clone()))
+                    .unwrap_or_default(),
+                arguments: m
+                    .pointer("/params/arguments")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+                reason: format!("rules: {}", held_rules.join(", ")),
+            });
+        }
+        Ok(all)
+    }
+
+    /// Holds a call for a human; `Err` with the refusal when denied or not decided in time.
+    async fn hold(&self, live: &Live, who: &Who, id: &JsonRpcId, hold: Hold) -> Result<(), Reply> {
+        if !self.holds {
+            let d = Denial::new(
+                ControlKind::Approval,
+                "this call needs human approval, which `sluice stdio` cannot ask for (run the server behind `sluice serve` with [admin])".into(),
+            );
+            return Err(self.refuse(who, id, None, Some(&hold.tool), &d));
+        }
+        let cfg = &live.gateway.approval;
+        let Hold {
+            tool,
+            arguments,
+            reason,
+        } = hold;
+        let held = Held {
+            id: 0,
+            since: String::new(),
+            client: who.identity.clone().or(Some(who.client.clone())),
+            session: who.session.clone(),
+            upstream: who.upstream_name.clone(),
+            tool: tool.clone(),
+            reason: reason.clone(),
+            arguments,
+        };
+        self.audit_event(who, "held", json!({"tool": tool, "reason": reason}));
+        let (approval_id, decision) = self
+            .runtime
+            .approvals
+            .hold(held, cfg.timeout, cfg.max_pending)
+            .await;
+        let label = match decision {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+            Decision::Timeout => "timeout",
+            Decision::Overflow => "overflow",
+        };
+        self.metrics.approvals.inc(&[label]);
+        self.audit_event(
+            who,
+            "approval",
+            json!({"approval_id": approval_id, "tool": tool, "decision": label}),
+        );
+        let message = match decision {
+            Decision::Allow => return Ok(()),
+            Decision::Timeout => format!(
+                "call to `{tool}` was held for approval and not approved within {} s",
+                cfg.timeout.as_secs()
+            ),
+            Decision::Overflow => {
+                format!("call to `{tool}` needs approval and the approval queue is full")
+            }
+            Decision::Deny => format!("call to `{tool}` was denied by an operator"),
+        };
+        self.metrics.denials.inc(&[ControlKind::Approval.as_str()]);
+        Err(Reply {
+            kind: ReplyKind::Denied(ControlKind::Approval),
+            body: error_response(
+                id,
+                -32003,
+                &format!("{message} (sluice approval policy)"),
+                &[],
+            )
+            .into_bytes(),
+        })
+    }
+
+    /// The answer to a refusal by a control: the JSON-RPC error with the request's id,
+    /// audited, logged and counted.
+    pub(super) fn refuse(
+        &self,
+        who: &Who,
+        id: &JsonRpcId,
+        method: Option<&str>,
+        tool: Option<&str>,
+        d: &Denial,
+    ) -> Reply {
+        let control = d.control.as_str();
+        self.metrics.denials.inc(&[control]);
+        tracing::info!(control, identity = who.identity.as_deref(), reason = %d.message, "denied");
+        self.audit_event(
+            who,
+            "denied",
+            json!({
+                "control": control,
+                "reason": d.message,
+                "method": method,
+                "tool": tool,
+                "retry_after_s": d.retry_after.map(|r| r.as_secs_f64().ceil() as u64),
+            }),
+        );
+        let body = error_response(
+            id,
+            d.code(),
+            &format!("{} (sluice {control} policy)", d.message),
+            &[],
+        )
+        .into_bytes();
+        let kind = match d.retry_after {
+            Some(wait) => ReplyKind::Limited(d.control, wait),
+            None => ReplyKind::Denied(d.control),
+        };
+        Reply { kind, body }
+    }
+
+    pub(super) fn audit_event(&self, who: &Who, kind: &str, fields: Value) {
+        if let Some(a) = &self.audit {
+            a.event(kind, who.transport.as_str(), who.origin(), fields);
+        }
+    }
+}
+
+/// The answer when the inspection workers are gone or saturated.
+pub(super) fn unavailable() -> Reply {
+    Reply {
+        kind: ReplyKind::Unavailable,
+        body: error_response(&JsonRpcId::Null, -32603, "inspection unavailable", &[]).into_bytes(),
+    }
+}
+
+/// The id of a single request, for refusing it before the engine has parsed it (a rate
+/// limit); `null` for a batch or what does not parse.
+fn request_id(bytes: &[u8]) -> JsonRpcId {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<Value>,
+    }
+    let id = serde_json::from_slice::<IdOnly>(bytes)
+        .ok()
+        .and_then(|m| m.id);
+    crate::policy::jsonrpc_id(id.as_ref())
+}

@@ -1,0 +1,60 @@
+//! The HTTP side of a streamed answer: reads the upstream's SSE body frame by frame, hands
+//! each chunk to the exchange's [`AnswerStream`], and sends what it returns as soon as it has
+//! it. The client going away drops the receiver, which stops the task and drops the upstream
+//! body: that cancels the upstream request.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use tokio::sync::mpsc;
+
+use super::respond::{Body, BoxError};
+use crate::exchange::{AnswerStream, Exchange, StreamEnd, Who};
+
+/// The body to send the client: the inspected events, ending with an error (the connection
+/// or stream is reset, so the client discards the event in progress) when the stream was
+/// aborted.
+pub(super) fn inspected(
+    exchange: Arc<Exchange>,
+    who: Who,
+    mut upstream: Incoming,
+    mut stream: AnswerStream,
+) -> Body {
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
+    tokio::spawn(async move {
+        while let Some(frame) = upstream.frame().await {
+            let Ok(frame) = frame else {
+                exchange.upstream_failed(&who, "upstream stream broke off");
+                let _ = tx.send(Err("upstream stream broke off".into())).await;
+                return;
+            };
+            let Ok(chunk) = frame.into_data() else {
+                continue;
+            };
+            let (out, end) = stream.feed(chunk).await;
+            if !out.is_empty() && tx.send(Ok(Frame::data(Bytes::from(out)))).await.is_err() {
+                return; // client gone
+            }
+            if let Some(end) = end {
+                let _ = tx.send(Err(why(end).into())).await;
+                return;
+            }
+        }
+        if let Some(end) = stream.finish() {
+            let _ = tx.send(Err(why(end).into())).await;
+        }
+    });
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    StreamBody::new(frames).boxed()
+}
+
+fn why(end: StreamEnd) -> &'static str {
+    match end {
+        StreamEnd::Abort => "event blocked in an oversized stream",
+        StreamEnd::Unavailable => "inspection unavailable",
+    }
+}
