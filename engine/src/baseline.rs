@@ -7,12 +7,18 @@ use serde_json::Value;
 
 use crate::rules::Ruleset;
 
+/// Every rule's pattern compiled by the `regex` crate: a set to find which rules match a
+/// string, and one regex per rule to count its matches.
 pub struct RegexBaseline {
     set: RegexSet,
     each: Vec<Regex>,
 }
 
 impl RegexBaseline {
+    /// Compiles every rule of `rules` (1 GiB size limits, for the largest rulesets).
+    ///
+    /// Errors: the `regex` crate's error for the first pattern it cannot compile, or for a set
+    /// past the size limit.
     pub fn new(rules: &Ruleset) -> Result<RegexBaseline, regex::Error> {
         // The same Unicode mode per pattern as sluice's engines use (ASCII unless the pattern
         // needs UTF-8): a Unicode `(?i)\w` in every rule is a different, far bigger automaton.
@@ -38,7 +44,8 @@ impl RegexBaseline {
         Ok(RegexBaseline { set, each })
     }
 
-    /// Matches in one JSON-RPC message (string values and keys); `None` if it is not JSON.
+    /// The number of matches in one JSON-RPC message (string values and keys); `None` if it
+    /// is not JSON.
     pub fn inspect(&self, msg: &[u8]) -> Option<usize> {
         let v: Value = serde_json::from_slice(msg).ok()?;
         let mut n = 0;

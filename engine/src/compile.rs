@@ -13,22 +13,34 @@ use crate::rules::{Rule, Ruleset};
 /// has no upper bound on its length. Bounded patterns use their exact maximum.
 pub const UNBOUNDED_WINDOW: usize = 16 << 10;
 
+/// Why a ruleset could not be compiled. Rule errors name the rule and its origin.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
+    /// Hyperscan rejects a rule's pattern.
     #[error("{origin}: rule `{rule_id}`: Hyperscan cannot compile the pattern: {reason}")]
     Hyperscan {
+        /// The rule's id.
         rule_id: String,
+        /// Where the rule was loaded from: `file:line`.
         origin: String,
+        /// Hyperscan's message.
         reason: String,
     },
+    /// The confirming regex of a rule does not parse, or is over the `regex` crate's size
+    /// limits (reported only by [`CompiledRules::build_confirmers`]).
     #[error("{origin}: rule `{rule_id}`: the confirming regex does not compile: {reason}")]
     Regex {
+        /// The rule's id.
         rule_id: String,
+        /// Where the rule was loaded from: `file:line`.
         origin: String,
+        /// The parser's reason, or the size limit.
         reason: String,
     },
+    /// Hyperscan cannot build the database, and the fault is not one rule's; holds its message.
     #[error("Hyperscan cannot compile the ruleset: {0}")]
     Database(String),
+    /// The ruleset has no rules.
     #[error("the ruleset is empty")]
     Empty,
 }
@@ -46,6 +58,7 @@ pub struct Confirmer {
     full: OnceLock<Option<regex::bytes::Regex>>,
     /// Longest possible match in bytes (capped at [`UNBOUNDED_WINDOW`]).
     pub window: usize,
+    /// Whether the pattern runs with UTF-8 and Unicode classes (see [`is_utf8_pattern`]).
     pub utf8: bool,
     /// Whether the rule's capture group always spans the whole match (group 0, or a pattern
     /// that is one group between zero-width assertions, as `\b(tok_[a-z0-9]{32})\b`): its
@@ -137,15 +150,20 @@ impl LinearSet {
 
 /// Everything a scanner needs, shared read-only between worker threads.
 pub struct CompiledRules {
+    /// The rules, in Hyperscan pattern id order.
     pub ruleset: Ruleset,
+    /// The Hyperscan block-mode database, for whole messages.
     pub block: BlockDatabase,
+    /// The Hyperscan streaming database, for events too large to hold.
     pub stream: StreamingDatabase,
+    /// One confirmer per rule, by index.
     pub confirm: Vec<Confirmer>,
     /// The longest window of any rule: what a stream must keep to confirm a late hit.
     pub max_window: usize,
     /// Whether any rule matches on the normalized view.
     pub any_normalized: bool,
-    /// Every rule's pattern in one `regex` set, built the first time a scan gives way to it.
+    /// The [`LinearSet`], built the first time a scan gives way to it (see
+    /// [`CompiledRules::linear_set`]).
     linear: OnceLock<Option<LinearSet>>,
 }
 
@@ -166,6 +184,9 @@ impl std::fmt::Debug for CompiledRules {
 /// Where compiled databases are cached; `None` disables the cache.
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
+    /// The cache directory. [`CacheConfig::default`] reads `SLUICE_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/sluice`, else `$HOME/.cache/sluice`; `SLUICE_NO_CACHE` (set to anything)
+    /// makes it `None`.
     pub dir: Option<PathBuf>,
 }
 
@@ -183,10 +204,20 @@ impl Default for CacheConfig {
 }
 
 impl CompiledRules {
+    /// Compiles `ruleset` with the default cache, [`CacheConfig::default`].
+    ///
+    /// Errors: as [`CompiledRules::compile_with_cache`].
     pub fn compile(ruleset: Ruleset) -> Result<Arc<CompiledRules>, CompileError> {
         Self::compile_with_cache(ruleset, &CacheConfig::default())
     }
 
+    /// Compiles `ruleset`: a confirmer per rule, and the block and streaming databases, read from
+    /// `cache` when it holds them for this ruleset, Hyperscan version and CPU, else built and
+    /// written there (a cache that cannot be written is skipped).
+    ///
+    /// Errors: [`CompileError::Empty`] for no rules; [`CompileError::Regex`] when a pattern does
+    /// not parse for the confirming regex; [`CompileError::Hyperscan`] when Hyperscan rejects a
+    /// rule's pattern; [`CompileError::Database`] when it fails on the database as a whole.
     pub fn compile_with_cache(
         ruleset: Ruleset,
         cache: &CacheConfig,
@@ -216,6 +247,7 @@ impl CompiledRules {
         }))
     }
 
+    /// The rule with Hyperscan pattern id (index) `idx`. Panics if there is none.
     pub fn rule(&self, idx: usize) -> &Rule {
         &self.ruleset.rules[idx]
     }

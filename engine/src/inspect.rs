@@ -15,18 +15,36 @@ use crate::scan::{Match, ScanError, Scanner, Segment, View};
 use crate::verdict::{block_response, Policy, Verdict};
 use crate::views::{joined, make_utf8_in_place, BudgetExceeded, Decoder};
 
+/// Why a message could not be inspected. [`InspectError::jsonrpc_code`] maps each to a
+/// JSON-RPC error code.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
+    /// The message is not well-formed JSON.
     #[error("malformed JSON at byte {offset}: {reason}")]
-    Json { offset: usize, reason: String },
+    Json {
+        /// Byte offset in the message where parsing failed.
+        offset: usize,
+        /// What is wrong there, as the parser says it.
+        reason: String,
+    },
+    /// The message is not valid UTF-8, which JSON text must be (RFC 8259, section 8.1).
     #[error("invalid UTF-8 in the JSON text")]
     InvalidUtf8,
+    /// The message nests too deep, or is not a JSON-RPC object or batch.
     #[error(transparent)]
     Walk(#[from] WalkError),
+    /// The scan itself failed.
     #[error(transparent)]
     Scan(#[from] ScanError),
+    /// The message is longer than [`Policy::max_message_bytes`].
     #[error("message of {size} bytes is over the {limit}-byte limit")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The message's length in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The decoded views of the message would pass the decoding budget.
     #[error(transparent)]
     Decode(#[from] BudgetExceeded),
 }
@@ -52,21 +70,31 @@ impl InspectError {
 /// One finding, as reported and audited. Never holds the matched text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
+    /// The id of the rule that matched.
     pub rule_id: String,
+    /// The rule's human-readable name.
     pub rule_name: String,
+    /// The rule's category.
     pub category: Category,
+    /// The rule's severity.
     pub severity: Severity,
+    /// What policy decided for this finding.
     pub action: Action,
+    /// The part of the message the matched string belongs to.
     pub scope: Scope,
     /// JSON pointer of the string (for a match in an object key: of the object). Key
     /// components that themselves matched are written `*`.
     pub pointer: String,
+    /// The match lies in an object key.
     pub in_key: bool,
+    /// Which rendering of the string matched: a [`View`](crate::scan::View) name (`text`,
+    /// `base64`, `joined`, ...).
     pub view: &'static str,
     /// Byte span in the decoded string (in the decoded bytes, for a blob). A finding of a
     /// decoded view spans the bytes of the string it was decoded from (for base64, the whole
     /// run); `view` says which rendering matched.
     pub start: usize,
+    /// End of the span, exclusive.
     pub end: usize,
     /// Salted SHA-256 prefix of the matched span.
     pub fingerprint: String,
@@ -93,15 +121,20 @@ impl Finding {
     }
 }
 
+/// The outcome of inspecting one message.
 #[derive(Debug, Clone)]
 pub struct Inspection {
+    /// What to send in place of the message.
     pub verdict: Verdict,
+    /// Every finding, text and blob matches first; a decoded view's match within a span
+    /// already found for the same rule is left out.
     pub findings: Vec<Finding>,
     /// The envelope of each message (one, or one per batch element).
     pub messages: Vec<MessageInfo>,
 }
 
 impl Inspection {
+    /// The envelope of the first message (of a batch: of its first element).
     pub fn info(&self) -> Option<&MessageInfo> {
         self.messages.first()
     }
@@ -122,6 +155,9 @@ pub struct Inspector {
 }
 
 impl Inspector {
+    /// An inspector over `rules`.
+    ///
+    /// Errors: [`ScanError`] when the scanner's Hyperscan scratch cannot be allocated.
     pub fn new(rules: Arc<CompiledRules>) -> Result<Inspector, ScanError> {
         Ok(Inspector {
             scanner: Scanner::new(rules)?,
@@ -137,10 +173,12 @@ impl Inspector {
         })
     }
 
+    /// The compiled rules this inspector runs.
     pub fn rules(&self) -> &Arc<CompiledRules> {
         self.scanner.rules()
     }
 
+    /// The scanner, for scans outside the message path (streams, plain text).
     pub fn scanner(&mut self) -> &mut Scanner {
         &mut self.scanner
     }

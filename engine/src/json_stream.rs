@@ -10,6 +10,8 @@ enum State {
     Unicode { digits: u8, value: u32 },
 }
 
+/// Incremental decoder of the strings of one JSON text fed in chunks; keeps its state
+/// (inside a string, in an escape, a pending surrogate) between chunks.
 #[derive(Debug)]
 pub struct JsonStrings {
     state: State,

@@ -1,3 +1,5 @@
+#![warn(missing_docs)]
+
 //! sluice's inspection engine: rules, Hyperscan scanning, JSON-RPC walking, redaction,
 //! verdicts, SSE streams and the worker pool. Knows nothing of sockets.
 

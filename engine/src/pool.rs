@@ -16,10 +16,13 @@ use crate::verdict::Policy;
 
 type Job = Box<dyn FnOnce(&mut Inspector) + Send + 'static>;
 
+/// Why a job could not run on the pool.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PoolError {
+    /// The queue holds [`QUEUE_PER_WORKER`] jobs per worker already; the job was not queued.
     #[error("the inspection queue is full")]
     Busy,
+    /// The workers are gone (the pool was dropped, or a worker panicked on this job).
     #[error("the worker pool has shut down")]
     Closed,
 }
@@ -27,6 +30,8 @@ pub enum PoolError {
 /// Jobs waiting per worker before `Busy` is returned instead of queueing more.
 pub const QUEUE_PER_WORKER: usize = 256;
 
+/// A fixed set of scan worker threads sharing one bounded job queue. Dropping it closes
+/// the queue and joins the workers after the queued jobs.
 pub struct Pool {
     tx: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
@@ -35,6 +40,8 @@ pub struct Pool {
 
 impl Pool {
     /// Starts `threads` workers (at least one).
+    ///
+    /// Errors: [`ScanError`] when a worker's Hyperscan scratch cannot be allocated.
     pub fn new(rules: Arc<CompiledRules>, threads: usize) -> Result<Pool, ScanError> {
         let threads = threads.max(1);
         let (tx, rx) = bounded::<Job>(threads * QUEUE_PER_WORKER);
@@ -61,10 +68,12 @@ impl Pool {
         })
     }
 
+    /// The compiled rules every worker runs.
     pub fn rules(&self) -> &Arc<CompiledRules> {
         &self.rules
     }
 
+    /// The number of worker threads.
     pub fn threads(&self) -> usize {
         self.workers.len()
     }

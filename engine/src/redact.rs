@@ -36,8 +36,11 @@ impl FromStr for RedactStrategy {
 /// A span to redact in one string, with the rule that asked for it.
 #[derive(Debug, Clone)]
 pub struct RedactSpan<'r> {
+    /// Byte offset of the span in the decoded string.
     pub start: usize,
+    /// Byte offset just past the span.
     pub end: usize,
+    /// The id of the rule that matched, for the marker.
     pub rule_id: &'r str,
 }
 

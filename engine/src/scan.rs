@@ -15,10 +15,13 @@ use crate::rules::{placeholder, Category, Scope};
 /// How far before a match keywords are looked for (in the same string).
 pub const KEYWORD_CONTEXT: usize = 256;
 
+/// Why a scan failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// Hyperscan returned an error (its message); also scratch allocation in [`Scanner::new`].
     #[error("Hyperscan scan failed: {0}")]
     Hyperscan(String),
+    /// The buffer is longer than Hyperscan scans in one call (`u32::MAX` bytes); holds its length.
     #[error("input of {0} bytes is over Hyperscan's 4 GiB limit for one scan")]
     TooLarge(usize),
 }
@@ -73,9 +76,13 @@ impl View {
 /// A stretch of the scan buffer holding one string, and what applies to it.
 #[derive(Debug, Clone, Copy)]
 pub struct Segment {
+    /// Byte offset in the scan buffer where the segment starts.
     pub start: usize,
+    /// Byte offset just past the segment's end.
     pub end: usize,
+    /// The part of the MCP message the string came from; rules apply by scope.
     pub scope: Scope,
+    /// Which rendering of the string the segment holds.
     pub view: View,
     /// Index of the string this segment renders, for the caller (the JSON walk).
     pub source: usize,
@@ -87,14 +94,17 @@ pub struct Segment {
 /// absolute stream offsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Match {
+    /// Index of the rule in the ruleset (its Hyperscan pattern id).
     pub rule: usize,
     /// Index into the segment list (0 for streams and single texts).
     pub segment: usize,
-    /// The sensitive span: the rule's capture group.
+    /// Start of the sensitive span: the rule's capture group.
     pub start: usize,
+    /// End of the sensitive span, exclusive.
     pub end: usize,
-    /// The whole match.
+    /// Start of the whole match.
     pub match_start: usize,
+    /// End of the whole match, exclusive.
     pub match_end: usize,
 }
 
@@ -146,6 +156,9 @@ pub struct Scanner {
 unsafe impl Send for Scanner {}
 
 impl Scanner {
+    /// A scanner over `rules`, with its own Hyperscan scratch for both databases.
+    ///
+    /// Errors: [`ScanError::Hyperscan`] when the scratch cannot be allocated.
     pub fn new(rules: Arc<CompiledRules>) -> Result<Scanner, ScanError> {
         let mut scratch = rules.block.alloc_scratch()?;
         rules.stream.realloc_scratch(&mut scratch)?;
@@ -160,6 +173,7 @@ impl Scanner {
         })
     }
 
+    /// The compiled rules this scanner runs.
     pub fn rules(&self) -> &Arc<CompiledRules> {
         &self.rules
     }

@@ -24,6 +24,7 @@ pub const DEFAULT_EVENT_CAP: usize = 8 << 20;
 /// Whether the caller may go on sending this stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
+    /// Go on: feed the next chunk.
     Continue,
     /// Close the connection now, without sending anything more of this stream.
     Abort,
@@ -32,7 +33,9 @@ pub enum Flow {
 /// A finding in an event too large to hold, from the streaming database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamedFinding {
+    /// The id of the rule that matched.
     pub rule_id: String,
+    /// The action policy gives the rule in the stream's data scope.
     pub action: Action,
 }
 
@@ -43,13 +46,17 @@ pub enum EventOutcome {
     /// event of the legacy HTTP+SSE transport (its data is a URL, which the front end maps
     /// to itself with [`replace_data`]).
     Passed,
+    /// The data was inspected as a JSON-RPC message; the verdict says what went out.
     Inspected(Inspection),
     /// The data could not be inspected; the event's data was dropped unless the policy
     /// fails open.
     Failed(InspectError),
     /// An event over the cap, scanned as a stream.
     Streamed {
+        /// One per distinct match of the streaming scan.
         findings: Vec<StreamedFinding>,
+        /// The stream was aborted at this event: a finding to block or redact, or the body ended
+        /// inside the event.
         aborted: bool,
     },
 }
@@ -60,7 +67,8 @@ pub enum EventOutcome {
 pub struct EventDecision {
     /// The event's `id:` field.
     pub event_id: Option<String>,
-    /// The event's `event:` field (`message` when absent, per the SSE processing model).
+    /// The event's `event:` field; `None` when absent (which the SSE processing model reads
+    /// as `message`) and for an event over the cap.
     pub event_type: Option<String>,
     /// Bytes of data the event carried (its `data:` lines joined with `\n`).
     pub data_bytes: usize,
@@ -90,10 +98,13 @@ impl EventDecision {
     }
 }
 
+/// Why a chunk could not be fed.
 #[derive(Debug, thiserror::Error)]
 pub enum SseError {
+    /// An earlier call returned [`Flow::Abort`]; nothing more may be fed.
     #[error("the stream was aborted by an earlier finding")]
     Aborted,
+    /// The streaming scan failed.
     #[error(transparent)]
     Scan(#[from] ScanError),
 }
@@ -123,6 +134,8 @@ struct BigEvent {
     event_id: Option<String>,
 }
 
+/// Inspects one `text/event-stream` body (WHATWG HTML, "Server-sent events"), chunk by chunk:
+/// frames events, inspects each event's data, and writes what may be forwarded.
 pub struct SseInspector {
     dir: Direction,
     method_hint: Option<String>,
@@ -136,6 +149,8 @@ pub struct SseInspector {
 }
 
 impl SseInspector {
+    /// An inspector for a stream sent in `dir`; events up to `event_cap` bytes are held whole
+    /// (see [`DEFAULT_EVENT_CAP`]), larger ones are scanned as they pass.
     pub fn new(dir: Direction, event_cap: usize) -> Self {
         SseInspector {
             dir,

@@ -15,14 +15,24 @@ pub const BLOCKED_CODE: i64 = -32001;
 /// scope, the global mode, and last the rule's own `action`.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The global action: applies to every finding that no rule, category or scope entry
+    /// covers. `None` leaves each rule's own action.
     pub mode: Option<Action>,
+    /// Action by rule id.
     pub rules: HashMap<String, Action>,
+    /// Action by rule category.
     pub categories: HashMap<Category, Action>,
+    /// Action by the scope the finding sits in.
     pub scopes: HashMap<Scope, Action>,
+    /// How redacted spans are replaced.
     pub redaction: RedactStrategy,
     /// Salt of fingerprints and `hash` redaction markers.
     pub salt: Vec<u8>,
+    /// Deepest JSON nesting inspected, the JSON-RPC message object being level 1; a deeper
+    /// message fails inspection.
     pub max_depth: usize,
+    /// Largest message inspected, in bytes (default 64 MiB); a larger one fails inspection with
+    /// [`InspectError::TooLarge`](crate::InspectError::TooLarge).
     pub max_message_bytes: usize,
     /// Forward what could not be inspected (malformed data in a stream) instead of dropping it.
     pub fail_open: bool,
@@ -49,6 +59,7 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The default policy with `mode` as the global action.
     pub fn with_mode(mode: Action) -> Self {
         Policy {
             mode: Some(mode),
@@ -56,6 +67,7 @@ impl Policy {
         }
     }
 
+    /// The action for a finding of `rule` in `scope`, by the precedence above.
     pub fn action_for(&self, rule: &Rule, scope: Scope) -> Action {
         self.rules
             .get(&rule.id)
@@ -74,12 +86,16 @@ pub enum Verdict {
     Forward,
     /// Forward these bytes: the message with sensitive spans replaced.
     Redacted(Vec<u8>),
-    /// Do not forward. `response` is the JSON-RPC error to answer with, or `None` for a
-    /// notification, which has no one to answer.
-    Block { response: Option<Vec<u8>> },
+    /// Do not forward.
+    Block {
+        /// The JSON-RPC error to answer with, or `None` for a notification (or a message
+        /// without an id), which has no one to answer.
+        response: Option<Vec<u8>>,
+    },
 }
 
 impl Verdict {
+    /// The verdict's name in metrics, audit records and reports: `forward`, `redact` or `block`.
     pub fn name(&self) -> &'static str {
         match self {
             Verdict::Forward => "forward",
@@ -106,6 +122,8 @@ pub fn block_response(info: &MessageInfo, rule_ids: &[&str]) -> Option<String> {
     ))
 }
 
+/// A JSON-RPC 2.0 error response (JSON-RPC 2.0 specification, section 5.1) to `id`, as JSON
+/// text. With rule ids, its `data` is `{"blockedBy":"sluice","rules":[...]}`.
 pub fn error_response(id: &JsonRpcId, code: i64, message: &str, rule_ids: &[&str]) -> String {
     let mut out = String::with_capacity(160);
     out.push_str("{\"jsonrpc\":\"2.0\",\"id\":");

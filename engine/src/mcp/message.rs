@@ -13,6 +13,7 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The name in logs and metrics: `client-to-server` or `server-to-client`.
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::ClientToServer => "client-to-server",
@@ -21,17 +22,24 @@ impl Direction {
     }
 }
 
+/// The kind of a JSON-RPC 2.0 message (JSON-RPC 2.0 specification, sections 4 and 5), as read
+/// from its members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
+    /// Has `method` and `id`.
     Request,
+    /// Has `method` and no `id`: no response is expected.
     Notification,
+    /// Has `result` and no `method`.
     Response,
+    /// Has `error` and no `method`.
     ErrorResponse,
     /// An object that is none of the above (kept and inspected, never trusted).
     Unknown,
 }
 
 impl MessageKind {
+    /// The name in reports and logs: `request`, `notification`, `response`, `error` or `unknown`.
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Request => "request",
@@ -46,14 +54,20 @@ impl MessageKind {
 /// A JSON-RPC id, kept to answer a blocked request with an error carrying the same id.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JsonRpcId {
+    /// A string id.
     Str(String),
+    /// An integer id that fits `i64`.
     Int(i64),
+    /// An integer id above `i64::MAX`.
     UInt(u64),
+    /// A number id with a fraction or exponent.
     Float(f64),
+    /// A `null` id, or one of a type JSON-RPC does not allow (object, array, boolean).
     Null,
 }
 
 impl JsonRpcId {
+    /// Appends the id to `out` as JSON.
     pub fn write_json(&self, out: &mut String) {
         match self {
             JsonRpcId::Str(s) => crate::redact::write_json_string(out, s),
@@ -74,15 +88,19 @@ impl JsonRpcId {
 /// The envelope of one message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageInfo {
+    /// Request, notification, response or error, as read from the members.
     pub kind: MessageKind,
     /// The method for requests and notifications; for responses, the caller's hint if any.
     pub method: Option<String>,
+    /// The `id` member, `None` when absent.
     pub id: Option<JsonRpcId>,
-    /// `params.name` of a `tools/call` (or `prompts/get`).
+    /// `params.name` when it is a string: the tool of a `tools/call`, the prompt of a
+    /// `prompts/get` (also read from other methods' params).
     pub tool: Option<String>,
 }
 
 impl MessageInfo {
+    /// The envelope of a message nothing is known about: kind `Unknown`, no method, id or tool.
     pub fn unknown() -> Self {
         MessageInfo {
             kind: MessageKind::Unknown,

@@ -8,7 +8,9 @@
 /// Where and why the text is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrictError {
+    /// Byte offset of the fault in the message.
     pub offset: usize,
+    /// What the grammar does not allow there.
     pub reason: &'static str,
 }
 

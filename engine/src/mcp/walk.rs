@@ -10,7 +10,9 @@ use crate::rules::Scope;
 /// array index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathElem {
+    /// A member of an object; the `u32` is the index in [`Walk::strings`] of its key.
     Key(u32),
+    /// An element of an array, by position.
     Index(u32),
 }
 
@@ -18,9 +20,14 @@ pub enum PathElem {
 /// decoded string at the offset its raw text starts in the original message.
 #[derive(Debug, Clone, Copy)]
 pub struct StrRef {
+    /// Byte offset of the decoded string in the parse buffer (of a number: of its raw text in
+    /// the message).
     pub start: usize,
+    /// Length in bytes of the decoded string (of a number: of its raw text).
     pub len: usize,
+    /// The part of the MCP message the string belongs to.
     pub scope: Scope,
+    /// The string is an object key.
     pub is_key: bool,
     /// A base64 `blob` of resource contents.
     pub blob: bool,
@@ -28,13 +35,18 @@ pub struct StrRef {
     pub number: bool,
     /// The pointer to this string (for a key: to its object), as a range of the path arena.
     pub path_start: u32,
+    /// Number of elements in the pointer.
     pub path_len: u32,
 }
 
+/// Why a message could not be walked.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WalkError {
+    /// Objects or arrays nest deeper than the limit
+    /// ([`Policy::max_depth`](crate::verdict::Policy::max_depth)), which this holds.
     #[error("JSON nesting is deeper than {0} levels")]
     TooDeep(usize),
+    /// The top-level value is neither an object nor an array.
     #[error("the message is not a JSON-RPC object or batch array")]
     NotJsonRpc,
 }
@@ -42,13 +54,18 @@ pub enum WalkError {
 /// Per-thread reusable output of a walk.
 #[derive(Debug, Default)]
 pub struct Walk {
+    /// Every string of the message in document order: object keys, values other than the
+    /// JSON-RPC `id`, and numbers of at least [`MIN_NUMBER_LEN`] characters.
     pub strings: Vec<StrRef>,
+    /// The JSON pointers of all strings, back to back; a [`StrRef`] names its range.
     pub path_arena: Vec<PathElem>,
+    /// One entry per JSON-RPC message: one, or one per element of a batch.
     pub messages: Vec<MessageInfo>,
     path: Vec<PathElem>,
 }
 
 impl Walk {
+    /// Empties the walk, keeping its allocations.
     pub fn clear(&mut self) {
         self.strings.clear();
         self.path_arena.clear();
@@ -56,6 +73,7 @@ impl Walk {
         self.path.clear();
     }
 
+    /// The JSON pointer of `s`.
     pub fn path_of(&self, s: &StrRef) -> &[PathElem] {
         &self.path_arena[s.path_start as usize..(s.path_start + s.path_len) as usize]
     }

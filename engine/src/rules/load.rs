@@ -14,9 +14,13 @@ use super::Ruleset;
 /// A ruleset that could not be loaded. Never carries example text, only positions and ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadError {
+    /// The file, as given (embedded files: `<embedded>/rulesets/NAME`).
     pub file: String,
+    /// 1-based line of the fault, when known.
     pub line: Option<usize>,
+    /// The rule at fault, when the fault is in one.
     pub rule_id: Option<String>,
+    /// What is wrong.
     pub message: String,
 }
 

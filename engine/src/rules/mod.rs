@@ -64,6 +64,7 @@ pub const DEFAULT_RULESET_FILES: &[(&str, &str)] = &[
 /// An ordered list of rules; a rule's index is its Hyperscan pattern id.
 #[derive(Debug, Clone, Default)]
 pub struct Ruleset {
+    /// The rules, in load order.
     pub rules: Vec<Rule>,
 }
 
@@ -81,10 +82,19 @@ impl Ruleset {
         set
     }
 
+    /// Parses a rules file's text; `file_name` is used in origins and errors.
+    ///
+    /// Errors: a [`LoadError`] at the first problem: TOML syntax or an unknown key, a bad id,
+    /// category, severity, action, scope or validator, a pattern that does not parse or matches
+    /// the empty string, a capture group the pattern lacks, a duplicate id.
     pub fn from_toml(text: &str, file_name: &str) -> Result<Ruleset, LoadError> {
         load::parse_ruleset(text, file_name)
     }
 
+    /// Reads and parses a rules file.
+    ///
+    /// Errors: as [`Ruleset::from_toml`], and a [`LoadError`] without a line when the file
+    /// cannot be read.
     pub fn from_file(path: &Path) -> Result<Ruleset, LoadError> {
         load::read_file(path)
     }
@@ -106,19 +116,23 @@ impl Ruleset {
         Ok(())
     }
 
+    /// The number of rules.
     pub fn len(&self) -> usize {
         self.rules.len()
     }
 
+    /// Whether there are no rules.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
 
+    /// The rule with id `id`.
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
     }
 
-    /// A digest of everything that affects compilation and matching, for the database cache.
+    /// A digest of each rule's id, pattern, `normalize` and category, in order: the key of the
+    /// compiled database cache. 32 hex characters.
     pub fn digest(&self) -> String {
         let mut h = Sha256::new();
         for r in &self.rules {

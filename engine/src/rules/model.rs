@@ -11,19 +11,26 @@ use super::validate::Validator;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
+    /// Credentials: API keys, tokens, passwords, private keys.
     Secret,
+    /// Personal data: email addresses, phone numbers, card numbers, national ids, IBANs.
     Pii,
+    /// Text that tries to steer the model: instruction overrides, hidden directives.
     Injection,
+    /// Channels that carry data out: cloud metadata addresses, image URLs that carry data,
+    /// request-capture endpoints.
     Exfiltration,
 }
 
 impl Category {
+    /// Every category, in declaration order.
     pub const ALL: [Category; 4] = [
         Category::Secret,
         Category::Pii,
         Category::Injection,
         Category::Exfiltration,
     ];
+    /// The name used in rules files and policy keys (`secret`, `pii`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Secret => "secret",
@@ -54,14 +61,21 @@ impl FromStr for Category {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// How serious a finding is. Reported with each finding; the action does not depend on it.
+/// A rule without `severity` is `medium`.
 pub enum Severity {
+    /// Low.
     Low,
+    /// Medium; the default.
     Medium,
+    /// High.
     High,
+    /// Critical.
     Critical,
 }
 
 impl Severity {
+    /// The name used in rules files and reports (`low`, `medium`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",
@@ -85,6 +99,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The name used in rules files and policy (`monitor`, `redact`, `block`).
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Monitor => "monitor",
@@ -132,12 +147,14 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Every scope, in declaration order.
     pub const ALL: [Scope; 4] = [
         Scope::Arguments,
         Scope::Results,
         Scope::Descriptions,
         Scope::Metadata,
     ];
+    /// The name used in rules files (`arguments`, `results`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Arguments => "arguments",
@@ -156,16 +173,21 @@ impl Scope {
 pub struct ScopeSet(u8);
 
 impl ScopeSet {
+    /// All four scopes; what `scope = ["any"]` loads as.
     pub const ANY: ScopeSet = ScopeSet(0b1111);
+    /// The set with no scope.
     pub fn empty() -> Self {
         ScopeSet(0)
     }
+    /// Adds `s`.
     pub fn insert(&mut self, s: Scope) {
         self.0 |= s.bit();
     }
+    /// Whether `s` is in the set.
     pub fn contains(self, s: Scope) -> bool {
         self.0 & s.bit() != 0
     }
+    /// The scopes in the set, in declaration order.
     pub fn iter(self) -> impl Iterator<Item = Scope> {
         Scope::ALL.into_iter().filter(move |s| self.contains(*s))
     }
@@ -174,23 +196,35 @@ impl ScopeSet {
 /// One detection rule, loaded and checked.
 #[derive(Debug, Clone)]
 pub struct Rule {
+    /// Unique id within a ruleset: a-z, 0-9, `.`, `_` and `-` (e.g. `pii.email`).
     pub id: String,
+    /// Human-readable name, for reports.
     pub name: String,
+    /// What kind of content the rule finds.
     pub category: Category,
+    /// Reported with each finding.
     pub severity: Severity,
     /// The pattern, in the common subset of Hyperscan and `regex` syntax.
     pub pattern: String,
     /// Capture group that holds the sensitive span; 0 is the whole match.
     pub capture: usize,
-    /// Lower-case keywords of which one must appear in the scanned string (optional).
+    /// Lower-case keywords of which one must appear, ASCII case-insensitively, in the same string
+    /// between [`KEYWORD_CONTEXT`](crate::scan::KEYWORD_CONTEXT) bytes before the match and its
+    /// end (optional).
     pub keywords: Vec<String>,
+    /// Checks a match must pass to count, all of them (checksums, entropy, ...).
     pub validators: Vec<Validator>,
+    /// What to do with a match when [`Policy`](crate::verdict::Policy) sets nothing for the
+    /// rule, its category or scope, and has no global mode.
     pub action: Action,
+    /// The parts of a message the rule applies to.
     pub scopes: ScopeSet,
     /// Also match against the normalized view (invisible characters removed, look-alikes
     /// folded to ASCII).
     pub normalize: bool,
+    /// Strings the rule must find; `sluice check` and the corpus use them.
     pub examples: Vec<String>,
+    /// Strings the rule must not find.
     pub negative_examples: Vec<String>,
     /// Where the rule came from, for error messages: `file:line`.
     pub origin: String,

@@ -3,16 +3,21 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// A check on a match that a regular expression cannot express. Rules files name them
+/// `luhn`, `card`, `phone`, `iban`, `ssn`, `jwt`, `not-sequential`, `not-placeholder`,
+/// `entropy>=N` and `not-after=CHARS`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Validator {
-    /// Luhn checksum over the digits of the span (payment card numbers).
+    /// Luhn checksum over the digits of the span, of which there must be at least 12
+    /// (payment card numbers).
     Luhn,
     /// A payment card number: network IIN range and length, grouping, Luhn (see
     /// [`super::card::payment_card`]).
     PaymentCard,
     /// A phone number valid in a numbering plan (see [`super::phone::phone_number`]).
     PhoneNumber,
-    /// ISO 7064 mod-97-10 over an IBAN (spaces ignored).
+    /// An IBAN: a known country code, that country's length and the ISO 7064 mod-97-10
+    /// check (ISO 13616). Spaces and dashes are ignored.
     Iban,
     /// Minimum Shannon entropy in bits per byte of the span.
     MinEntropy(f64),
@@ -31,7 +36,8 @@ pub enum Validator {
 }
 
 impl Validator {
-    /// `before` is the byte preceding the whole match in the same string, if any.
+    /// Whether `span`, the rule's capture, passes. `before` is the byte preceding the whole
+    /// match in the same string, if any.
     pub fn check(&self, span: &[u8], before: Option<u8>) -> bool {
         match *self {
             Validator::NotAfter(ref set) => before.is_none_or(|b| !set.contains(&b)),
@@ -199,6 +205,7 @@ fn mod97_is_one(chars: &[u8]) -> bool {
     rem == 1
 }
 
+/// Shannon entropy of `span` in bits per byte (0 to 8); 0 for an empty span.
 pub fn shannon_entropy(span: &[u8]) -> f64 {
     if span.is_empty() {
         return 0.0;

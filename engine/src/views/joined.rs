@@ -24,9 +24,13 @@ pub fn can_split_a_secret(a: &[u8], b: &[u8]) -> bool {
 /// `source` from `offset` on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {
+    /// Byte offset in the scan buffer where the piece starts.
     pub start: usize,
+    /// Byte offset just past the piece.
     pub end: usize,
+    /// Index of the string (in the walk's string list) the bytes come from.
     pub source: usize,
+    /// Byte offset in that string of the piece's first byte.
     pub offset: usize,
 }
 
