@@ -87,8 +87,7 @@ pub struct Finding {
     pub pointer: String,
     /// The match lies in an object key.
     pub in_key: bool,
-    /// Which rendering of the string matched: a [`View`](crate::scan::View) name (`text`,
-    /// `base64`, `joined`, ...).
+    /// Which rendering of the string matched: a [`View`] name (`text`, `base64`, `joined`, ...).
     pub view: &'static str,
     /// Byte span in the decoded string (in the decoded bytes, for a blob). A finding of a
     /// decoded view spans the bytes of the string it was decoded from (for base64, the whole

@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 //! sluice's inspection engine: rules, Hyperscan scanning, JSON-RPC walking, redaction,
 //! verdicts, SSE streams and the worker pool. Knows nothing of sockets.

@@ -18,6 +18,8 @@ use crate::rules::{Action, Rule, Ruleset, Scope};
 use crate::scan::Scanner;
 use crate::verdict::Policy;
 
+/// Settings of [`check`]. The default: 5 s of fuzzing, too broad above 1% of benign
+/// messages, at most 1.5x slower, seed 1, 600 benign messages.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
     /// Time for differential fuzzing, shared by the rules.
@@ -26,6 +28,7 @@ pub struct CheckOptions {
     pub max_benign_hits: f64,
     /// The custom rules may slow the base ruleset's scan by at most this factor.
     pub max_slowdown: f64,
+    /// Seed of the generated benign traffic and of the fuzzer: the same seed, the same inputs.
     pub seed: u64,
     /// Benign messages generated for the breadth and cost checks.
     pub benign_messages: usize,
@@ -43,33 +46,45 @@ impl Default for CheckOptions {
     }
 }
 
+/// How bad a [`Problem`] is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Severity {
+    /// The rule must not be rolled out: [`Report::failed`] is true.
     Fail,
+    /// Worth a look; does not fail the check.
     Warn,
 }
 
+/// One thing wrong with a rule.
 #[derive(Debug, Clone)]
 pub struct Problem {
     /// Rule id, or `*` for the file as a whole.
     pub rule: String,
+    /// Whether it fails the check.
     pub severity: Severity,
     /// Short name of the check: compile, empty-match, capture, example, negative-example,
     /// too-broad, no-literal, cost, differential.
     pub check: &'static str,
+    /// What is wrong, for a person. Examples are named by number, never shown; a generated
+    /// input the engines disagree on is shown escaped, at most 120 characters.
     pub message: String,
 }
 
+/// The outcome of [`check`].
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Every problem found, in the order found.
     pub problems: Vec<Problem>,
+    /// The number of custom rules checked.
     pub rules: usize,
+    /// Generated inputs the differential fuzzing compared engines on.
     pub fuzz_cases: usize,
     /// Scan time of base + custom over base alone, on benign traffic.
     pub slowdown: Option<f64>,
 }
 
 impl Report {
+    /// Whether any problem is a [`Severity::Fail`].
     pub fn failed(&self) -> bool {
         self.problems.iter().any(|p| p.severity == Severity::Fail)
     }
@@ -112,6 +127,9 @@ fn shown(text: &[u8]) -> String {
     }
 }
 
+/// Checks the rules of `custom` one by one, against `base` (the ruleset they will run
+/// beside) for the breadth and cost checks. Problems are collected in the report, not
+/// returned as errors.
 pub fn check(custom: &Ruleset, base: &Ruleset, opts: &CheckOptions) -> Report {
     let mut report = Report {
         rules: custom.len(),

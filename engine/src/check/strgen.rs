@@ -9,6 +9,8 @@ use crate::corpus::synth::Rng;
 /// Repetitions above this are cut (a `{20,}` run still gets 20..=20+EXTRA).
 const EXTRA: u32 = 8;
 
+/// Parses `pattern` as the engines read it (bytes, not UTF-8; Unicode classes when `unicode`);
+/// `None` if it does not parse.
 pub fn parse(pattern: &str, unicode: bool) -> Option<Hir> {
     regex_syntax::ParserBuilder::new()
         .utf8(false)
@@ -18,6 +20,7 @@ pub fn parse(pattern: &str, unicode: bool) -> Option<Hir> {
         .ok()
 }
 
+/// Appends to `out` one random string the pattern `hir` describes (look-arounds not enforced).
 pub fn generate(hir: &Hir, rng: &mut Rng, out: &mut Vec<u8>) {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => {}

@@ -18,7 +18,10 @@ use crate::rules::{Category, Rule, Ruleset, Scope};
 
 /// One generated message and its labels.
 pub struct Labelled {
+    /// Who sends the message.
     pub direction: Direction,
+    /// What the message is: its shape (`tools/list`, `tool call`, ...), or the rule id and
+    /// evasion of an embedded example.
     pub note: String,
     /// Compact JSON, exactly as it would travel.
     pub message: Vec<u8>,
@@ -132,6 +135,7 @@ fn luhn_sum(d: &[u32]) -> u32 {
         .sum()
 }
 
+/// Makes labelled messages from one ruleset's examples; deterministic for a given seed.
 pub struct Generator<'a> {
     rng: Rng,
     rules: &'a Ruleset,
@@ -184,6 +188,7 @@ fn escaped_token(text: &str) -> String {
 const HOLE: &str = "\u{1}sluice-hole\u{1}";
 
 impl<'a> Generator<'a> {
+    /// A generator over `rules`' examples, seeded with `seed`.
     pub fn new(rules: &'a Ruleset, seed: u64) -> Self {
         Generator {
             rng: Rng::new(seed),
@@ -466,8 +471,10 @@ impl<'a> Generator<'a> {
     }
 }
 
+/// How an embedded example is hidden from a naive scanner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evasion {
+    /// Written as it is.
     None,
     /// Letters written as `\u00XX` escapes inside the JSON string.
     JsonEscapes,
@@ -480,6 +487,7 @@ pub enum Evasion {
 }
 
 impl Evasion {
+    /// Every evasion, in declaration order.
     pub const ALL: [Evasion; 5] = [
         Evasion::None,
         Evasion::JsonEscapes,
@@ -487,6 +495,8 @@ impl Evasion {
         Evasion::Base64Blob,
         Evasion::UnicodeSpaces,
     ];
+    /// The name used in corpus notes: `plain`, `json-escapes`, `zero-width`, `base64-blob`,
+    /// `unicode-spaces`.
     pub fn as_str(self) -> &'static str {
         match self {
             Evasion::None => "plain",
@@ -519,7 +529,9 @@ pub fn labelled(rules: &Ruleset, seed: u64, benign: usize) -> Vec<Labelled> {
 
 /// Writes about `size` bytes of corpus lines: benign traffic with an embedded example about
 /// every `malicious_every` messages, cycling through the rules. For benchmark inputs of any
-/// size; the labels stay exact.
+/// size; the labels stay exact. Returns the number of bytes written.
+///
+/// Errors: the first I/O error of `out`.
 pub fn write_sized(
     rules: &Ruleset,
     seed: u64,

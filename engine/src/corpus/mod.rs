@@ -13,14 +13,19 @@ use serde_json::value::RawValue;
 use crate::mcp::Direction;
 use crate::rules::Category;
 
+/// One line of a corpus file as written (JSON Lines); [`parse`] turns it into a
+/// [`CorpusEntry`].
 #[derive(Debug, Deserialize)]
 pub struct CorpusLine {
+    /// Who sent the message; see [`parse_direction`] for the names read.
     pub direction: String,
     /// What the line is; `source` (where a labelled example comes from) is read as the note.
     #[serde(default, alias = "source")]
     pub note: String,
     /// The message exactly as written in the file (never re-serialized).
     pub message: Box<RawValue>,
+    /// The labels: each `{"rule", "pointer"}` or `{"category", "value", "type"?}`; `[]` for a
+    /// message nothing may be found in.
     #[serde(default)]
     pub expected: Vec<serde_json::Value>,
 }
@@ -28,7 +33,10 @@ pub struct CorpusLine {
 /// A finding expected of one rule on the string at a JSON pointer.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Expected {
+    /// The id of the rule expected to find it.
     pub rule: String,
+    /// JSON pointer of the string (for a match in an object key: of the object), as
+    /// [`Finding::pointer`](crate::Finding::pointer) writes it.
     pub pointer: String,
 }
 
@@ -37,8 +45,11 @@ pub struct Expected {
 /// forward (redacted, or the message blocked). Labels of data written by others.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct ValueLabel {
+    /// What kind of sensitive value it is.
     pub category: Category,
+    /// The value exactly as it appears in a string of the message.
     pub value: String,
+    /// The label's `type`, if any: free text from whoever labelled the data.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
 }
@@ -57,19 +68,29 @@ fn parse_label(v: serde_json::Value) -> Result<Result<Expected, ValueLabel>, Str
     }
 }
 
+/// A corpus line that could not be read: bad JSON, an unknown direction or a malformed label.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}:{line}: {message}")]
 pub struct CorpusError {
+    /// The file name, as given to [`parse`].
     pub file: String,
+    /// 1-based line number.
     pub line: usize,
+    /// What is wrong.
     pub message: String,
 }
 
+/// One parsed corpus line.
 pub struct CorpusEntry {
+    /// 1-based line number in the file.
     pub line: usize,
+    /// Who sent the message.
     pub direction: Direction,
+    /// What the line is; may be empty.
     pub note: String,
+    /// The message bytes exactly as in the file.
     pub message: Vec<u8>,
+    /// Labels by rule.
     pub expected: Vec<Expected>,
     /// Labels by value; a line may hold both kinds.
     pub values: Vec<ValueLabel>,
@@ -82,6 +103,8 @@ impl CorpusEntry {
     }
 }
 
+/// Reads a direction as corpus files name it: `client-to-server` (also `request`, `c2s`) or
+/// `server-to-client` (also `response`, `s2c`).
 pub fn parse_direction(s: &str) -> Option<Direction> {
     match s {
         "client-to-server" | "request" | "c2s" => Some(Direction::ClientToServer),
@@ -90,7 +113,10 @@ pub fn parse_direction(s: &str) -> Option<Direction> {
     }
 }
 
-/// Parses a corpus file's text.
+/// Parses a corpus file's text; blank lines are skipped. `file` names the file in errors.
+///
+/// Errors: a [`CorpusError`] for the first line that is not a corpus object, names an
+/// unknown direction or holds a malformed label.
 pub fn parse(text: &str, file: &str) -> Result<Vec<CorpusEntry>, CorpusError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -12,14 +12,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::corpus::CorpusEntry;
 use crate::rules::Category;
 
+/// Tallies of one rule or category.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
+    /// True positives: labelled and found.
     pub tp: usize,
+    /// False positives: found where nothing is labelled.
     pub fp: usize,
+    /// False negatives: labelled and not found.
     pub fn_: usize,
 }
 
 impl Counts {
+    /// tp / (tp + fp); 1.0 when nothing was found.
     pub fn precision(&self) -> f64 {
         if self.tp + self.fp == 0 {
             1.0
@@ -27,6 +32,7 @@ impl Counts {
             self.tp as f64 / (self.tp + self.fp) as f64
         }
     }
+    /// tp / (tp + fn); 1.0 when nothing was labelled.
     pub fn recall(&self) -> f64 {
         if self.tp + self.fn_ == 0 {
             1.0
@@ -34,6 +40,7 @@ impl Counts {
             self.tp as f64 / (self.tp + self.fn_) as f64
         }
     }
+    /// Harmonic mean of precision and recall; 0.0 when both are 0.
     pub fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
         if p + r == 0.0 {
@@ -47,25 +54,36 @@ impl Counts {
 /// One wrong answer, for the report: which rule, where, and the corpus line and note.
 #[derive(Debug, Clone)]
 pub struct Miss {
+    /// The rule id.
     pub rule: String,
+    /// JSON pointer of the string.
     pub pointer: String,
+    /// 1-based line of the corpus entry.
     pub line: usize,
+    /// The entry's note.
     pub note: String,
 }
 
+/// Scores over a corpus, built one message at a time with [`Score::add`].
 #[derive(Debug, Default)]
 pub struct Score {
+    /// Counts per rule id.
     pub by_rule: BTreeMap<String, Counts>,
+    /// Counts per category, a (category, pointer) pair being the unit.
     pub by_category: BTreeMap<Category, Counts>,
     /// Labelled and not found.
     pub missed: Vec<Miss>,
-    /// Found and not labelled (nor overlapping a label of the same category).
+    /// Found in a string no label names (a finding in a labelled string is right, an
+    /// overlap, or unscored).
     pub false_alarms: Vec<Miss>,
+    /// Messages added.
     pub messages: usize,
 }
 
 impl Score {
     /// Adds one message: its labels and what was found, as (rule id, category, pointer).
+    /// `category_of` gives the category of a labelled rule id (`None`: left out of the
+    /// per-category counts).
     pub fn add(
         &mut self,
         entry: &CorpusEntry,

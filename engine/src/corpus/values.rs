@@ -13,11 +13,14 @@ use crate::verdict::Verdict;
 /// Found and total, per category and per `category:type`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Recall {
+    /// Labelled values sluice would not forward.
     pub found: usize,
+    /// Labelled values.
     pub total: usize,
 }
 
 impl Recall {
+    /// found / total; 1.0 when nothing was labelled.
     pub fn rate(&self) -> f64 {
         if self.total == 0 {
             1.0
@@ -30,26 +33,35 @@ impl Recall {
 /// A labelled value that sluice would forward.
 #[derive(Debug, Clone)]
 pub struct ValueMiss {
+    /// 1-based line of the corpus entry.
     pub line: usize,
+    /// The entry's note.
     pub note: String,
+    /// The label, value included.
     pub label: ValueLabel,
 }
 
 /// A message labelled `[]` that sluice would change, with the rules that fired.
 #[derive(Debug, Clone)]
 pub struct ValueAlarm {
+    /// 1-based line of the corpus entry.
     pub line: usize,
+    /// The entry's note.
     pub note: String,
+    /// Ids of the rules that fired.
     pub rules: Vec<String>,
 }
 
+/// Scores by value over a corpus, built one message at a time with [`ValueScore::add`].
 #[derive(Debug, Default)]
 pub struct ValueScore {
     /// Keyed `secret`, `secret:TYPE`, ...
     pub recall: BTreeMap<String, Recall>,
     /// Messages labelled `[]`.
     pub clean: usize,
+    /// One per message labelled `[]` that sluice would change.
     pub false_alarms: Vec<ValueAlarm>,
+    /// One per labelled value sluice would forward.
     pub missed: Vec<ValueMiss>,
 }
 
@@ -94,6 +106,7 @@ impl ValueScore {
         self.recall.is_empty()
     }
 
+    /// The fraction of messages labelled `[]` that sluice would change; 0.0 when there are none.
     pub fn false_alarm_rate(&self) -> f64 {
         if self.clean == 0 {
             0.0
