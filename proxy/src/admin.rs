@@ -1,6 +1,6 @@
 //! The operator's listener (`[admin] listen`), apart from client traffic so no upstream path
 //! can shadow it: `/healthz` (the process serves), `/readyz` (rules compiled, scan workers
-//! up), `/metrics` (Prometheus text), and the approval queue, which needs the admin key:
+//! up), `/metrics` (OpenMetrics text, which Prometheus scrapes), and the approval queue, which needs the admin key:
 //! `GET /approvals`, `POST /approvals/ID/allow`, `POST /approvals/ID/deny`.
 
 use std::convert::Infallible;
@@ -132,7 +132,7 @@ impl Admin {
             }
             (&Method::GET, "/metrics") => answer(
                 StatusCode::OK,
-                "text/plain; version=0.0.4",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 self.metrics.render(self.runtime.approvals.len()),
             ),
             (&Method::GET, "/approvals") => match self.authorized(&req) {

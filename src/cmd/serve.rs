@@ -464,7 +464,7 @@ impl Reloader<'_> {
                 )
             }
         };
-        self.metrics.reloads.inc(&[label]);
+        self.metrics.reloads.inc_static([label]);
         if let Some(a) = &self.audit {
             a.event("reload", "config", Origin::default(), row);
         }

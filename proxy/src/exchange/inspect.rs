@@ -74,7 +74,9 @@ impl Exchange {
             Ok(Err(_)) => "error",
             Err(_) => "unavailable",
         };
-        self.metrics.messages.inc(&[dir.as_str(), verdict_label]);
+        self.metrics
+            .messages
+            .inc_static([dir.as_str(), verdict_label]);
         let transport = who.transport.as_str();
         match res {
             Err(_) => {}
@@ -107,7 +109,7 @@ impl Exchange {
                     a.record(transport, who.origin(), dir, size, t.elapsed(), &insp);
                 }
                 for f in &insp.findings {
-                    self.metrics.findings.inc(&[&f.rule_id, f.action.as_str()]);
+                    self.metrics.findings.inc([&f.rule_id, f.action.as_str()]);
                     if !out.rule_ids.contains(&f.rule_id) {
                         out.rule_ids.push(f.rule_id.clone());
                     }
@@ -138,7 +140,7 @@ impl Exchange {
     /// the policy fails open: it was not scanned at all). Audits it and returns the error to
     /// answer a client's request with.
     pub fn oversized(&self, who: &Who, dir: Direction, size: usize, limit: usize) -> Reply {
-        self.metrics.messages.inc(&[dir.as_str(), "error"]);
+        self.metrics.messages.inc_static([dir.as_str(), "error"]);
         let e = InspectError::TooLarge { size, limit };
         if let Some(a) = &self.audit {
             a.error(

@@ -177,7 +177,7 @@ impl Exchange {
             Decision::Timeout => "timeout",
             Decision::Overflow => "overflow",
         };
-        self.metrics.approvals.inc(&[label]);
+        self.metrics.approvals.inc_static([label]);
         self.audit_event(
             who,
             "approval",
@@ -194,7 +194,9 @@ impl Exchange {
             }
             Decision::Deny => format!("call to `{tool}` was denied by an operator"),
         };
-        self.metrics.denials.inc(&[ControlKind::Approval.as_str()]);
+        self.metrics
+            .denials
+            .inc_static([ControlKind::Approval.as_str()]);
         Err(Reply {
             kind: ReplyKind::Denied(ControlKind::Approval),
             body: error_response(
@@ -218,7 +220,7 @@ impl Exchange {
         d: &Denial,
     ) -> Reply {
         let control = d.control.as_str();
-        self.metrics.denials.inc(&[control]);
+        self.metrics.denials.inc_static([control]);
         tracing::info!(control, identity = who.identity.as_deref(), reason = %d.message, "denied");
         self.audit_event(
             who,

@@ -164,16 +164,18 @@ impl AnswerStream {
         match &d.outcome {
             EventOutcome::Passed => {}
             EventOutcome::Inspected(i) => {
-                x.metrics.messages.inc(&[dir.as_str(), i.verdict.name()]);
+                x.metrics
+                    .messages
+                    .inc_static([dir.as_str(), i.verdict.name()]);
                 for f in &i.findings {
-                    x.metrics.findings.inc(&[&f.rule_id, f.action.as_str()]);
+                    x.metrics.findings.inc([&f.rule_id, f.action.as_str()]);
                 }
                 if let Some(a) = &x.audit {
                     a.record(transport, origin, dir, d.data_bytes, Duration::ZERO, i);
                 }
             }
             EventOutcome::Failed(e) => {
-                x.metrics.messages.inc(&[dir.as_str(), "error"]);
+                x.metrics.messages.inc_static([dir.as_str(), "error"]);
                 if let Some(a) = &x.audit {
                     let forwarded = self.live.policy.fail_open && e.may_fail_open();
                     a.error(
@@ -188,7 +190,7 @@ impl AnswerStream {
             }
             EventOutcome::Streamed { findings, aborted } => {
                 for f in findings {
-                    x.metrics.findings.inc(&[&f.rule_id, f.action.as_str()]);
+                    x.metrics.findings.inc([&f.rule_id, f.action.as_str()]);
                 }
                 if let Some(a) = &x.audit {
                     a.streamed(transport, origin, dir, d.data_bytes, findings, *aborted);

@@ -107,7 +107,7 @@ fn check_transport(
             "the API key is not valid".to_string(),
         ),
     };
-    p.metrics.denials.inc(&[ControlKind::Auth.as_str()]);
+    p.metrics.denials.inc_static([ControlKind::Auth.as_str()]);
     if let Some(a) = &p.audit {
         let peer = conn.peer.to_string();
         a.event(
@@ -139,7 +139,7 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         (false, true) => Transport::Https,
         (false, false) => Transport::Http,
     };
-    p.metrics.requests.inc(&[transport.as_str()]);
+    p.metrics.requests.inc_static([transport.as_str()]);
     // HTTP/2 carries the host in :authority, HTTP/1.1 in Host.
     let host = parts
         .uri
