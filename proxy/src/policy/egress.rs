@@ -108,20 +108,20 @@ pub fn is_internal(ip: IpAddr) -> bool {
 }
 
 impl Guard {
-    pub fn new(c: &EgressConfig) -> Guard {
-        Guard {
-            allow: c
-                .allow_hosts
+    /// The guard for `[egress]`. Errors: a host pattern that does not compile (see
+    /// [`Glob::new`]).
+    pub fn new(c: &EgressConfig) -> Result<Guard, String> {
+        let compile = |hosts: &[String]| -> Result<Vec<Glob>, String> {
+            hosts
                 .iter()
-                .map(|h| Glob::new(&h.to_ascii_lowercase()))
-                .collect(),
-            deny: c
-                .deny_hosts
-                .iter()
-                .map(|h| Glob::new(&h.to_ascii_lowercase()))
-                .collect(),
+                .map(|h| Glob::new(&h.to_ascii_lowercase()).map_err(|e| format!("[egress]: {e}")))
+                .collect()
+        };
+        Ok(Guard {
+            allow: compile(&c.allow_hosts)?,
+            deny: compile(&c.deny_hosts)?,
             allow_private: c.allow_private,
-        }
+        })
     }
 
     fn listed(list: &[Glob], host: &str) -> bool {
@@ -266,7 +266,7 @@ mod tests {
     use super::*;
 
     fn guard(c: EgressConfig) -> Guard {
-        Guard::new(&c)
+        Guard::new(&c).unwrap()
     }
 
     #[tokio::test]
