@@ -197,13 +197,9 @@ pub mod chain {
 
     const SUFFIX_LEN: usize = r#","hash":""}"#.len() + 64;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     /// The line to write for a row's JSON text (an object), and its hash.
     pub fn seal(text: &str) -> (String, String) {
-        let hash = hex(&Sha256::digest(text.as_bytes()));
+        let hash = hex::encode(Sha256::digest(text.as_bytes()));
         let body = text.strip_suffix('}').unwrap_or(text);
         let sep = if body.ends_with('{') { "" } else { "," };
         (format!("{body}{sep}\"hash\":\"{hash}\"}}"), hash)
@@ -216,9 +212,7 @@ pub mod chain {
         }
         let (body, tail) = line.split_at(line.len() - SUFFIX_LEN);
         let hash = tail.strip_prefix(",\"hash\":\"")?.strip_suffix("\"}")?;
-        if !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
+        hex::decode_to_slice(hash, &mut [0u8; 32]).ok()?;
         Some((format!("{body}}}"), hash))
     }
 
@@ -252,7 +246,7 @@ pub mod chain {
             }
             let (text, hash) =
                 unseal(&line).ok_or_else(|| broken("no hash at the end of the row".into()))?;
-            if hex(&Sha256::digest(text.as_bytes())) != hash {
+            if hex::encode(Sha256::digest(text.as_bytes())) != hash {
                 return Err(broken(
                     "the row was edited: its hash does not match its content".into(),
                 ));
