@@ -188,27 +188,18 @@ impl AuditLog {
     }
 }
 
-/// `2026-11-22T01:02:03.456Z`, from the civil-from-days algorithm (no time zone database).
+/// `t` in UTC as RFC 3339 with milliseconds, e.g. `2026-11-22T01:02:03.456Z` (the `time`
+/// crate). Times before 1970 read as 1970; times past year 9999 as its last millisecond.
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let at = time::OffsetDateTime::UNIX_EPOCH
+        .checked_add(time::Duration::try_from(since).unwrap_or(time::Duration::MAX))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc());
+    // Formatting a UTC date within years 0..=9999 with this description cannot fail.
+    at.format(FORMAT).unwrap_or_default()
 }
 
 /// The fields every row starts with: when, over what, from whom, which way.
@@ -237,13 +228,9 @@ pub mod chain {
 
     const SUFFIX_LEN: usize = r#","hash":""}"#.len() + 64;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     /// The line to write for a row's JSON text (an object), and its hash.
     pub fn seal(text: &str) -> (String, String) {
-        let hash = hex(&Sha256::digest(text.as_bytes()));
+        let hash = hex::encode(Sha256::digest(text.as_bytes()));
         let body = text.strip_suffix('}').unwrap_or(text);
         let sep = if body.ends_with('{') { "" } else { "," };
         (format!("{body}{sep}\"hash\":\"{hash}\"}}"), hash)
@@ -256,9 +243,7 @@ pub mod chain {
         }
         let (body, tail) = line.split_at(line.len() - SUFFIX_LEN);
         let hash = tail.strip_prefix(",\"hash\":\"")?.strip_suffix("\"}")?;
-        if !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
+        hex::decode_to_slice(hash, &mut [0u8; 32]).ok()?;
         Some((format!("{body}}}"), hash))
     }
 
@@ -292,7 +277,7 @@ pub mod chain {
             }
             let (text, hash) =
                 unseal(&line).ok_or_else(|| broken("no hash at the end of the row".into()))?;
-            if hex(&Sha256::digest(text.as_bytes())) != hash {
+            if hex::encode(Sha256::digest(text.as_bytes())) != hash {
                 return Err(broken(
                     "the row was edited: its hash does not match its content".into(),
                 ));
@@ -441,5 +426,21 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_763_773_323_456);
         assert_eq!(rfc3339(t), "2025-11-22T01:02:03.456Z");
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        // Leap day, end of a year, sub-millisecond digits cut (not rounded).
+        let t = UNIX_EPOCH + Duration::from_nanos(951_782_399_999_999_999);
+        assert_eq!(rfc3339(t), "2000-02-28T23:59:59.999Z");
+        let t = UNIX_EPOCH + Duration::from_secs(951_868_800);
+        assert_eq!(rfc3339(t), "2000-03-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_secs(4_102_444_799);
+        assert_eq!(rfc3339(t), "2099-12-31T23:59:59.000Z");
+        // Out of range clocks do not panic.
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(400_000_000_000)),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 }

@@ -740,6 +740,22 @@ mod tests {
     }
 
     #[test]
+    fn globs_past_the_bound_are_refused_not_a_panic() {
+        let long = "x".repeat(5000);
+        let key = "0".repeat(64);
+        for text in [
+            format!("[[tool]]\nname = \"{long}*\"\n"),
+            format!("[[client]]\nname = \"c\"\nkey_sha256 = \"{key}\"\ntools = [\"{long}\"]\n"),
+            format!("[[upstream]]\nurl = \"http://a:1/mcp\"\nresources = [\"{long}\"]\n"),
+            format!("[egress]\ndeny_hosts = [\"*.{long}\"]\n"),
+        ] {
+            let err = Config::from_str(&text, "x.toml").unwrap_err().to_string();
+            assert!(err.contains("longer than 4096 bytes"), "{err}");
+            assert!(err.len() < 300, "the pattern is shown cut: {err}");
+        }
+    }
+
+    #[test]
     fn sizes_and_durations() {
         assert_eq!(parse_size("64KiB").unwrap(), 65536);
         assert_eq!(parse_size("2MB").unwrap(), 2_000_000);

@@ -223,7 +223,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     rt.block_on(async move {
         let (pool, policy, gateway) = build_live(&cfg, &shown, threads).await?;
-        let egress = sluice_proxy::policy::egress::Guard::new(&cfg.egress);
+        let egress =
+            sluice_proxy::policy::egress::Guard::new(&cfg.egress).map_err(anyhow::Error::msg)?;
         for u in cfg.upstreams() {
             if let Some(why) = egress.check_upstream(&u.url.to_string()).await {
                 anyhow::bail!("{shown}: {why}");

@@ -92,15 +92,11 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The 32 bytes written as 64 hex digits (either case; surrounding whitespace ignored), or
+/// `None` when `s` is not exactly that.
 pub fn decode_hex32(s: &str) -> Option<[u8; 32]> {
-    let s = s.trim();
-    if s.len() != 64 {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(s.trim(), &mut out).ok()?;
     Some(out)
 }
 
@@ -115,8 +111,7 @@ pub fn new_key() -> std::io::Result<(String, String)> {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     );
     let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    Ok((key, hex))
+    Ok((key, hex::encode(hash)))
 }
 
 #[cfg(test)]
@@ -158,6 +153,25 @@ mod tests {
             ..client("bob")
         }])
         .is_err());
+    }
+
+    #[test]
+    fn key_hashes_are_64_hex_digits() {
+        let (_, h) = new_key().unwrap();
+        assert_eq!(h.len(), 64);
+        assert!(h
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        let bytes = decode_hex32(&format!("  {}\n", h.to_uppercase())).unwrap();
+        assert_eq!(hex::encode(bytes), h);
+        for bad in [
+            &h[..62],
+            &format!("{h}00"),
+            &format!("+f{}", &h[2..]),
+            &"g".repeat(64),
+        ] {
+            assert_eq!(decode_hex32(bad), None, "{bad}");
+        }
     }
 
     fn client(name: &str) -> ClientConfig {

@@ -50,12 +50,13 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn new(lists: &CatalogLists) -> Catalog {
-        Catalog {
-            tools: glob::compile(&lists.tools),
-            resources: glob::compile(&lists.resources),
-            prompts: glob::compile(&lists.prompts),
-        }
+    /// Compiles the lists. Errors: a pattern that does not compile (see [`Glob::new`]).
+    pub fn new(lists: &CatalogLists) -> Result<Catalog, String> {
+        Ok(Catalog {
+            tools: glob::compile(&lists.tools)?,
+            resources: glob::compile(&lists.resources)?,
+            prompts: glob::compile(&lists.prompts)?,
+        })
     }
 
     pub fn is_open(&self) -> bool {
@@ -321,7 +322,8 @@ mod tests {
         let cat = Catalog::new(&CatalogLists {
             tools: Some(vec!["search".into(), "read_*".into()]),
             ..Default::default()
-        });
+        })
+        .unwrap();
         let removed = filter_list(&mut m, "tools", "name", |n, _| cat.allows(Kind::Tool, n));
         assert_eq!(removed, vec!["delete_repo"]);
         assert_eq!(m["result"]["tools"].as_array().unwrap().len(), 2);

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use serde_json::Value;
+use url::{Host, Url};
 
 use super::config::EgressConfig;
 use super::glob::Glob;
@@ -108,20 +109,20 @@ pub fn is_internal(ip: IpAddr) -> bool {
 }
 
 impl Guard {
-    pub fn new(c: &EgressConfig) -> Guard {
-        Guard {
-            allow: c
-                .allow_hosts
+    /// The guard for `[egress]`. Errors: a host pattern that does not compile (see
+    /// [`Glob::new`]).
+    pub fn new(c: &EgressConfig) -> Result<Guard, String> {
+        let compile = |hosts: &[String]| -> Result<Vec<Glob>, String> {
+            hosts
                 .iter()
-                .map(|h| Glob::new(&h.to_ascii_lowercase()))
-                .collect(),
-            deny: c
-                .deny_hosts
-                .iter()
-                .map(|h| Glob::new(&h.to_ascii_lowercase()))
-                .collect(),
+                .map(|h| Glob::new(&h.to_ascii_lowercase()).map_err(|e| format!("[egress]: {e}")))
+                .collect()
+        };
+        Ok(Guard {
+            allow: compile(&c.allow_hosts)?,
+            deny: compile(&c.deny_hosts)?,
             allow_private: c.allow_private,
-        }
+        })
     }
 
     fn listed(list: &[Glob], host: &str) -> bool {
@@ -130,6 +131,11 @@ impl Guard {
 
     /// Why `url` may not be fetched, if it may not. Resolution failures deny (fail closed).
     pub async fn check_url(&self, url: &str) -> Option<String> {
+        // `http://a.test\@169.254.169.254/`: WHATWG reads the host as a.test, other clients
+        // as 169.254.169.254. A URL that parsers read differently is refused.
+        if url.contains('\\') {
+            return Some("a URL argument holds a backslash, which clients read differently".into());
+        }
         let Some((host, port)) = host_and_port(url) else {
             return Some("a URL argument could not be parsed".into());
         };
@@ -211,6 +217,19 @@ impl Guard {
     }
 }
 
+/// Whether a string value is a URL to check: any text that the WHATWG URL parser (as
+/// fetching clients use it) reads as a URL with a host, `http:169.254.169.254` included, and
+/// any `scheme://...` text, parsed or not (one that does not parse is refused).
+fn is_url(t: &str) -> bool {
+    let scheme_slashes = t.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    scheme_slashes || Url::parse(t).is_ok_and(|u| u.has_host())
+}
+
 fn collect_urls(v: &Value, out: &mut Vec<String>, depth: usize) {
     if depth > 64 || out.len() > 64 {
         return;
@@ -218,14 +237,8 @@ fn collect_urls(v: &Value, out: &mut Vec<String>, depth: usize) {
     match v {
         Value::String(s) => {
             let t = s.trim();
-            if let Some((scheme, _)) = t.split_once("://") {
-                if !scheme.is_empty()
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                {
-                    out.push(t.to_string());
-                }
+            if is_url(t) {
+                out.push(t.to_string());
             }
         }
         Value::Array(a) => a.iter().for_each(|x| collect_urls(x, out, depth + 1)),
@@ -234,30 +247,17 @@ fn collect_urls(v: &Value, out: &mut Vec<String>, depth: usize) {
     }
 }
 
-/// The host and port of a URL, as a fetching client would read them: userinfo dropped,
-/// IPv6 brackets removed, default ports by scheme.
+/// The host and port of a URL, read by the `url` crate (WHATWG, as a fetching client would):
+/// userinfo dropped, IPv4 written as one number or in hex normalized, IPv6 without brackets,
+/// a trailing dot dropped, default ports by scheme (80 for schemes without one).
 fn host_and_port(url: &str) -> Option<(String, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, after) = v6.split_once(']')?;
-        (h.to_string(), after.strip_prefix(':'))
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (hostport.to_string(), None),
-        }
+    let u = Url::parse(url).ok()?;
+    let host = match u.host()? {
+        Host::Domain(d) => d.trim_end_matches('.').to_string(),
+        Host::Ipv4(a) => a.to_string(),
+        Host::Ipv6(a) => a.to_string(),
     };
-    let port = match port {
-        Some(p) if !p.is_empty() => p.parse().ok()?,
-        _ => match scheme.to_ascii_lowercase().as_str() {
-            "https" | "wss" => 443,
-            "ftp" => 21,
-            _ => 80,
-        },
-    };
-    let host = host.trim_end_matches('.').to_string();
+    let port = u.port_or_known_default().unwrap_or(80);
     (!host.is_empty()).then_some((host, port))
 }
 
@@ -299,7 +299,7 @@ mod tests {
     use super::*;
 
     fn guard(c: EgressConfig) -> Guard {
-        Guard::new(&c)
+        Guard::new(&c).unwrap()
     }
 
     #[tokio::test]
@@ -317,6 +317,16 @@ mod tests {
             "http://user:pw@192.168.1.1/",
             "gopher://127.0.0.1:6379/_",
             "http://no-such-host.invalid/",
+            "http:169.254.169.254/latest/",
+            "http:/\\169.254.169.254/",
+            "http://169.254.169%2e254/",
+            "http://169.254.\n169.254/",
+            "HTTP://[0:0:0:0:0:ffff:a9fe:a9fe]/",
+            "http://a.test\\@169.254.169.254/",
+            "http://a@b@127.0.0.1/",
+            "http://localhost./",
+            "http://exa mple.test/",
+            "file:///etc/passwd",
         ] {
             assert!(g.check_url(bad).await.is_some(), "{bad} allowed");
         }
@@ -359,5 +369,41 @@ mod tests {
             host_and_port("http://u@[::1]:81/x"),
             Some(("::1".to_string(), 81))
         );
+        for (url, host, port) in [
+            ("https://Example.COM./x", "example.com", 443),
+            ("http://2852039166/", "169.254.169.254", 80),
+            ("http://0xA9FEA9FE:8080/", "169.254.169.254", 8080),
+            ("http://127.1/", "127.0.0.1", 80),
+            ("ftp://u:p@files.test/f", "files.test", 21),
+            ("wss://ws.test/s", "ws.test", 443),
+            ("gopher://127.0.0.1:6379/_", "127.0.0.1", 6379),
+            ("gopher://h.test/", "h.test", 80),
+            ("http:h.test/p", "h.test", 80),
+        ] {
+            assert_eq!(host_and_port(url), Some((host.to_string(), port)), "{url}");
+        }
+        for bad in [
+            "http://",
+            "http://:80/",
+            "http://[::1/",
+            "http://h:99999/",
+            "nothing",
+        ] {
+            assert_eq!(host_and_port(bad), None, "{bad}");
+        }
+        // Text the WHATWG parser reads as a URL with a host is checked; prose and
+        // host-less URIs are not.
+        for (text, url) in [
+            ("http:169.254.169.254", true),
+            ("https:/x.test", true),
+            ("ftp://z.test", true),
+            ("see http://x.test/", false),
+            ("mailto:a@b.test", false),
+            ("urn:isbn:0451450523", false),
+            ("localhost:8080", false),
+            ("12:30", false),
+        ] {
+            assert_eq!(is_url(text), url, "{text}");
+        }
     }
 }

@@ -1,106 +1,188 @@
-//! JWT access tokens (RFC 7519) for clients that come with OAuth: signature checked against
-//! the issuer's JWKS (RS256, RS384, RS512, PS256, ES256, ES384), then `iss`, `aud`, `exp`
-//! and `nbf`. The client's name is a claim (`sub` by default). Tokens are never logged; the
-//! reasons a token is refused name the claim, not its value.
+//! JWT access tokens (RFC 7519) for clients that come with OAuth, verified with the
+//! `jsonwebtoken` crate: the signature is checked against the issuer's JWKS (RS256, RS384,
+//! RS512, PS256, ES256, ES384), then `iss`, `aud`, `exp` and `nbf`. The client's name is a claim
+//! (`sub` by default). Tokens are never logged; the reasons a token is refused name the claim,
+//! not its value.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine as _;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
-use serde_json::Value;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, Validation};
+use serde_json::{Map, Value};
 
 use super::config::JwtConfig;
 
-#[derive(Debug, Clone)]
-enum Key {
-    Rsa {
-        n: Vec<u8>,
-        e: Vec<u8>,
-    },
-    /// Uncompressed SEC1 point.
-    Ec {
-        curve: &'static str,
-        point: Vec<u8>,
-    },
-}
+/// The algorithms sluice accepts: public-key signatures only (`none` and HMAC are refused: a
+/// public JWKS cannot back a shared-secret signature).
+const ACCEPTED: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
 
+/// RSA moduli shorter than this (bits) are not used (the floor sluice kept before).
+const RSA_MIN_BITS: usize = 2048;
+
+/// The most clock skew `leeway` may allow: 24 hours.
+const MAX_LEEWAY: Duration = Duration::from_secs(86_400);
+
+/// One usable key of the JWKS: its `kid` and the algorithms it may verify.
 #[derive(Debug, Clone)]
-struct Jwk {
+struct Key {
     kid: Option<String>,
-    key: Key,
+    algorithms: &'static [Algorithm],
+    key: DecodingKey,
 }
 
+/// Verifies JWT access tokens against one issuer's JWKS.
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    issuer: String,
-    audience: Vec<String>,
     claim: String,
-    leeway: Duration,
-    keys: Vec<Jwk>,
+    keys: Vec<Key>,
+    /// One validation per entry of [`ACCEPTED`] (the crate wants the algorithms of one
+    /// family per call).
+    validations: Vec<Validation>,
 }
 
-fn b64(s: &str) -> Result<Vec<u8>, String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s.trim_end_matches('='))
-        .map_err(|_| "not base64url".to_string())
+/// Base64url as JWKS publishers write it: trailing `=` padding tolerated.
+fn unpadded(s: &str) -> &str {
+    s.trim_end_matches('=')
+}
+
+/// The bit length of a big-endian unsigned integer.
+fn bit_len(be: &[u8]) -> usize {
+    let be = &be[be.iter().take_while(|b| **b == 0).count()..];
+    match be.first() {
+        Some(top) => be.len() * 8 - top.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// The usable key in one JWKS entry, `Ok(None)` for a key sluice cannot use (symmetric,
+/// other curves, RSA under 2048 bits), an error for a key whose numbers are not base64url.
+fn usable_key(entry: &Value) -> Result<Option<Key>, String> {
+    let Ok(jwk) = serde_json::from_value::<Jwk>(entry.clone()) else {
+        return Ok(None);
+    };
+    let kid = jwk.common.key_id.clone();
+    let not_b64 = |_| {
+        format!(
+            "JWKS: key {} is not base64url",
+            kid.as_deref().unwrap_or("without kid")
+        )
+    };
+    let (algorithms, key): (&'static [Algorithm], DecodingKey) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(p) => {
+            let key = DecodingKey::from_rsa_components(unpadded(&p.n), unpadded(&p.e))
+                .map_err(not_b64)?;
+            let DecodingKeyKind::RsaModulusExponent { n, .. } = key.kind() else {
+                return Ok(None);
+            };
+            if bit_len(n) < RSA_MIN_BITS {
+                return Ok(None);
+            }
+            (&ACCEPTED[..4], key)
+        }
+        AlgorithmParameters::EllipticCurve(p) => {
+            let algorithms: &'static [Algorithm] = match p.curve {
+                EllipticCurve::P256 => &ACCEPTED[4..5],
+                EllipticCurve::P384 => &ACCEPTED[5..6],
+                _ => return Ok(None),
+            };
+            let key =
+                DecodingKey::from_ec_components(unpadded(&p.x), unpadded(&p.y)).map_err(not_b64)?;
+            (algorithms, key)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Key {
+        kid: jwk.common.key_id,
+        algorithms,
+        key,
+    }))
 }
 
 /// Parses a JWKS document; keys sluice cannot use (symmetric, other curves) are skipped.
-fn parse_jwks(text: &str) -> Result<Vec<Jwk>, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("JWKS: {e}"))?;
-    let keys = v
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("JWKS: no `keys` array")?;
+fn parse_jwks(text: &str) -> Result<Vec<Key>, String> {
+    #[derive(serde::Deserialize)]
+    struct Set {
+        keys: Vec<Value>,
+    }
+    let set: Set = serde_json::from_str(text).map_err(|e| format!("JWKS: {e}"))?;
     let mut out = Vec::new();
-    for k in keys {
-        let field = |name: &str| k.get(name).and_then(Value::as_str);
-        let kid = field("kid").map(str::to_owned);
-        let key = match field("kty") {
-            Some("RSA") => match (field("n"), field("e")) {
-                (Some(n), Some(e)) => Key::Rsa {
-                    n: b64(n)?,
-                    e: b64(e)?,
-                },
-                _ => continue,
-            },
-            Some("EC") => {
-                let curve = match field("crv") {
-                    Some("P-256") => "P-256",
-                    Some("P-384") => "P-384",
-                    _ => continue,
-                };
-                let (Some(x), Some(y)) = (field("x"), field("y")) else {
-                    continue;
-                };
-                let mut point = vec![4u8];
-                point.extend(b64(x)?);
-                point.extend(b64(y)?);
-                Key::Ec { curve, point }
-            }
-            _ => continue,
-        };
-        out.push(Jwk { kid, key });
+    for entry in &set.keys {
+        out.extend(usable_key(entry)?);
     }
     if out.is_empty() {
-        return Err("JWKS: no RSA or EC (P-256, P-384) public key".into());
+        return Err("JWKS: no RSA (2048 bits or more) or EC (P-256, P-384) public key".into());
     }
     Ok(out)
 }
 
+/// Why a token is refused, from the crate's error: the claim's name, never its value.
+fn refusal(kind: &ErrorKind) -> String {
+    const ISSUER: &str = "JWT issuer (iss) is not the configured issuer";
+    const AUDIENCE: &str = "JWT audience (aud) is not this proxy";
+    match kind {
+        ErrorKind::ExpiredSignature => "JWT expired (exp)".into(),
+        ErrorKind::ImmatureSignature => "JWT not valid yet (nbf)".into(),
+        ErrorKind::InvalidIssuer => ISSUER.into(),
+        ErrorKind::InvalidAudience => AUDIENCE.into(),
+        ErrorKind::MissingRequiredClaim(c) | ErrorKind::InvalidClaimFormat(c) => match c.as_str() {
+            "exp" => "JWT has no expiry (exp)".into(),
+            "iss" => ISSUER.into(),
+            "aud" => AUDIENCE.into(),
+            "nbf" => "JWT not-before (nbf) is not a number".into(),
+            other => format!("JWT claim `{other}` is malformed"),
+        },
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            "JWT algorithm is not accepted".into()
+        }
+        ErrorKind::Base64(_) => "JWT is not base64url".into(),
+        ErrorKind::Json(_) | ErrorKind::Utf8(_) => "bad JWT claims".into(),
+        _ => "not a JWT".into(),
+    }
+}
+
 impl Verifier {
-    /// `jwks` is the JWKS document's text (read from `jwks_file` or fetched from `jwks_url`
+    /// A verifier for the issuer, audiences, identity claim and leeway of `c`, with the keys
+    /// of `jwks`, the JWKS document's text (read from `jwks_file` or fetched from `jwks_url`
     /// by the caller).
+    ///
+    /// Errors: no audience, a leeway over 24 hours, a JWKS that is not JSON, has no usable
+    /// key or a key whose numbers are not base64url.
     pub fn new(c: &JwtConfig, jwks: &str) -> Result<Verifier, String> {
         if c.audience.is_empty() {
             return Err("[auth.jwt] audience must name at least one audience".into());
         }
+        if c.leeway > MAX_LEEWAY {
+            return Err("[auth.jwt] leeway must be at most 24 hours".into());
+        }
+        if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
+            return Err("[auth.jwt]: this build has no JWT crypto provider".into());
+        }
+        let validations = ACCEPTED
+            .iter()
+            .map(|alg| {
+                let mut v = Validation::new(*alg);
+                v.leeway = c.leeway.as_secs();
+                v.validate_exp = true;
+                v.validate_nbf = true;
+                v.validate_aud = true;
+                v.set_required_spec_claims(&["exp", "iss", "aud"]);
+                v.set_issuer(&[&c.issuer]);
+                v.set_audience(&c.audience);
+                v
+            })
+            .collect();
         Ok(Verifier {
-            issuer: c.issuer.clone(),
-            audience: c.audience.clone(),
             claim: c.client_claim.clone(),
-            leeway: c.leeway,
             keys: parse_jwks(jwks)?,
+            validations,
         })
     }
 
@@ -109,63 +191,44 @@ impl Verifier {
         token.split('.').count() == 3 && token.starts_with("eyJ")
     }
 
-    /// The client name the token proves, or why it proves nothing.
+    /// The client name the token proves (the configured claim, a non-empty string), or why it
+    /// proves nothing. The token is tried with every key of the JWKS whose `kid` matches (keys
+    /// or tokens without `kid` match any) and whose type fits the token's algorithm.
     pub fn verify(&self, token: &str) -> Result<String, String> {
-        self.verify_at(token, SystemTime::now())
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| "bad JWT header (not a JWT, or an algorithm sluice does not accept)")?;
+        let Some(i) = ACCEPTED.iter().position(|a| *a == header.alg) else {
+            return Err(format!("JWT algorithm `{:?}` is not accepted", header.alg));
+        };
+        let (alg, validation) = (ACCEPTED[i], &self.validations[i]);
+        let kid = header.kid.as_deref();
+        let candidates = self.keys.iter().filter(|k| {
+            k.algorithms.contains(&alg)
+                && (kid.is_none() || k.kid.is_none() || k.kid.as_deref() == kid)
+        });
+        for k in candidates {
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &k.key, validation) {
+                Ok(data) => return self.identity(&data.claims),
+                // This key does not verify the signature: the next one may.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::InvalidSignature
+                            | ErrorKind::InvalidEcdsaKey
+                            | ErrorKind::InvalidRsaKey(_)
+                            | ErrorKind::InvalidKeyFormat
+                    ) => {}
+                Err(e) => return Err(refusal(e.kind())),
+            }
+        }
+        Err("JWT signature does not verify with the issuer's keys".into())
     }
 
-    fn verify_at(&self, token: &str, now: SystemTime) -> Result<String, String> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("not a JWT".into());
-        };
-        let header: Value = serde_json::from_slice(&b64(h)?).map_err(|_| "bad JWT header")?;
-        let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-        let kid = header.get("kid").and_then(Value::as_str);
-        let signed = &token[..h.len() + 1 + p.len()];
-        let sig = b64(s)?;
-        let candidates = self
-            .keys
-            .iter()
-            .filter(|k| kid.is_none() || k.kid.is_none() || k.kid.as_deref() == kid);
-        let mut verified = false;
-        for k in candidates {
-            if verify_sig(alg, &k.key, signed.as_bytes(), &sig)? {
-                verified = true;
-                break;
-            }
-        }
-        if !verified {
-            return Err("JWT signature does not verify with the issuer's keys".into());
-        }
-        let claims: Value = serde_json::from_slice(&b64(p)?).map_err(|_| "bad JWT claims")?;
-        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
+    /// The client name in verified claims. `iss` must be one string (the crate also takes an
+    /// array that contains the issuer).
+    fn identity(&self, claims: &Map<String, Value>) -> Result<String, String> {
+        if !matches!(claims.get("iss"), Some(Value::String(_))) {
             return Err("JWT issuer (iss) is not the configured issuer".into());
-        }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => self.audience.contains(a),
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|a| self.audience.iter().any(|x| x == a)),
-            _ => false,
-        };
-        if !aud_ok {
-            return Err("JWT audience (aud) is not this proxy".into());
-        }
-        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-        let leeway = self.leeway.as_secs() as i64;
-        match claims.get("exp").and_then(Value::as_i64) {
-            Some(exp) if now <= exp + leeway => {}
-            Some(_) => return Err("JWT expired (exp)".into()),
-            None => return Err("JWT has no expiry (exp)".into()),
-        }
-        if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64) {
-            if now + leeway < nbf {
-                return Err("JWT not valid yet (nbf)".into());
-            }
         }
         claims
             .get(&self.claim)
@@ -174,50 +237,6 @@ impl Verifier {
             .map(str::to_owned)
             .ok_or_else(|| format!("JWT has no `{}` claim", self.claim))
     }
-}
-
-/// `Ok(false)` when this key does not verify; an error for an algorithm sluice refuses
-/// (`none`, HMAC: a public JWKS cannot back a shared-secret signature).
-fn verify_sig(alg: &str, key: &Key, msg: &[u8], sig: &[u8]) -> Result<bool, String> {
-    let ok = match (alg, key) {
-        ("RS256", Key::Rsa { n, e }) => rsa(&signature::RSA_PKCS1_2048_8192_SHA256, n, e, msg, sig),
-        ("RS384", Key::Rsa { n, e }) => rsa(&signature::RSA_PKCS1_2048_8192_SHA384, n, e, msg, sig),
-        ("RS512", Key::Rsa { n, e }) => rsa(&signature::RSA_PKCS1_2048_8192_SHA512, n, e, msg, sig),
-        ("PS256", Key::Rsa { n, e }) => rsa(&signature::RSA_PSS_2048_8192_SHA256, n, e, msg, sig),
-        (
-            "ES256",
-            Key::Ec {
-                curve: "P-256",
-                point,
-            },
-        ) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-            .verify(msg, sig)
-            .is_ok(),
-        (
-            "ES384",
-            Key::Ec {
-                curve: "P-384",
-                point,
-            },
-        ) => UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point)
-            .verify(msg, sig)
-            .is_ok(),
-        ("RS256" | "RS384" | "RS512" | "PS256" | "ES256" | "ES384", _) => false,
-        _ => return Err(format!("JWT algorithm `{alg}` is not accepted")),
-    };
-    Ok(ok)
-}
-
-fn rsa(
-    params: &'static signature::RsaParameters,
-    n: &[u8],
-    e: &[u8],
-    msg: &[u8],
-    sig: &[u8],
-) -> bool {
-    RsaPublicKeyComponents { n, e }
-        .verify(params, msg, sig)
-        .is_ok()
 }
 
 /// The JWKS document named by the config: read from `jwks_file`, or fetched from `jwks_url`
@@ -265,47 +284,122 @@ async fn fetch(url: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use ring::rand::SystemRandom;
-    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use ring::signature::{
+        EcdsaKeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents, ECDSA_P256_SHA256_FIXED_SIGNING,
+        ECDSA_P384_SHA384_FIXED_SIGNING,
+    };
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use base64::Engine as _;
 
     fn enc(b: &[u8]) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
     }
 
-    fn setup() -> (EcdsaKeyPair, Verifier) {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        let pubkey = pair.public_key().as_ref();
-        let jwks = serde_json::json!({"keys":[{"kty":"EC","crv":"P-256","kid":"k1",
-            "x": enc(&pubkey[1..33]), "y": enc(&pubkey[33..65])}]});
-        let cfg = JwtConfig {
+    fn config() -> JwtConfig {
+        JwtConfig {
             issuer: "https://issuer.test".into(),
             audience: vec!["sluice".into()],
             jwks_file: None,
             jwks_url: None,
             client_claim: "sub".into(),
             leeway: Duration::from_secs(0),
-        };
-        (pair, Verifier::new(&cfg, &jwks.to_string()).unwrap())
+        }
+    }
+
+    fn ec_pair(alg: &'static ring::signature::EcdsaSigningAlgorithm) -> EcdsaKeyPair {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap()
+    }
+
+    /// The JWK of a P-256 or P-384 key pair.
+    fn ec_jwk(pair: &EcdsaKeyPair, kid: &str) -> Value {
+        let point = pair.public_key().as_ref();
+        let half = (point.len() - 1) / 2;
+        let crv = if half == 32 { "P-256" } else { "P-384" };
+        serde_json::json!({"kty":"EC","crv":crv,"kid":kid,
+            "x": enc(&point[1..1 + half]), "y": enc(&point[1 + half..])})
+    }
+
+    fn setup() -> (EcdsaKeyPair, Verifier) {
+        let pair = ec_pair(&ECDSA_P256_SHA256_FIXED_SIGNING);
+        let jwks = serde_json::json!({"keys":[ec_jwk(&pair, "k1")]});
+        (pair, Verifier::new(&config(), &jwks.to_string()).unwrap())
+    }
+
+    fn signed(header: &str, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+        let signing = format!(
+            "{}.{}",
+            enc(header.as_bytes()),
+            enc(claims.to_string().as_bytes())
+        );
+        let sig = sign(signing.as_bytes());
+        format!("{signing}.{}", enc(&sig))
+    }
+
+    fn ec_token(pair: &EcdsaKeyPair, header: &str, claims: &Value) -> String {
+        signed(header, claims, |m| {
+            pair.sign(&SystemRandom::new(), m)
+                .unwrap()
+                .as_ref()
+                .to_vec()
+        })
     }
 
     fn token(pair: &EcdsaKeyPair, claims: Value) -> String {
-        let head = enc(br#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#);
-        let body = enc(claims.to_string().as_bytes());
-        let signing = format!("{head}.{body}");
-        let sig = pair.sign(&SystemRandom::new(), signing.as_bytes()).unwrap();
-        format!("{signing}.{}", enc(sig.as_ref()))
+        ec_token(pair, r#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#, &claims)
+    }
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn good() -> Value {
+        serde_json::json!({"iss":"https://issuer.test","aud":["sluice"],"sub":"alice","exp": now() + 60})
+    }
+
+    /// A 2048-bit RSA private key (PKCS#1 DER), for tests only.
+    const RSA_2048: &[&str] = &[
+        "MIIEogIBAAKCAQEAksfrX5cxmOd3gvVJ18u494SY76XQlWoYOnC+mADxw+rtR4hOZ0r21gIUHE8r2nyycPnequKVld/D4MlT",
+        "soQXeO8QWZtmWm3te5vDHoVNw01m0C3XQaz5Ck8qqFwlVGo8MjlOIO5kSuvhvLMOTBwzm0m/tVecZxxeJeaobu1VjIgJ9k63",
+        "CyZt0dTMhKd6y2csc/2S+Ujnzd8MJz//h2QflGOhpfF8qOVU11tCxf8QMeM95MHFiauPZVysyTulO6Tpe+WhfwA+lRCleTKz",
+        "vupka7dFJnJ2fqZAbgqbCojowBqHikI8rx5NaG68n9+q62F0SqVBP6Bx+Y9FVhkbvU2WrQIDAQABAoIBAAbop5TMhE5e6MJu",
+        "gr8ITQjDgkJXcvGxeHn5uBLmCnsvCeOh0BTvE56/oswxUs5aK7kDHd67wxA2o9znBQxESOmNkR6yoJb1kSXOD1lWq3IbqND4",
+        "M2dZObCpSMf7bFtkk7hGd723kttu7mVoJS5ibnBrAH3L5aX50RmmGXv9Kldutopt3skDND/NgzB3xnc/G2jNgWnTH4NHQnbx",
+        "Q3DrhMEug7OGdiw+3996DTM39S42KFQMiZkbQvtXLLnPgOGLWjtH84XtkgIoPIpLaX4rppJfcAzXxIqeXkAs0kiuWw2KgOD9",
+        "yrLV+7BjIlTXa+1gAbbjb6sOVcxXlVgt+LFaY/kCgYEAy08mzRhmVgTMKQj+4f/SDw3o9Xqzf1056F2b9gNxg8OWZnCyHO90",
+        "J2s02Axjte0bs1PAWVs00CkV2gVttw4mFi1ZCazB76B3DJ5kH+9vKtI8GodMNmP8nkftut4kyjbGfx+CCGSIaLaTCayG7VSb",
+        "LmwqQhwZQy3N4HSdvvkaVukCgYEAuNJRSWp7xXmw8NSQOXBvEn5CEz/CDHnK8Rst3uKpgG70yQMRNzVnID1UcLgkNa1hMSD1",
+        "/9kptIrKuoiIBF+PUTs9Na0ZHSn7pyBQaRB4cg0AOY6hBXYPyGc2K4GhPe+A77+87mIjqDTkP94kifybfBcbnfBNidHtXNm8",
+        "2ehQbyUCgYAi+J16/+xydWbM1DBLnZ57WnAs8Ys4qEeSsa9nFNaMzLLtMgthMMsxEJ7JXvAz1fJC2XAnrqmZ+Mc6dl6V80gX",
+        "3nsHUAEX/+kacZBVcfEUU49lHMq+PFqyuzqoPxfi9KMWMMxEN07DfEw0iMm4vynmRVLLhlvOE23rYwPTWrPuKQKBgGArJ5rQ",
+        "6ohNktEtecI5i8IOqmkDsv/027FrWAny3Qn0MjDqBKo6gmeXIfnpBwZbKgh7QyWWpQnJckVvR38nDhbRgT8Ny9SOBODogo64",
+        "wENwGl7YpVaHIR1A/0HSGMl2dxvJJBDSRgV/SAknmNGn/GusRnV/FYmSDzVSIt8r77Z1AoGAeYygdC5y27SxkELkli/K+tuh",
+        "6SDWqlH+SJwHFLb4OxDYlOVbsOkz0ovLZ7dzUbmUrq2k+Q670H5I0flMkRcLdvDjsdC0bwL/vcM5mfxEdjUO0BI/uha82yGC",
+        "/z8FgBAw37M4EsGf4W6wDsWZeLiJuTJdLBIxnTz9K73xC4dUPaA=",
+    ];
+
+    fn rsa_pair() -> RsaKeyPair {
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(RSA_2048.concat())
+            .unwrap();
+        RsaKeyPair::from_der(&der).unwrap()
+    }
+
+    fn rsa_jwk(pair: &RsaKeyPair, kid: &str) -> Value {
+        let c = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
+        serde_json::json!({"kty":"RSA","kid":kid,"use":"sig","n": enc(&c.n),"e": enc(&c.e)})
     }
 
     #[test]
     fn tokens_are_checked_for_signature_and_claims() {
         let (pair, v) = setup();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let good = serde_json::json!({"iss":"https://issuer.test","aud":["sluice"],"sub":"alice","exp": now + 60});
+        let now = now();
+        let good = good();
         let t = token(&pair, good.clone());
         assert!(Verifier::looks_like_jwt(&t));
         assert_eq!(v.verify(&t).unwrap(), "alice");
@@ -342,5 +436,215 @@ mod tests {
             enc(good.to_string().as_bytes())
         );
         assert!(v.verify(&none).is_err());
+    }
+
+    #[test]
+    fn claims_are_required_and_checked() {
+        let (pair, v) = setup();
+        let now = now();
+        let refused = |claims: Value| v.verify(&token(&pair, claims)).unwrap_err();
+        let mut c = good();
+        c.as_object_mut().unwrap().remove("exp");
+        assert!(refused(c).contains("no expiry"));
+        let mut c = good();
+        c["exp"] = "tomorrow".into();
+        assert!(refused(c).contains("no expiry"));
+        let mut c = good();
+        c.as_object_mut().unwrap().remove("iss");
+        assert!(refused(c).contains("issuer"));
+        // `iss` is one string, not a list that happens to hold the issuer.
+        let mut c = good();
+        c["iss"] = serde_json::json!(["https://issuer.test", "https://evil.test"]);
+        assert!(refused(c).contains("issuer"));
+        let mut c = good();
+        c.as_object_mut().unwrap().remove("aud");
+        assert!(refused(c).contains("audience"));
+        let mut c = good();
+        c["aud"] = serde_json::json!([]);
+        assert!(refused(c).contains("audience"));
+        // One of several audiences is enough.
+        let mut c = good();
+        c["aud"] = serde_json::json!(["other", "sluice"]);
+        assert_eq!(v.verify(&token(&pair, c)).unwrap(), "alice");
+        let mut c = good();
+        c["aud"] = "sluice".into();
+        assert_eq!(v.verify(&token(&pair, c)).unwrap(), "alice");
+        let mut c = good();
+        c["nbf"] = (now + 120).into();
+        assert!(refused(c).contains("not valid yet"));
+        let mut c = good();
+        c["nbf"] = (now - 5).into();
+        assert!(v.verify(&token(&pair, c)).is_ok());
+        let mut c = good();
+        c.as_object_mut().unwrap().remove("sub");
+        assert!(refused(c).contains("no `sub` claim"));
+        let mut c = good();
+        c["sub"] = "".into();
+        assert!(refused(c).contains("no `sub` claim"));
+        let mut c = good();
+        c["sub"] = 7.into();
+        assert!(refused(c).contains("no `sub` claim"));
+    }
+
+    #[test]
+    fn leeway_and_the_identity_claim_come_from_the_config() {
+        let pair = ec_pair(&ECDSA_P256_SHA256_FIXED_SIGNING);
+        let jwks = serde_json::json!({"keys":[ec_jwk(&pair, "k1")]}).to_string();
+        let cfg = JwtConfig {
+            client_claim: "email".into(),
+            leeway: Duration::from_secs(120),
+            ..config()
+        };
+        let v = Verifier::new(&cfg, &jwks).unwrap();
+        let now = now();
+        let mut c = good();
+        c["email"] = "bob@example.test".into();
+        c["exp"] = (now - 60).into(); // expired a minute ago: within the leeway
+        c["nbf"] = (now + 60).into(); // valid in a minute: within the leeway
+        assert_eq!(
+            v.verify(&token(&pair, c.clone())).unwrap(),
+            "bob@example.test"
+        );
+        c["exp"] = (now - 600).into();
+        assert!(v.verify(&token(&pair, c)).unwrap_err().contains("expired"));
+        let too_lax = JwtConfig {
+            leeway: Duration::from_secs(2 * 86_400),
+            ..config()
+        };
+        assert!(Verifier::new(&too_lax, &jwks)
+            .unwrap_err()
+            .contains("leeway"));
+        let no_aud = JwtConfig {
+            audience: vec![],
+            ..config()
+        };
+        assert!(Verifier::new(&no_aud, &jwks)
+            .unwrap_err()
+            .contains("audience"));
+    }
+
+    #[test]
+    fn rsa_keys_verify_rs_and_ps_tokens() {
+        let pair = rsa_pair();
+        let jwks = serde_json::json!({"keys":[rsa_jwk(&pair, "r1")]}).to_string();
+        let v = Verifier::new(&config(), &jwks).unwrap();
+        let rng = SystemRandom::new();
+        for (alg, enc_alg) in [
+            (
+                "RS256",
+                &ring::signature::RSA_PKCS1_SHA256 as &dyn ring::signature::RsaEncoding,
+            ),
+            ("RS384", &ring::signature::RSA_PKCS1_SHA384),
+            ("RS512", &ring::signature::RSA_PKCS1_SHA512),
+            ("PS256", &ring::signature::RSA_PSS_SHA256),
+        ] {
+            let header = format!(r#"{{"alg":"{alg}","kid":"r1"}}"#);
+            let t = signed(&header, &good(), |m| {
+                let mut sig = vec![0; pair.public().modulus_len()];
+                pair.sign(enc_alg, &rng, m, &mut sig).unwrap();
+                sig
+            });
+            assert_eq!(v.verify(&t).unwrap(), "alice", "{alg}");
+        }
+        // PS384 and PS512 were never accepted.
+        let t = signed(r#"{"alg":"PS384","kid":"r1"}"#, &good(), |m| {
+            let mut sig = vec![0; pair.public().modulus_len()];
+            pair.sign(&ring::signature::RSA_PSS_SHA384, &rng, m, &mut sig)
+                .unwrap();
+            sig
+        });
+        assert!(v.verify(&t).unwrap_err().contains("not accepted"));
+        // An ES256 token is not checked against an RSA key.
+        let ec = ec_pair(&ECDSA_P256_SHA256_FIXED_SIGNING);
+        assert!(v
+            .verify(&token(&ec, good()))
+            .unwrap_err()
+            .contains("signature"));
+    }
+
+    #[test]
+    fn keys_are_chosen_by_kid_and_curve() {
+        let a = ec_pair(&ECDSA_P256_SHA256_FIXED_SIGNING);
+        let b = ec_pair(&ECDSA_P256_SHA256_FIXED_SIGNING);
+        let p384 = ec_pair(&ECDSA_P384_SHA384_FIXED_SIGNING);
+        let mut anonymous = ec_jwk(&b, "");
+        anonymous.as_object_mut().unwrap().remove("kid");
+        let jwks = serde_json::json!({"keys":[ec_jwk(&a, "a"), ec_jwk(&p384, "p"), anonymous]});
+        let v = Verifier::new(&config(), &jwks.to_string()).unwrap();
+        let with = |pair: &EcdsaKeyPair, header: &str| v.verify(&ec_token(pair, header, &good()));
+        assert!(with(&a, r#"{"alg":"ES256","kid":"a"}"#).is_ok());
+        assert!(
+            with(&a, r#"{"alg":"ES256"}"#).is_ok(),
+            "no kid: every key is tried"
+        );
+        // A key without kid matches any kid.
+        assert!(with(&b, r#"{"alg":"ES256","kid":"a"}"#).is_ok());
+        assert!(with(&b, r#"{"alg":"ES256","kid":"zzz"}"#).is_ok());
+        // `a` signed, but the token names another key.
+        assert!(with(&a, r#"{"alg":"ES256","kid":"zzz"}"#)
+            .unwrap_err()
+            .contains("signature"));
+        assert!(with(&p384, r#"{"alg":"ES384","kid":"p"}"#).is_ok());
+        // The P-384 key does not verify ES256, and the P-256 keys do not verify ES384.
+        assert!(with(&p384, r#"{"alg":"ES256","kid":"p"}"#).is_err());
+        assert!(with(&a, r#"{"alg":"ES384"}"#).is_err());
+    }
+
+    #[test]
+    fn shared_secret_algorithms_and_bad_tokens_are_refused_without_echoing_them() {
+        let (pair, v) = setup();
+        let hs = signed(r#"{"alg":"HS256","kid":"k1"}"#, &good(), |_| vec![7; 32]);
+        let e = v.verify(&hs).unwrap_err();
+        assert!(e.contains("not accepted"), "{e}");
+        let t = token(&pair, good());
+        let mut bad = vec![
+            hs.clone(),
+            format!("{t}x"),
+            format!("{t}.x"),
+            "eyJ.eyJ.x".into(),
+        ];
+        bad.push(t.replacen('.', ".!", 1));
+        let crit = ec_token(
+            &pair,
+            r#"{"alg":"ES256","kid":"k1","crit":["x-secret"],"x-secret":1}"#,
+            &good(),
+        );
+        bad.push(crit);
+        for token in bad {
+            let e = v.verify(&token).unwrap_err();
+            for part in token.split('.').filter(|p| p.len() > 3) {
+                assert!(!e.contains(part), "{e} echoes the token");
+            }
+            assert!(!e.contains("alice"));
+        }
+    }
+
+    #[test]
+    fn jwks_documents_without_a_usable_key_are_refused() {
+        let cfg = config();
+        assert!(Verifier::new(&cfg, "not json")
+            .unwrap_err()
+            .starts_with("JWKS:"));
+        assert!(Verifier::new(&cfg, r#"{"nokeys":[]}"#).is_err());
+        assert!(Verifier::new(&cfg, r#"{"keys":[]}"#).is_err());
+        let hmac = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#;
+        assert!(Verifier::new(&cfg, hmac).is_err());
+        let weak = serde_json::json!({"keys":[{"kty":"RSA","n": enc(&[0xff; 128]),"e":"AQAB"}]});
+        assert!(
+            Verifier::new(&cfg, &weak.to_string()).is_err(),
+            "1024-bit RSA"
+        );
+        let other_curve = r#"{"keys":[{"kty":"EC","crv":"secp256k1","x":"AA","y":"AA"}]}"#;
+        assert!(Verifier::new(&cfg, other_curve).is_err());
+        let bad_b64 = r#"{"keys":[{"kty":"RSA","kid":"r","n":"!!!","e":"AQAB"}]}"#;
+        assert!(Verifier::new(&cfg, bad_b64)
+            .unwrap_err()
+            .contains("base64url"));
+        // Unusable keys beside a usable one are skipped; padded base64url is read.
+        let pair = rsa_pair();
+        let mut rsa = rsa_jwk(&pair, "r1");
+        rsa["n"] = format!("{}==", rsa["n"].as_str().unwrap()).into();
+        let mixed = serde_json::json!({"keys":[serde_json::from_str::<Value>(hmac).unwrap()["keys"][0], weak["keys"][0], rsa]});
+        assert!(Verifier::new(&cfg, &mixed.to_string()).is_ok());
     }
 }

@@ -196,15 +196,16 @@ impl Gateway {
             .clients
             .iter()
             .map(|c| {
-                (
+                Ok((
                     c.name.clone(),
                     ClientPolicy {
-                        catalog: Catalog::new(&c.catalog()),
+                        catalog: Catalog::new(&c.catalog())
+                            .map_err(|e| format!("client `{}`: {e}", c.name))?,
                         limits: c.limits(),
                     },
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         let mut upstreams = Vec::new();
         for u in &cfg.upstreams {
             let checked = u.check()?;
@@ -214,7 +215,7 @@ impl Gateway {
                     tools: u.tools.clone(),
                     resources: u.resources.clone(),
                     prompts: u.prompts.clone(),
-                }),
+                })?,
                 rate: u.rate.map(|r| (r, u.burst)),
             });
         }
@@ -234,7 +235,7 @@ impl Gateway {
                 }
             }
             tools.push(ToolPolicy {
-                name: Glob::new(&t.name),
+                name: Glob::new(&t.name)?,
                 upstream: t.upstream.clone(),
                 tags: t.tags.clone(),
                 approve: t.approve,
@@ -273,7 +274,7 @@ impl Gateway {
             sequences: cfg.sequences.clone(),
             on_pin_change: cfg.pins.on_change,
             approval: cfg.approval.clone(),
-            egress: egress::Guard::new(&cfg.egress),
+            egress: egress::Guard::new(&cfg.egress)?,
             steps: Gateway::steps(),
         })
     }

@@ -57,8 +57,7 @@ pub fn tool_hash(tool: &Value) -> String {
         "outputSchema": tool.get("outputSchema"),
         "annotations": tool.get("annotations"),
     });
-    let digest = Sha256::digest(pick.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(pick.to_string().as_bytes()))
 }
 
 pub fn read(path: &Path) -> Result<PinFile, String> {
