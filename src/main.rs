@@ -1,7 +1,6 @@
 //! sluice: a streaming DLP and inspection proxy for MCP traffic.
 
 mod cmd;
-mod config_load;
 mod demo;
 mod logging;
 mod rules_args;

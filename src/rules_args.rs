@@ -18,15 +18,10 @@ pub struct RulesArgs {
 }
 
 impl RulesArgs {
+    /// The ruleset these options name: `--rules` files (else the embedded default) plus
+    /// `--add-rules` files.
     pub fn load(&self) -> anyhow::Result<Ruleset> {
-        let mut set = if self.rules.is_empty() {
-            Ruleset::embedded_default()
-        } else {
-            Ruleset::default()
-        };
-        for p in self.rules.iter().chain(&self.add_rules) {
-            set.extend(Ruleset::from_file(p)?)?;
-        }
+        let set = sluice_proxy::settings::ruleset(&self.rules, &self.add_rules)?;
         anyhow::ensure!(!set.is_empty(), "no rules loaded");
         Ok(set)
     }
@@ -37,19 +32,4 @@ impl RulesArgs {
     }
 }
 
-/// 32 unpredictable bytes for fingerprint salts, from the kernel.
-pub fn random_salt() -> Vec<u8> {
-    use std::io::Read;
-    let mut salt = vec![0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        if f.read_exact(&mut salt).is_ok() {
-            return salt;
-        }
-    }
-    // No /dev/urandom: fall back to time and pid, weaker but never fixed.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{t}-{}", std::process::id()).into_bytes()
-}
+pub use sluice_proxy::settings::random_salt;

@@ -9,5 +9,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod policy;
+pub mod reload;
 pub mod replay;
+pub mod settings;
 pub mod stdio;

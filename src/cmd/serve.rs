@@ -7,17 +7,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use sluice_engine::Pool;
 use sluice_proxy::admin::Admin;
-use sluice_proxy::audit::{AuditLog, Origin};
+use sluice_proxy::audit::AuditLog;
 use sluice_proxy::config::{
     parse_duration, parse_size, Config, ModeName, TlsFiles, UpstreamConfig,
 };
 use sluice_proxy::http::{tls, HttpProxy};
-use sluice_proxy::live::{Live, LiveHandle};
+use sluice_proxy::live::Live;
 use sluice_proxy::metrics::Metrics;
 use sluice_proxy::policy::pins::PinStore;
-use sluice_proxy::policy::{Gateway, Runtime};
+use sluice_proxy::policy::Runtime;
+use sluice_proxy::reload::Reloader;
+use sluice_proxy::settings;
 
 use super::inspect::Mode;
 use crate::rules_args::RulesArgs;
@@ -163,44 +164,8 @@ fn effective_config(args: &Args) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-/// Rules, policy and gateway built from a config: what a reload swaps.
-async fn build_live(
-    cfg: &Config,
-    shown: &str,
-    threads: usize,
-) -> anyhow::Result<(Arc<Pool>, sluice_engine::Policy, Gateway)> {
-    let cfg2 = cfg.clone();
-    let shown2 = shown.to_string();
-    // Compiling a ruleset takes a while: off the I/O threads.
-    let (rules, policy) =
-        tokio::task::spawn_blocking(move || crate::config_load::rules_and_policy(&cfg2, &shown2))
-            .await??;
-    let unknown: Vec<&String> = cfg
-        .approval
-        .rules
-        .iter()
-        .filter(|id| !rules.ruleset.rules.iter().any(|r| &r.id == *id))
-        .collect();
-    anyhow::ensure!(
-        unknown.is_empty(),
-        "{shown}: [approval] rules names rules the ruleset does not have: {unknown:?}"
-    );
-    let gateway = Gateway::load(cfg)
-        .await
-        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    let pool = Arc::new(Pool::new(rules, threads)?);
-    Ok((pool, policy, gateway))
-}
-
-/// The parts of a config a reload cannot change (sockets, files held open).
-fn fixed_parts(cfg: &Config) -> String {
-    format!(
-        "{:?}{:?}{:?}{:?}{:?}{:?}",
-        cfg.listen, cfg.upstreams, cfg.admin, cfg.audit, cfg.pins.path, cfg.limits
-    )
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let args = Arc::new(args);
     crate::logging::init();
     let cfg = effective_config(&args)?;
     let shown = args
@@ -222,7 +187,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let (pool, policy, gateway) = build_live(&cfg, &shown, threads).await?;
+        let Live {
+            pool,
+            policy,
+            gateway,
+            ..
+        } = settings::live(&cfg, &shown, threads).await?;
         let egress =
             sluice_proxy::policy::egress::Guard::new(&cfg.egress).map_err(anyhow::Error::msg)?;
         for u in cfg.upstreams() {
@@ -294,12 +264,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             tls,
             upstreams: upstreams.clone(),
             pool,
-            policy: Arc::new(policy),
+            policy,
             audit: audit.clone(),
             limits: cfg.limits.clone(),
             checks: cfg.http.clone(),
             http3: cfg.listen.http3.as_ref().map(|h| h.address),
-            gateway: Arc::new(gateway),
+            gateway,
             runtime: runtime.clone(),
             metrics: metrics.clone(),
         };
@@ -345,16 +315,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
-        let reloader = Reloader {
-            args: &args,
-            shown: &shown,
+        let source_args = args.clone();
+        let reloader = Reloader::new(
+            Box::new(move || effective_config(&source_args).map_err(Into::into)),
+            args.config.clone(),
+            shown.clone(),
             threads,
-            fixed: fixed_parts(&cfg),
-            live: live.clone(),
-            audit: audit.clone(),
-            metrics: metrics.clone(),
-            watched: watched_files(&cfg, args.config.as_deref()),
-        };
+            &cfg,
+            live.clone(),
+            audit.clone(),
+            metrics.clone(),
+        );
         let admin = async {
             match admin_serve {
                 Some(s) => s.await,
@@ -370,104 +341,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Files whose change triggers a reload: the config, the rules files it names, the JWKS.
-fn watched_files(cfg: &Config, config: Option<&std::path::Path>) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = config.into_iter().map(|p| p.to_path_buf()).collect();
-    files.extend(cfg.rules.files.iter().cloned());
-    files.extend(cfg.rules.add.iter().cloned());
-    if let Some(f) = cfg.auth.jwt.as_ref().and_then(|j| j.jwks_file.clone()) {
-        files.push(f);
-    }
-    files
-}
-
-/// Reloads on SIGHUP, or when a watched file's modification time or size changes (polled
-/// every second: no platform watcher needed, and edits by rename are seen too).
-struct Reloader<'a> {
-    args: &'a Args,
-    shown: &'a str,
-    threads: usize,
-    fixed: String,
-    live: LiveHandle,
-    audit: Option<Arc<AuditLog>>,
-    metrics: Arc<Metrics>,
-    watched: Vec<PathBuf>,
-}
-
-fn stamp(files: &[PathBuf]) -> Vec<Option<(std::time::SystemTime, u64)>> {
-    files
-        .iter()
-        .map(|f| {
-            std::fs::metadata(f)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())))
-        })
-        .collect()
-}
-
-impl Reloader<'_> {
-    async fn run(mut self) {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return std::future::pending().await;
-        };
-        let mut seen = stamp(&self.watched);
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            let why = tokio::select! {
-                _ = hup.recv() => "SIGHUP",
-                _ = tick.tick() => {
-                    let now = stamp(&self.watched);
-                    if now == seen {
-                        continue;
-                    }
-                    "file change"
-                }
-            };
-            self.reload(why).await;
-            seen = stamp(&self.watched);
-        }
-    }
-
-    async fn reload(&mut self, why: &str) {
-        let result = async {
-            let cfg = effective_config(self.args)?;
-            if fixed_parts(&cfg) != self.fixed {
-                anyhow::bail!(
-                    "[listen], [[upstream]], [admin], [audit], [pins] path and [limits] change only on restart; the running config is kept"
-                );
-            }
-            let (pool, policy, gateway) = build_live(&cfg, self.shown, self.threads).await?;
-            self.watched = watched_files(&cfg, self.args.config.as_deref());
-            Ok(self.live.swap(Live {
-                pool,
-                policy: Arc::new(policy),
-                gateway: Arc::new(gateway),
-                generation: 0,
-            }))
-        }
-        .await;
-        let (label, row) = match &result {
-            Ok(generation) => {
-                eprintln!("sluice: reloaded ({why}): config generation {generation}");
-                (
-                    "ok",
-                    serde_json::json!({"trigger": why, "result": "ok", "generation": generation}),
-                )
-            }
-            Err(e) => {
-                eprintln!("sluice: reload ({why}) rejected, the running config stays: {e:#}");
-                (
-                    "rejected",
-                    serde_json::json!({"trigger": why, "result": "rejected", "error": format!("{e:#}")}),
-                )
-            }
-        };
-        self.metrics.reloads.inc_static([label]);
-        if let Some(a) = &self.audit {
-            a.event("reload", "config", Origin::default(), row);
-        }
-    }
 }

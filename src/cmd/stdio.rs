@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cfg.audit.path = Some(p.clone());
     }
     cfg.audit.all |= args.audit_all;
-    let (rules, mut policy) = crate::config_load::rules_and_policy(&cfg, &shown)?;
+    let (rules, mut policy) = sluice_proxy::settings::rules_and_policy(&cfg, &shown)?;
     if let Some(m) = args.mode {
         policy.mode = policy_for(m).mode;
     }

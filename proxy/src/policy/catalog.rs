@@ -7,8 +7,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use super::config::{ArgumentConstraint, CatalogLists};
 use super::glob::{self, Glob};
+use crate::config::gateway::{ArgumentConstraint, CatalogLists};
 
 /// One kind of catalog entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::Value;
 use url::{Host, Url};
 
-use super::config::EgressConfig;
 use super::glob::Glob;
+use crate::config::gateway::EgressConfig;
 
 pub const FETCHES_URLS: &str = "fetches-urls";
 

@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, Validation};
 use serde_json::{Map, Value};
 
-use super::config::JwtConfig;
+use crate::config::gateway::JwtConfig;
 
 /// The algorithms sluice accepts: public-key signatures only (`none` and HMAC are refused: a
 /// public JWKS cannot back a shared-secret signature).

@@ -15,7 +15,6 @@ pub mod approval;
 pub mod arguments;
 pub mod auth;
 pub mod catalog;
-pub mod config;
 pub mod control;
 pub mod egress;
 pub mod glob;
@@ -30,10 +29,58 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use self::catalog::{ArgCheck, Catalog, Kind};
-use self::config::{ApprovalConfig, PinChange, Rate, SequenceRule};
 pub use self::control::{Call, Control, ControlKind, Denial, Hold, Step};
 use self::glob::Glob;
+use crate::config::gateway::{self as config, ApprovalConfig, PinChange, Rate, SequenceRule};
 use crate::config::Config;
+
+/// Why the gateway sections of a config cannot run. Messages name the section and key, never
+/// a credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// Two `[[client]]` entries share a name.
+    #[error("client `{0}` is defined twice")]
+    DuplicateClient(String),
+    /// A client with neither a key nor JWT authentication configured.
+    #[error(
+        "client `{0}` has no key_sha256 and [auth.jwt] is not set: it could never authenticate"
+    )]
+    NoCredential(String),
+    /// `[auth.jwt]` is set and its key set was not loaded.
+    #[error("[auth.jwt]: no JWKS loaded")]
+    NoJwks,
+    /// A `[[tool]]` scoped to an upstream prefix no `[[upstream]]` has.
+    #[error("tool `{tool}`: upstream = `{prefix}` is not the prefix of any [[upstream]]")]
+    UnknownUpstream {
+        /// The tool entry's name.
+        tool: String,
+        /// The prefix it names.
+        prefix: String,
+    },
+    /// A `[[sequence]]` naming a tag no `[[tool]]` has.
+    #[error("[[sequence]] {key} = `{tag}`: no [[tool]] has that tag{}", if *.key == "after" { " (or use finding:secret, finding:pii, finding:injection, finding:exfiltration)" } else { "" })]
+    UnknownTag {
+        /// `after` or `deny`.
+        key: &'static str,
+        /// The tag.
+        tag: String,
+    },
+    /// A value one section's own checks refused (a key, a list entry, a constraint, the JWKS).
+    #[error("{section}{message}")]
+    Section {
+        /// Where: `client `NAME`: `, `tool `NAME`: `, or empty when the message names it.
+        section: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl GatewayError {
+    fn section(section: impl Into<String>) -> impl FnOnce(String) -> GatewayError {
+        let section = section.into();
+        move |message| GatewayError::Section { section, message }
+    }
+}
 
 /// Entries taken out of (or flagged in) a list answer: name and why (`catalog`, `pins`,
 /// `pins-flagged`).
@@ -163,32 +210,31 @@ pub struct Admitted {
 }
 
 impl Gateway {
-    pub fn new(cfg: &Config, jwks: Option<&str>) -> Result<Gateway, String> {
+    pub fn new(cfg: &Config, jwks: Option<&str>) -> Result<Gateway, GatewayError> {
         Gateway::build(cfg, jwks, true)
     }
 
     /// Checks everything but the JWKS (which may need the network): for `Config` parsing.
-    pub fn validate(cfg: &Config) -> Result<(), String> {
+    pub fn validate(cfg: &Config) -> Result<(), GatewayError> {
         Gateway::build(cfg, None, false).map(|_| ())
     }
 
-    fn build(cfg: &Config, jwks: Option<&str>, need_jwks: bool) -> Result<Gateway, String> {
-        let clients = auth::Clients::new(&cfg.clients)?;
+    fn build(cfg: &Config, jwks: Option<&str>, need_jwks: bool) -> Result<Gateway, GatewayError> {
+        let clients = auth::Clients::new(&cfg.clients).map_err(GatewayError::section(""))?;
         let mut names = std::collections::HashSet::new();
         for c in &cfg.clients {
             if !names.insert(c.name.as_str()) {
-                return Err(format!("client `{}` is defined twice", c.name));
+                return Err(GatewayError::DuplicateClient(c.name.clone()));
             }
             if c.key_sha256.is_none() && cfg.auth.jwt.is_none() {
-                return Err(format!(
-                    "client `{}` has no key_sha256 and [auth.jwt] is not set: it could never authenticate",
-                    c.name
-                ));
+                return Err(GatewayError::NoCredential(c.name.clone()));
             }
         }
         let jwt = match (&cfg.auth.jwt, jwks) {
-            (Some(j), Some(keys)) => Some(jwt::Verifier::new(j, keys)?),
-            (Some(_), None) if need_jwks => return Err("[auth.jwt]: no JWKS loaded".into()),
+            (Some(j), Some(keys)) => {
+                Some(jwt::Verifier::new(j, keys).map_err(GatewayError::section("[auth.jwt]: "))?)
+            }
+            (Some(_), None) if need_jwks => return Err(GatewayError::NoJwks),
             (Some(_), None) => None,
             (None, _) => None,
         };
@@ -200,22 +246,27 @@ impl Gateway {
                     c.name.clone(),
                     ClientPolicy {
                         catalog: Catalog::new(&c.catalog())
-                            .map_err(|e| format!("client `{}`: {e}", c.name))?,
+                            .map_err(GatewayError::section(format!("client `{}`: ", c.name)))?,
                         limits: c.limits(),
                     },
                 ))
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, GatewayError>>()?;
         let mut upstreams = Vec::new();
         for u in &cfg.upstreams {
-            let checked = u.check()?;
+            let checked = u.check().map_err(GatewayError::section(""))?;
+            let catalog = Catalog::new(&config::CatalogLists {
+                tools: u.tools.clone(),
+                resources: u.resources.clone(),
+                prompts: u.prompts.clone(),
+            })
+            .map_err(GatewayError::section(format!(
+                "upstream `{}`: ",
+                checked.prefix
+            )))?;
             upstreams.push(UpstreamPolicy {
                 prefix: checked.prefix,
-                catalog: Catalog::new(&config::CatalogLists {
-                    tools: u.tools.clone(),
-                    resources: u.resources.clone(),
-                    prompts: u.prompts.clone(),
-                })?,
+                catalog,
                 rate: u.rate.map(|r| (r, u.burst)),
             });
         }
@@ -223,19 +274,21 @@ impl Gateway {
         for t in &cfg.tools {
             let mut arguments = Vec::new();
             for (name, c) in &t.arguments {
-                arguments
-                    .push(ArgCheck::new(name, c).map_err(|e| format!("tool `{}`: {e}", t.name))?);
+                arguments.push(
+                    ArgCheck::new(name, c)
+                        .map_err(GatewayError::section(format!("tool `{}`: ", t.name)))?,
+                );
             }
             if let Some(p) = &t.upstream {
                 if !upstreams.iter().any(|u| &u.prefix == p) {
-                    return Err(format!(
-                        "tool `{}`: upstream = `{p}` is not the prefix of any [[upstream]]",
-                        t.name
-                    ));
+                    return Err(GatewayError::UnknownUpstream {
+                        tool: t.name.clone(),
+                        prefix: p.clone(),
+                    });
                 }
             }
             tools.push(ToolPolicy {
-                name: Glob::new(&t.name)?,
+                name: Glob::new(&t.name).map_err(GatewayError::section(""))?,
                 upstream: t.upstream.clone(),
                 tags: t.tags.clone(),
                 approve: t.approve,
@@ -254,14 +307,10 @@ impl Gateway {
                 let known = tags.contains(&tag.as_str())
                     || (key == "after" && finding_category(tag).is_some());
                 if !known {
-                    return Err(format!(
-                        "[[sequence]] {key} = `{tag}`: no [[tool]] has that tag{}",
-                        if key == "after" {
-                            " (or use finding:secret, finding:pii, finding:injection, finding:exfiltration)"
-                        } else {
-                            ""
-                        }
-                    ));
+                    return Err(GatewayError::UnknownTag {
+                        key,
+                        tag: tag.clone(),
+                    });
                 }
             }
         }
@@ -274,15 +323,19 @@ impl Gateway {
             sequences: cfg.sequences.clone(),
             on_pin_change: cfg.pins.on_change,
             approval: cfg.approval.clone(),
-            egress: egress::Guard::new(&cfg.egress)?,
+            egress: egress::Guard::new(&cfg.egress).map_err(GatewayError::section("[egress]: "))?,
             steps: Gateway::steps(),
         })
     }
 
     /// Builds the gateway from a config, loading the JWKS it names.
-    pub async fn load(cfg: &Config) -> Result<Gateway, String> {
+    pub async fn load(cfg: &Config) -> Result<Gateway, GatewayError> {
         let jwks = match &cfg.auth.jwt {
-            Some(j) => Some(jwt::load_jwks(j).await?),
+            Some(j) => Some(
+                jwt::load_jwks(j)
+                    .await
+                    .map_err(GatewayError::section("[auth.jwt]: "))?,
+            ),
             None => None,
         };
         Gateway::new(cfg, jwks.as_deref())
@@ -564,7 +617,7 @@ mod tests {
 
     fn gateway(toml: &str) -> Result<Gateway, String> {
         let cfg = Config::from_str(toml, "t.toml").map_err(|e| e.to_string())?;
-        Gateway::new(&cfg, None)
+        Gateway::new(&cfg, None).map_err(|e| e.to_string())
     }
 
     #[test]

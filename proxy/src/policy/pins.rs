@@ -220,9 +220,12 @@ impl super::Control for PinStep {
         call: &'a super::Call<'a>,
     ) -> super::control::StepFuture<'a> {
         let changed = match (call.tool(), &rt.pins) {
-            (Some(tool), Some(pins)) if g.on_pin_change == super::config::PinChange::Block => pins
-                .is_changed(call.caller.upstream_url, tool)
-                .then_some(tool),
+            (Some(tool), Some(pins))
+                if g.on_pin_change == crate::config::gateway::PinChange::Block =>
+            {
+                pins.is_changed(call.caller.upstream_url, tool)
+                    .then_some(tool)
+            }
             _ => None,
         };
         super::control::ready(match changed {

@@ -12,7 +12,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::config::Rate;
+use crate::config::gateway::Rate;
 
 /// How a limit was hit: wait this long before trying again.
 #[derive(Debug, Clone, Copy, PartialEq)]

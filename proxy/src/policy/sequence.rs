@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::config::SequenceRule;
+use crate::config::gateway::SequenceRule;
 
 /// Sessions idle this long are forgotten (their taint with them).
 const SESSION_IDLE: Duration = Duration::from_secs(24 * 3600);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{de_duration, de_size};
+use super::{de_duration, de_size};
 
 /// What a client, or an upstream, may see and call. A list that is absent allows everything;
 /// an empty list allows nothing. Entries are names (tools, prompts) or URIs (resources) with

@@ -1,6 +1,9 @@
-//! The `sluice serve` configuration file (TOML), parsed and checked once. Unknown keys are
-//! errors that name the key and its line: a misspelt `fail_opne = true` must not silently
-//! leave the proxy in a mode nobody chose. The commented reference is `examples/sluice.toml`.
+//! The `sluice serve` configuration file (TOML): its syntax, and the checks each value can
+//! have on its own. Unknown keys are errors that name the key and its line: a misspelt
+//! `fail_opne = true` must not silently leave the proxy in a mode nobody chose. The commented
+//! reference is `examples/sluice.toml`. This module depends on nothing else in the proxy:
+//! checking the sections against each other and turning them into what runs is
+//! [`crate::settings`]; the gateway sections' syntax is [`gateway`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,7 +14,9 @@ use hyper::Uri;
 use serde::Deserialize;
 use sluice_engine::{Action, Category, Policy, RedactStrategy, Scope};
 
-use crate::policy::config as gw;
+pub mod gateway;
+
+use self::gateway as gw;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -527,7 +532,6 @@ impl Config {
             }
             prefixes.push(u.prefix);
         }
-        crate::policy::Gateway::validate(&cfg).map_err(invalid)?;
         if cfg.listen.http3.is_some() && cfg.listen.tls.is_none() {
             return Err(invalid(
                 "[listen.http3] needs [listen] tls: QUIC is always encrypted".into(),
@@ -687,7 +691,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_parses_and_means_what_it_says() {
-        let text = include_str!("../../examples/sluice.toml");
+        let text = include_str!("../../../examples/sluice.toml");
         let cfg = Config::from_str(text, "examples/sluice.toml").unwrap();
         assert_eq!(cfg.upstreams().len(), 2);
         assert_eq!(cfg.policy.mode, ModeName::Redact);
@@ -736,22 +740,6 @@ mod tests {
             let err = Config::from_str(text, "x.toml").unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
             assert!(err.starts_with("x.toml"), "{err}");
-        }
-    }
-
-    #[test]
-    fn globs_past_the_bound_are_refused_not_a_panic() {
-        let long = "x".repeat(5000);
-        let key = "0".repeat(64);
-        for text in [
-            format!("[[tool]]\nname = \"{long}*\"\n"),
-            format!("[[client]]\nname = \"c\"\nkey_sha256 = \"{key}\"\ntools = [\"{long}\"]\n"),
-            format!("[[upstream]]\nurl = \"http://a:1/mcp\"\nresources = [\"{long}\"]\n"),
-            format!("[egress]\ndeny_hosts = [\"*.{long}\"]\n"),
-        ] {
-            let err = Config::from_str(&text, "x.toml").unwrap_err().to_string();
-            assert!(err.contains("longer than 4096 bytes"), "{err}");
-            assert!(err.len() < 300, "the pattern is shown cut: {err}");
         }
     }
 

@@ -1,0 +1,262 @@
+//! The one place where a parsed config ([`crate::config::Config`], syntax only) is checked
+//! as a whole and turned into what runs: the ruleset compiled, the engine policy checked
+//! against it, the gateway controls built (with the JWKS), the worker pool started. `serve`
+//! uses it at start, for `--check` and on every reload; `stdio` uses it at start.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sluice_engine::{CompileError, CompiledRules, LoadError, Policy, Pool, Ruleset, ScanError};
+
+use crate::config::Config;
+use crate::live::Live;
+use crate::policy::{Gateway, GatewayError};
+
+/// Why a config cannot run. Every message starts with the config's name as shown to the
+/// user (its path, or `(flags)`).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A rules file could not be read or parsed (the message names the file and line).
+    #[error("{shown}: {source}")]
+    Rules {
+        /// The config's name.
+        shown: String,
+        /// What was wrong, with the rules file's path.
+        source: LoadError,
+    },
+    /// No rule left to run (`[rules] files` named only empty files).
+    #[error("{shown}: no rules loaded")]
+    NoRules {
+        /// The config's name.
+        shown: String,
+    },
+    /// Hyperscan refused the ruleset.
+    #[error("{shown}: compiling the ruleset: {source}")]
+    Compile {
+        /// The config's name.
+        shown: String,
+        /// Hyperscan's reason.
+        source: CompileError,
+    },
+    /// `[policy]` or `[approval]` names a rule the ruleset does not have, or a policy value
+    /// is invalid.
+    #[error("{shown}: {message}")]
+    Policy {
+        /// The config's name.
+        shown: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The audit salt file is unreadable or too short.
+    #[error("audit salt file {}: {message}", path.display())]
+    Salt {
+        /// The salt file.
+        path: PathBuf,
+        /// What is wrong (never the salt).
+        message: String,
+    },
+    /// A gateway section is inconsistent, or the JWKS could not be loaded.
+    #[error("{shown}: {source}")]
+    Gateway {
+        /// The config's name.
+        shown: String,
+        /// What is wrong.
+        source: GatewayError,
+    },
+    /// The inspection workers could not start.
+    #[error("starting the inspection workers: {0}")]
+    Pool(#[from] ScanError),
+}
+
+/// Checks what the syntax alone cannot: the gateway sections against each other (a
+/// `[[sequence]]` naming an unknown tag, a `[[tool]]` scoped to an unknown upstream prefix,
+/// ...). Needs no network and compiles nothing.
+pub fn check(cfg: &Config, shown: &str) -> Result<(), SettingsError> {
+    Gateway::validate(cfg).map_err(|source| SettingsError::Gateway {
+        shown: shown.to_string(),
+        source,
+    })
+}
+
+/// The ruleset of `files` (the embedded default when empty) plus `add`.
+pub fn ruleset(files: &[PathBuf], add: &[PathBuf]) -> Result<Ruleset, LoadError> {
+    let mut set = if files.is_empty() {
+        Ruleset::embedded_default()
+    } else {
+        Ruleset::default()
+    };
+    for p in files.iter().chain(add) {
+        set.extend(Ruleset::from_file(p)?)?;
+    }
+    Ok(set)
+}
+
+/// The compiled rules and the engine policy of a config, checked against each other (a
+/// `[policy.rules]` id the ruleset lacks is an error), with the fingerprint salt.
+pub fn rules_and_policy(
+    cfg: &Config,
+    shown: &str,
+) -> Result<(Arc<CompiledRules>, Policy), SettingsError> {
+    let set = ruleset(&cfg.rules.files, &cfg.rules.add).map_err(|source| SettingsError::Rules {
+        shown: shown.to_string(),
+        source,
+    })?;
+    if set.is_empty() {
+        return Err(SettingsError::NoRules {
+            shown: shown.to_string(),
+        });
+    }
+    let rules = CompiledRules::compile(set).map_err(|source| SettingsError::Compile {
+        shown: shown.to_string(),
+        source,
+    })?;
+    let policy_error = |message: String| SettingsError::Policy {
+        shown: shown.to_string(),
+        message,
+    };
+    let unknown = cfg
+        .policy
+        .unknown_rule_ids(|id| rules.ruleset.rules.iter().any(|r| r.id == id));
+    if !unknown.is_empty() {
+        return Err(policy_error(format!(
+            "[policy.rules] names rules the ruleset does not have: {} (list them with `sluice rules`)",
+            unknown.join(", ")
+        )));
+    }
+    let mut policy = cfg
+        .policy
+        .to_policy(cfg.limits.max_body)
+        .map_err(|e| policy_error(e.to_string()))?;
+    policy.salt = match &cfg.audit.salt_file {
+        Some(p) => read_salt(p)?,
+        None => random_salt(),
+    };
+    Ok((rules, policy))
+}
+
+/// Everything a reload swaps, built from a config: the rules on `threads` inspection workers,
+/// the policy and the gateway. The ruleset compiles off the async threads.
+pub async fn live(cfg: &Config, shown: &str, threads: usize) -> Result<Live, SettingsError> {
+    check(cfg, shown)?;
+    let (cfg2, shown2) = (cfg.clone(), shown.to_string());
+    let (rules, policy) = tokio::task::spawn_blocking(move || rules_and_policy(&cfg2, &shown2))
+        .await
+        .map_err(|e| SettingsError::Policy {
+            shown: shown.to_string(),
+            message: format!("compiling the ruleset stopped: {e}"),
+        })??;
+    let unknown: Vec<&String> = cfg
+        .approval
+        .rules
+        .iter()
+        .filter(|id| !rules.ruleset.rules.iter().any(|r| &r.id == *id))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(SettingsError::Policy {
+            shown: shown.to_string(),
+            message: format!("[approval] rules names rules the ruleset does not have: {unknown:?}"),
+        });
+    }
+    let gateway = Gateway::load(cfg)
+        .await
+        .map_err(|source| SettingsError::Gateway {
+            shown: shown.to_string(),
+            source,
+        })?;
+    Ok(Live {
+        pool: Arc::new(Pool::new(rules, threads)?),
+        policy: Arc::new(policy),
+        gateway: Arc::new(gateway),
+        generation: 1,
+    })
+}
+
+/// The salt of fingerprints and `hash` markers, from a file of at least 16 bytes
+/// (surrounding whitespace ignored).
+fn read_salt(path: &Path) -> Result<Vec<u8>, SettingsError> {
+    let salt_error = |message: String| SettingsError::Salt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let salt = std::fs::read(path).map_err(|e| salt_error(format!("cannot read it: {e}")))?;
+    let salt = salt.trim_ascii().to_vec();
+    if salt.len() < 16 {
+        return Err(salt_error(format!(
+            "it holds {} bytes; use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+            salt.len()
+        )));
+    }
+    Ok(salt)
+}
+
+/// 32 unpredictable bytes for fingerprint salts, from the kernel.
+pub fn random_salt() -> Vec<u8> {
+    use std::io::Read;
+    let mut salt = vec![0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        if f.read_exact(&mut salt).is_ok() {
+            return salt;
+        }
+    }
+    // No /dev/urandom: fall back to time and pid, weaker but never fixed.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{t}-{}", std::process::id()).into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(text: &str) -> Result<(), String> {
+        let cfg = Config::from_str(text, "x.toml").map_err(|e| e.to_string())?;
+        check(&cfg, "x.toml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn globs_past_the_bound_are_refused_not_a_panic() {
+        let long = "x".repeat(5000);
+        let key = "0".repeat(64);
+        for text in [
+            format!("[[tool]]\nname = \"{long}*\"\n"),
+            format!("[[client]]\nname = \"c\"\nkey_sha256 = \"{key}\"\ntools = [\"{long}\"]\n"),
+            format!("[[upstream]]\nurl = \"http://a:1/mcp\"\nresources = [\"{long}\"]\n"),
+            format!("[egress]\ndeny_hosts = [\"*.{long}\"]\n"),
+        ] {
+            let err = checked(&text).unwrap_err();
+            assert!(err.starts_with("x.toml: "), "{err}");
+            assert!(err.contains("longer than 4096 bytes"), "{err}");
+            assert!(err.len() < 300, "the pattern is shown cut: {err}");
+        }
+    }
+
+    #[test]
+    fn gateway_sections_are_checked_against_each_other_after_parsing() {
+        let text =
+            "[[tool]]\nname = \"a\"\ntags = [\"x\"]\n[[sequence]]\nafter = \"y\"\ndeny = \"x\"\n";
+        // Syntax alone is fine; the whole is not.
+        assert!(Config::from_str(text, "x.toml").is_ok());
+        let err = checked(text).unwrap_err();
+        assert!(
+            err.contains("after = `y`: no [[tool]] has that tag"),
+            "{err}"
+        );
+        assert!(checked("[[tool]]\nname = \"a\"\ntags = [\"x\"]\n").is_ok());
+    }
+
+    #[test]
+    fn a_short_salt_file_is_refused_without_showing_it() {
+        let dir = std::env::temp_dir().join(format!("sluice-salt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("salt");
+        std::fs::write(&path, "tiny-secret\n").unwrap();
+        let err = read_salt(&path).unwrap_err().to_string();
+        assert!(err.contains("holds 11 bytes"), "{err}");
+        assert!(!err.contains("tiny-secret"), "{err}");
+        std::fs::write(&path, "a".repeat(32)).unwrap();
+        assert_eq!(read_salt(&path).unwrap().len(), 32);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
