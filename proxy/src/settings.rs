@@ -116,7 +116,7 @@ pub fn rules_and_policy(
     };
     let unknown = cfg
         .policy
-        .unknown_rule_ids(|id| rules.ruleset.rules.iter().any(|r| r.id == id));
+        .unknown_rule_ids(|id| rules.ruleset.get(id).is_some());
     if !unknown.is_empty() {
         return Err(policy_error(format!(
             "[policy.rules] names rules the ruleset does not have: {} (list them with `sluice rules`)",
@@ -149,7 +149,7 @@ pub async fn live(cfg: &Config, shown: &str, threads: usize) -> Result<Live, Set
         .approval
         .rules
         .iter()
-        .filter(|id| !rules.ruleset.rules.iter().any(|r| &r.id == *id))
+        .filter(|id| rules.ruleset.get(id).is_none())
         .collect();
     if !unknown.is_empty() {
         return Err(SettingsError::Policy {
