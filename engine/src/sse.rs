@@ -236,7 +236,7 @@ impl SseInspector {
                 }
             }
             if self.raw.len() > self.event_cap {
-                self.start_big(insp, policy, out)?;
+                self.start_big(insp, policy, out, decisions)?;
                 if self.aborted {
                     return Ok(Flow::Abort);
                 }
@@ -322,6 +322,7 @@ impl SseInspector {
         insp: &mut Inspector,
         policy: &Policy,
         out: &mut Vec<u8>,
+        decisions: &mut Vec<EventDecision>,
     ) -> Result<(), SseError> {
         let scope = data_scope(self.dir);
         let scanner = insp.scanner().open_stream(scope)?;
@@ -344,11 +345,14 @@ impl SseInspector {
         let mut held = Vec::new();
         let flow = big.consume(&raw, self.after_cr, policy, insp, &mut held)?;
         self.after_cr = false;
-        self.big = Some(big);
         if flow == Flow::Abort {
+            // A finding in what was already held: the event gets its decision and the stream
+            // ends here.
+            decisions.push(big.decision(insp, policy, true));
             self.aborted = true;
             return Ok(());
         }
+        self.big = Some(big);
         let keep = Self::holdback(insp);
         if held.len() > keep {
             out.extend_from_slice(&held[..held.len() - keep]);
@@ -708,5 +712,44 @@ mod tests {
             d[2].forwarded_data(),
             Some(&b"{\"jsonrpc\":\"2.0\",\"id\":1,\n\"result\":{}}"[..])
         );
+    }
+
+    #[test]
+    fn an_event_over_the_cap_aborted_at_once_gets_its_decision() {
+        let rules = crate::CompiledRules::compile(
+            crate::Ruleset::from_toml(
+                "[[rule]]\nid = \"t\"\nname = \"t\"\ncategory = \"secret\"\npattern = 'zzqq[0-9]{4}'\n",
+                "t.toml",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut insp = Inspector::new(rules).unwrap();
+        let mut sse = SseInspector::new(Direction::ServerToClient, 64);
+        let (mut out, mut d) = (Vec::new(), Vec::new());
+        // The secret is in the first chunk, which is already over the cap.
+        let event = format!(
+            "data: {{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"zzqq1234 {}\"}}\n\n",
+            "a".repeat(200)
+        );
+        let flow = sse
+            .feed(
+                event.as_bytes(),
+                &mut insp,
+                &Policy::default(),
+                &mut out,
+                &mut d,
+            )
+            .unwrap();
+        assert_eq!(flow, Flow::Abort);
+        assert_eq!(d.len(), 1);
+        match &d[0].outcome {
+            EventOutcome::Streamed { findings, aborted } => {
+                assert!(*aborted);
+                assert_eq!(findings[0].rule_id, "t");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!String::from_utf8_lossy(&out).contains("zzqq"));
     }
 }

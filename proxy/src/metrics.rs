@@ -129,28 +129,29 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric (the registry holds handles that share their values).
+    /// Registers every metric (the registry holds handles that share their values). Help
+    /// texts have no final period: the encoder adds one.
     fn registered(mut self) -> Self {
         let r = &mut self.registry;
         let counters: [(&str, &str, &Family<Labels<1>, Counter>); 4] = [
             (
                 "sluice_requests",
-                "HTTP requests received.",
+                "HTTP requests received",
                 &self.requests.family,
             ),
             (
                 "sluice_denials",
-                "Messages refused by a gateway control.",
+                "Messages refused by a gateway control",
                 &self.denials.family,
             ),
             (
                 "sluice_approvals",
-                "Held calls by outcome.",
+                "Held calls by outcome",
                 &self.approvals.family,
             ),
             (
                 "sluice_reloads",
-                "Configuration reloads.",
+                "Configuration reloads",
                 &self.reloads.family,
             ),
         ];
@@ -159,27 +160,27 @@ impl Metrics {
         }
         r.register(
             "sluice_messages",
-            "JSON-RPC messages inspected.",
+            "JSON-RPC messages inspected",
             self.messages.family.clone(),
         );
         r.register(
             "sluice_findings",
-            "Engine findings.",
+            "Engine findings",
             self.findings.family.clone(),
         );
         r.register(
             "sluice_approval_queue_depth",
-            "Calls waiting for a human.",
+            "Calls waiting for a human",
             self.queue_depth.clone(),
         );
         r.register(
             "sluice_inspection_seconds",
-            "Time to inspect one message on the worker pool.",
+            "Time to inspect one message on the worker pool",
             self.inspect_latency.0.clone(),
         );
         r.register(
             "sluice_upstream_seconds",
-            "Time to the upstream's response headers.",
+            "Time to the upstream's response headers",
             self.upstream_latency.0.clone(),
         );
         self

@@ -17,12 +17,13 @@ use crate::policy::{Gateway, GatewayError};
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// A rules file could not be read or parsed (the message names the file and line).
-    #[error("{shown}: {source}")]
+    #[error("{shown}: {error}")]
     Rules {
         /// The config's name.
         shown: String,
-        /// What was wrong, with the rules file's path.
-        source: LoadError,
+        /// What was wrong, with the rules file's path (in the message, not as a source, so
+        /// that it is printed once).
+        error: LoadError,
     },
     /// No rule left to run (`[rules] files` named only empty files).
     #[error("{shown}: no rules loaded")]
@@ -31,12 +32,12 @@ pub enum SettingsError {
         shown: String,
     },
     /// Hyperscan refused the ruleset.
-    #[error("{shown}: compiling the ruleset: {source}")]
+    #[error("{shown}: compiling the ruleset: {error}")]
     Compile {
         /// The config's name.
         shown: String,
         /// Hyperscan's reason.
-        source: CompileError,
+        error: CompileError,
     },
     /// `[policy]` or `[approval]` names a rule the ruleset does not have, or a policy value
     /// is invalid.
@@ -56,12 +57,12 @@ pub enum SettingsError {
         message: String,
     },
     /// A gateway section is inconsistent, or the JWKS could not be loaded.
-    #[error("{shown}: {source}")]
+    #[error("{shown}: {error}")]
     Gateway {
         /// The config's name.
         shown: String,
         /// What is wrong.
-        source: GatewayError,
+        error: GatewayError,
     },
     /// The inspection workers could not start.
     #[error("starting the inspection workers: {0}")]
@@ -72,9 +73,9 @@ pub enum SettingsError {
 /// `[[sequence]]` naming an unknown tag, a `[[tool]]` scoped to an unknown upstream prefix,
 /// ...). Needs no network and compiles nothing.
 pub fn check(cfg: &Config, shown: &str) -> Result<(), SettingsError> {
-    Gateway::validate(cfg).map_err(|source| SettingsError::Gateway {
+    Gateway::validate(cfg).map_err(|error| SettingsError::Gateway {
         shown: shown.to_string(),
-        source,
+        error,
     })
 }
 
@@ -97,18 +98,18 @@ pub fn rules_and_policy(
     cfg: &Config,
     shown: &str,
 ) -> Result<(Arc<CompiledRules>, Policy), SettingsError> {
-    let set = ruleset(&cfg.rules.files, &cfg.rules.add).map_err(|source| SettingsError::Rules {
+    let set = ruleset(&cfg.rules.files, &cfg.rules.add).map_err(|error| SettingsError::Rules {
         shown: shown.to_string(),
-        source,
+        error,
     })?;
     if set.is_empty() {
         return Err(SettingsError::NoRules {
             shown: shown.to_string(),
         });
     }
-    let rules = CompiledRules::compile(set).map_err(|source| SettingsError::Compile {
+    let rules = CompiledRules::compile(set).map_err(|error| SettingsError::Compile {
         shown: shown.to_string(),
-        source,
+        error,
     })?;
     let policy_error = |message: String| SettingsError::Policy {
         shown: shown.to_string(),
@@ -159,9 +160,9 @@ pub async fn live(cfg: &Config, shown: &str, threads: usize) -> Result<Live, Set
     }
     let gateway = Gateway::load(cfg)
         .await
-        .map_err(|source| SettingsError::Gateway {
+        .map_err(|error| SettingsError::Gateway {
             shown: shown.to_string(),
-            source,
+            error,
         })?;
     Ok(Live {
         pool: Arc::new(Pool::new(rules, threads)?),

@@ -20,8 +20,11 @@ use sluice_proxy::config::Config;
 stdout carries the protocol, so audit rows go to --audit FILE; sluice's own messages go to stderr with the server's."
 )]
 pub struct Args {
-    /// Rules, policy and audit from a sluice.toml (its [rules], [policy] and [audit]
-    /// sections; see examples/sluice.toml). Flags override its values.
+    /// Rules, policy, audit and gateway controls from a sluice.toml: its [rules], [policy],
+    /// [audit] sections, and the controls that need no HTTP client identity ([[tool]] tags,
+    /// argument constraints and rates, [[sequence]], [egress], [pins]; a call that needs
+    /// [approval] is refused: there is no admin API here). See examples/sluice.toml. Flags
+    /// override its values.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// What to do with findings [default: rules, each rule's own action].

@@ -35,7 +35,7 @@ impl Exchange {
                 redacted,
             } => {
                 let original = redacted.then_some(&bytes[..]);
-                let filtered = self.learn(
+                let learnt = self.learn(
                     live,
                     who,
                     method.as_deref(),
@@ -43,7 +43,15 @@ impl Exchange {
                     original,
                     &forwarded,
                 );
-                Answered::Send(filtered.map_or(forwarded, Bytes::from))
+                match learnt {
+                    Ok(filtered) => Answered::Send(filtered.map_or(forwarded, Bytes::from)),
+                    Err(_) => Answered::Reply(self.unreadable(
+                        who,
+                        Direction::ServerToClient,
+                        forwarded.len(),
+                        asked.id.as_ref(),
+                    )),
+                }
             }
             Decided::Blocked(err) => Answered::Send(Bytes::from(err.unwrap_or_default())),
             Decided::Failed { .. } => Answered::Reply(Reply {

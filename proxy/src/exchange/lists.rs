@@ -11,7 +11,8 @@ use crate::live::Live;
 impl Exchange {
     /// Learns from `forwarded` (what the engine let through; `original` is what the upstream
     /// sent when the engine changed it). Returns the bytes to send this client instead when a
-    /// list was filtered for it.
+    /// list was filtered for it. `Err(Unreadable)` when a list answer the controls must read
+    /// does not parse for them: it must not go out unfiltered and unpinned.
     pub(super) fn learn(
         &self,
         live: &Live,
@@ -20,7 +21,7 @@ impl Exchange {
         categories: &[&str],
         original: Option<&[u8]>,
         forwarded: &[u8],
-    ) -> Option<Vec<u8>> {
+    ) -> Result<Option<Vec<u8>>, Unreadable> {
         let g = &live.gateway;
         let rt = &self.runtime;
         let caller = who.caller();
@@ -28,12 +29,16 @@ impl Exchange {
         rt.sessions
             .mark(&who.session_key, marks.iter().map(String::as_str));
         g.count_answer(rt, &caller, forwarded.len());
-        let method = method?;
+        let Some(method) = method else {
+            return Ok(None);
+        };
         let tools = method == "tools/list";
         if !tools && !g.filters_list(rt, &caller, method) {
-            return None;
+            return Ok(None);
         }
-        let mut message = serde_json::from_slice::<Value>(forwarded).ok()?;
+        let Ok(mut message) = serde_json::from_slice::<Value>(forwarded) else {
+            return Err(Unreadable);
+        };
         if tools {
             self.params.learn(who.upstream, &message);
             let after = tool_names(&message);
@@ -45,7 +50,9 @@ impl Exchange {
             // Even a clean list may clear a tool quarantined earlier.
             rt.note_tool_list(&who.upstream_url, &before, &after);
         }
-        let removed = g.filter_list(rt, &caller, method, &mut message)?;
+        let Some(removed) = g.filter_list(rt, &caller, method, &mut message) else {
+            return Ok(None);
+        };
         let by = |why: &str| -> Vec<&str> {
             removed
                 .iter()
@@ -63,9 +70,13 @@ impl Exchange {
                 "changed_flagged": by("pins-flagged"),
             }),
         );
-        Some(message.to_string().into_bytes())
+        Ok(Some(message.to_string().into_bytes()))
     }
 }
+
+/// A list answer the controls must read did not parse for them.
+#[derive(Debug)]
+pub(super) struct Unreadable;
 
 /// The names of the tools in a `tools/list` result.
 fn tool_names(message: &Value) -> Vec<String> {

@@ -83,10 +83,12 @@ impl Exchange {
         if !needs_parse {
             return Ok(Admitted::default());
         }
-        // The engine has already refused what does not parse (fail closed); a message that
-        // failed open is not JSON and asks for nothing the controls know.
+        // The controls must read what the engine read. A message the engine accepted (or let
+        // through failing open) that this reader refuses (nesting near the depth limit, a lone
+        // surrogate escape) cannot be checked, so it does not go on: fail closed.
         let Ok(parsed) = serde_json::from_slice::<Value>(forwarded) else {
-            return Ok(Admitted::default());
+            let id = inspected.messages.first().and_then(|m| m.id.as_ref());
+            return Err(self.unreadable(who, Direction::ClientToServer, forwarded.len(), id));
         };
         let messages: Vec<&Value> = match &parsed {
             Value::Array(a) => a.iter().collect(),
@@ -250,6 +252,38 @@ impl Exchange {
     pub(super) fn audit_event(&self, who: &Who, kind: &str, fields: Value) {
         if let Some(a) = &self.audit {
             a.event(kind, who.transport.as_str(), who.origin(), fields);
+        }
+    }
+}
+
+impl Exchange {
+    /// The refusal of a message the gateway controls cannot read, audited as a failure.
+    pub(super) fn unreadable(
+        &self,
+        who: &Who,
+        dir: Direction,
+        size: usize,
+        id: Option<&JsonRpcId>,
+    ) -> Reply {
+        let why = "the gateway controls could not read the message (JSON nested too deep or \
+                   an escape another JSON reader rejects)";
+        self.metrics.messages.inc_static([dir.as_str(), "error"]);
+        if let Some(a) = &self.audit {
+            a.error(who.transport.as_str(), who.origin(), dir, size, why, false);
+        }
+        let (kind, code) = match dir {
+            Direction::ClientToServer => (ReplyKind::Uninspectable, -32600),
+            Direction::ServerToClient => (ReplyKind::AnswerUninspectable, super::UPSTREAM_ERROR),
+        };
+        Reply {
+            kind,
+            body: error_response(
+                id.unwrap_or(&JsonRpcId::Null),
+                code,
+                &format!("sluice: {why}"),
+                &[],
+            )
+            .into_bytes(),
         }
     }
 }

@@ -139,14 +139,25 @@ impl AnswerStream {
                         categories.push(f.category.as_str());
                     }
                 }
-                self.exchange.learn(
+                let learnt = self.exchange.learn(
                     &self.live,
                     &self.who,
                     method.as_deref(),
                     &categories,
                     original,
                     d.forwarded_data()?,
-                )?
+                );
+                match learnt {
+                    Ok(filtered) => filtered?,
+                    // Not sent unfiltered: the event carries the error in its place.
+                    Err(_) => {
+                        let dir = Direction::ServerToClient;
+                        let id = self.asked.id.as_ref();
+                        self.exchange
+                            .unreadable(&self.who, dir, d.data_bytes, id)
+                            .body
+                    }
+                }
             }
             _ => return None,
         };

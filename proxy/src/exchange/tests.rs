@@ -345,6 +345,8 @@ async fn oversized_and_uninspectable_messages_are_refused_and_audited() {
     assert!(rows
         .iter()
         .all(|r| r["transport"] == "stdio" && r["forwarded"] == false));
+    // stdio counts in the same metrics as HTTP.
+    assert_eq!(f.x.metrics.messages.get(["client-to-server", "error"]), 2);
 }
 
 #[test]
@@ -358,4 +360,61 @@ fn pending_ids_match_whatever_the_number_type() {
         p.take(&JsonRpcId::Str("5".into())).as_deref(),
         Some("prompts/list")
     );
+}
+
+#[test]
+fn an_answer_id_is_the_last_id_member_as_the_engine_reads_it() {
+    let dup = br#"{"jsonrpc":"2.0","id":"x-2","result":{"id":9},"id":2}"#;
+    assert_eq!(Pending::answer_id(dup), Some(JsonRpcId::Int(2)));
+    assert_eq!(
+        Pending::answer_id(br#"{"jsonrpc":"2.0","method":"n"}"#),
+        None
+    );
+    assert_eq!(Pending::answer_id(br#"[{"id":1}]"#), None);
+    assert_eq!(Pending::answer_id(b"{\"id\":"), None);
+}
+
+#[test]
+fn unanswered_requests_are_forgotten_oldest_first() {
+    let p = Pending::default();
+    for i in 0..5000u64 {
+        p.note(&JsonRpcId::UInt(i), "tools/list");
+    }
+    assert_eq!(p.take(&JsonRpcId::UInt(0)), None, "oldest forgotten");
+    assert_eq!(
+        p.take(&JsonRpcId::UInt(4999)).as_deref(),
+        Some("tools/list")
+    );
+}
+
+/// What the engine accepts and serde_json refuses (a lone surrogate escape) must not pass
+/// the controls unchecked: with a control configured it is refused, and audited.
+#[tokio::test]
+async fn a_message_the_controls_cannot_read_is_refused_not_waved_through() {
+    let gw = "[[upstream]]\nurl = \"http://up/mcp\"\ntools = [\"echo\"]\n";
+    let f = fixture(Action::Redact, gw, true, 1 << 20);
+    let w = who(Transport::Http);
+    let hidden = call(4, "hidden", r#"{"x":"\ud800"}"#);
+    let Sent::Reply(r) = f.x.request(&f.live, &w, hidden).await else {
+        panic!("hidden tool forwarded")
+    };
+    assert_eq!(r.kind, ReplyKind::Uninspectable);
+    assert_eq!(json(&r.body)["id"], 4);
+    assert!(f.rows.all().iter().any(|r| r["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("gateway controls"))));
+    // A list answer that must be filtered and does not parse for the controls is withheld.
+    let asked = Asked {
+        method: Some("tools/list".into()),
+        tool: None,
+        id: Some(JsonRpcId::Int(5)),
+    };
+    let list = Bytes::from_static(
+        br#"{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"hidden","description":"\ud800"}]}}"#,
+    );
+    let Answered::Reply(r) = f.x.answer(&f.live, &w, &asked, list).await else {
+        panic!("unfiltered list forwarded")
+    };
+    assert_eq!(r.kind, ReplyKind::AnswerUninspectable);
+    assert_eq!(json(&r.body)["id"], 5);
 }

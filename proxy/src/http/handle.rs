@@ -62,6 +62,32 @@ async fn read_body(mut body: Body, max: usize, within: Duration) -> Result<Bytes
     }
 }
 
+/// Whether an answer's bytes are what the engine reads: no content coding but `identity`
+/// (RFC 9110 section 8.4) and, when a charset is named, UTF-8. `Err` with why not.
+fn readable(headers: &HeaderMap) -> Result<(), String> {
+    for coding in headers.get_all(hyper::header::CONTENT_ENCODING) {
+        let coding = coding.to_str().unwrap_or("?").trim();
+        if !coding.eq_ignore_ascii_case("identity") && !coding.is_empty() {
+            return Err(format!(
+                "upstream answer is encoded (Content-Encoding: {coding}); sluice cannot inspect it"
+            ));
+        }
+    }
+    let Some(ctype) = header_str(headers, CONTENT_TYPE.as_str()) else {
+        return Ok(());
+    };
+    let charset = ctype
+        .parse::<mime::Mime>()
+        .ok()
+        .and_then(|m| m.get_param(mime::CHARSET).map(|c| c.as_str().to_string()));
+    match charset {
+        Some(c) if !c.eq_ignore_ascii_case("utf-8") && !c.eq_ignore_ascii_case("utf8") => Err(
+            format!("upstream answer is in charset {c}; sluice inspects UTF-8 only"),
+        ),
+        _ => Ok(()),
+    }
+}
+
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -224,6 +250,12 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
     let mut up = Request::builder().method(parts.method.clone()).uri(uri);
     if let Some(h) = up.headers_mut() {
         copy_headers(&parts.headers, h, true);
+        // Answers must come as plain bytes to be inspected (an absent Accept-Encoding would
+        // allow any coding, RFC 9110 section 12.5.3).
+        h.insert(
+            hyper::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
         if !live.gateway.clients.is_empty() || live.gateway.jwt.is_some() {
             // The key is sluice's credential, not the upstream's: never forwarded.
             h.remove(hyper::header::AUTHORIZATION);
@@ -287,6 +319,15 @@ async fn answer(
 ) -> Response<Body> {
     let p = &state.proxy;
     let (rparts, rbody) = resp.into_parts();
+    if let Err(why) = readable(&rparts.headers) {
+        // Bytes sluice cannot read are bytes it cannot inspect: fail closed.
+        state.exchange.upstream_failed(&who, &why);
+        let id = asked.id.clone().unwrap_or(JsonRpcId::Null);
+        return json(
+            StatusCode::BAD_GATEWAY,
+            error_response(&id, UPSTREAM_ERROR, &why, &[]),
+        );
+    }
     let ctype = header_str(&rparts.headers, CONTENT_TYPE.as_str())
         .unwrap_or("")
         .to_ascii_lowercase();
