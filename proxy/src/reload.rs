@@ -22,8 +22,8 @@ pub type ConfigSource =
 enum ReloadError {
     #[error("{}", chain(.0.as_ref()))]
     Config(Box<dyn std::error::Error + Send + Sync>),
-    #[error("[listen], [[upstream]], [admin], [audit], [pins] path and [limits] change only on restart; the running config is kept")]
-    Fixed,
+    #[error("{} changed: [listen], [[upstream]], [admin], [audit], [pins] path and [limits] change only on restart; the running config is kept", .0.join(", "))]
+    Fixed(Vec<&'static str>),
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
 }
@@ -49,7 +49,7 @@ pub struct Reloader {
     config_path: Option<PathBuf>,
     shown: String,
     threads: usize,
-    fixed: String,
+    fixed: Vec<(&'static str, String)>,
     watched: Vec<PathBuf>,
     live: LiveHandle,
     audit: Option<Arc<AuditLog>>,
@@ -111,8 +111,14 @@ impl Reloader {
 
     async fn attempt(&mut self) -> Result<u64, ReloadError> {
         let cfg = (self.source)().map_err(ReloadError::Config)?;
-        if fixed_parts(&cfg) != self.fixed {
-            return Err(ReloadError::Fixed);
+        let changed: Vec<&'static str> = fixed_parts(&cfg)
+            .into_iter()
+            .zip(&self.fixed)
+            .filter(|(now, was)| now.1 != was.1)
+            .map(|(now, _)| now.0)
+            .collect();
+        if !changed.is_empty() {
+            return Err(ReloadError::Fixed(changed));
         }
         let live = crate::settings::live(&cfg, &self.shown, self.threads).await?;
         self.watched = watched_files(&cfg, self.config_path.as_deref());
@@ -144,12 +150,16 @@ impl Reloader {
     }
 }
 
-/// The parts of a config a reload cannot change (sockets, files held open).
-pub fn fixed_parts(cfg: &Config) -> String {
-    format!(
-        "{:?}{:?}{:?}{:?}{:?}{:?}",
-        cfg.listen, cfg.upstreams, cfg.admin, cfg.audit, cfg.pins.path, cfg.limits
-    )
+/// The parts of a config a reload cannot change (sockets, files held open), by section.
+pub fn fixed_parts(cfg: &Config) -> Vec<(&'static str, String)> {
+    vec![
+        ("[listen]", format!("{:?}", cfg.listen)),
+        ("[[upstream]]", format!("{:?}", cfg.upstreams)),
+        ("[admin]", format!("{:?}", cfg.admin)),
+        ("[audit]", format!("{:?}", cfg.audit)),
+        ("[pins] path", format!("{:?}", cfg.pins.path)),
+        ("[limits]", format!("{:?}", cfg.limits)),
+    ]
 }
 
 /// Files whose change triggers a reload: the config, the rules files it names, the JWKS.

@@ -73,9 +73,39 @@ pub enum SettingsError {
 /// `[[sequence]]` naming an unknown tag, a `[[tool]]` scoped to an unknown upstream prefix,
 /// ...). Needs no network and compiles nothing.
 pub fn check(cfg: &Config, shown: &str) -> Result<(), SettingsError> {
+    if let Some(admin) = &cfg.admin {
+        let clash = admin.listen == cfg.listen.address
+            || cfg
+                .listen
+                .http3
+                .as_ref()
+                .is_some_and(|h| h.address == admin.listen);
+        if clash && admin.listen.port() != 0 {
+            return Err(SettingsError::Policy {
+                shown: shown.to_string(),
+                message: format!(
+                    "[admin] listen = {} is also a [listen] address: give the admin API its own port",
+                    admin.listen
+                ),
+            });
+        }
+    }
     Gateway::validate(cfg).map_err(|error| SettingsError::Gateway {
         shown: shown.to_string(),
         error,
+    })
+}
+
+/// A warning for a config that holds calls for approval with no admin API to approve them
+/// (`[admin]` with a `key_sha256`): every held call would wait for its timeout and be denied.
+pub fn approval_warning(cfg: &Config) -> Option<String> {
+    let holds = cfg.tools.iter().any(|t| t.approve) || !cfg.approval.rules.is_empty();
+    let approvable = cfg.admin.as_ref().is_some_and(|a| a.key_sha256.is_some());
+    (holds && !approvable).then(|| {
+        "calls are held for approval ([[tool]] approve = true or [approval] rules) but no \
+         [admin] listener with a key_sha256 is configured: nobody can approve them, and each \
+         is denied after [approval] timeout"
+            .to_string()
     })
 }
 
@@ -245,6 +275,23 @@ mod tests {
             "{err}"
         );
         assert!(checked("[[tool]]\nname = \"a\"\ntags = [\"x\"]\n").is_ok());
+    }
+
+    #[test]
+    fn the_admin_api_needs_its_own_address_and_a_key_to_approve() {
+        let clash =
+            "[listen]\naddress = \"127.0.0.1:7070\"\n[admin]\nlisten = \"127.0.0.1:7070\"\n";
+        assert!(checked(clash).unwrap_err().contains("its own port"));
+        let held = "[[tool]]\nname = \"deploy\"\napprove = true\n";
+        let cfg = Config::from_str(held, "x.toml").unwrap();
+        assert!(approval_warning(&cfg)
+            .unwrap()
+            .contains("nobody can approve"));
+        let key = "0".repeat(64);
+        let with_admin =
+            format!("{held}[admin]\nlisten = \"127.0.0.1:9\"\nkey_sha256 = \"{key}\"\n");
+        let cfg = Config::from_str(&with_admin, "x.toml").unwrap();
+        assert_eq!(approval_warning(&cfg), None);
     }
 
     #[test]

@@ -193,6 +193,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             gateway,
             ..
         } = settings::live(&cfg, &shown, threads).await?;
+        if let Some(warning) = settings::approval_warning(&cfg) {
+            eprintln!("sluice: warning: {shown}: {warning}");
+        }
         let egress =
             sluice_proxy::policy::egress::Guard::new(&cfg.egress).map_err(anyhow::Error::msg)?;
         for u in cfg.upstreams() {
