@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{de_duration, de_size};
+use super::{de_duration, de_size, ValueError};
 
 /// What a client, or an upstream, may see and call. A list that is absent allows everything;
 /// an empty list allows nothing. Entries are names (tools, prompts) or URIs (resources) with
@@ -31,8 +31,8 @@ pub struct Rate {
 }
 
 impl Rate {
-    pub fn parse(s: &str) -> Result<Rate, String> {
-        let bad = || format!("rate `{s}`: expected COUNT/UNIT, e.g. 20/s, 600/m, 10000/h, 50000/d");
+    pub fn parse(s: &str) -> Result<Rate, ValueError> {
+        let bad = || ValueError::Rate(s.to_string());
         let (n, unit) = s.trim().split_once('/').ok_or_else(bad)?;
         let n: f64 = n.trim().parse().map_err(|_| bad())?;
         let secs = match unit.trim() {

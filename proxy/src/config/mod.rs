@@ -28,8 +28,98 @@ pub enum ConfigError {
     /// toml's message carries the line, column and key.
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
+    #[error("{path}: {source}")]
+    Policy { path: String, source: ValueError },
+    #[error("{path}: {source}")]
+    Upstream { path: String, source: UpstreamError },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+}
+
+/// A value the config cannot take: a rate, size or duration that does not parse, an unknown
+/// redaction strategy. Messages quote the value and give an example of the right form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// A rate that is not `COUNT/UNIT` with a positive count.
+    #[error("rate `{0}`: expected COUNT/UNIT, e.g. 20/s, 600/m, 10000/h, 50000/d")]
+    Rate(String),
+    /// A size or duration whose number does not parse.
+    #[error("`{text}` is not a {what} (e.g. {example})")]
+    NotANumber {
+        /// The value, trimmed.
+        text: String,
+        /// `size` or `duration`.
+        what: &'static str,
+        /// Values of the right form.
+        example: &'static str,
+    },
+    /// A size or duration with a unit that is not one of `units`.
+    #[error("unknown {what} unit `{unit}` in `{text}` ({})", units.join(", "))]
+    UnknownUnit {
+        /// The unit as written.
+        unit: String,
+        /// The value, trimmed.
+        text: String,
+        /// `size` or `duration`.
+        what: &'static str,
+        /// The units accepted.
+        units: Vec<&'static str>,
+    },
+    /// `[policy] redaction` is not a strategy the engine knows.
+    #[error("policy.redaction: {0}")]
+    Redaction(String),
+}
+
+/// Why an `[[upstream]]` (or `--upstream`) cannot be routed to. Messages name the URL and the
+/// variable or file a bearer token comes from, never the token.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// `url` does not parse.
+    #[error("upstream url `{url}`: {source}")]
+    Url {
+        /// The URL as configured.
+        url: String,
+        /// hyper's reason.
+        #[source]
+        source: hyper::http::uri::InvalidUri,
+    },
+    /// `url` is not `http://` or `https://`.
+    #[error("upstream url `{0}` must start with http:// or https://")]
+    Scheme(String),
+    /// `url` has no host.
+    #[error("upstream url `{0}` has no host")]
+    NoHost(String),
+    /// `url` has a query string.
+    #[error("upstream url `{0}`: a query string is not supported")]
+    Query(String),
+    /// `prefix` (or the URL's path standing for it) does not start with `/`.
+    #[error("upstream prefix `{0}` must start with `/`")]
+    Prefix(String),
+    /// Both `bearer_env` and `bearer_file` are set.
+    #[error("upstream `{0}`: set bearer_env or bearer_file, not both")]
+    BothBearers(String),
+    /// The variable named by `bearer_env` is unset (or not Unicode).
+    #[error("upstream `{url}`: environment variable {var} (bearer_env) is not set")]
+    BearerEnv {
+        /// The upstream's URL.
+        url: String,
+        /// The variable's name.
+        var: String,
+    },
+    /// `bearer_file` cannot be read.
+    #[error("upstream `{url}`: bearer_file {}: {source}", path.display())]
+    BearerFile {
+        /// The upstream's URL.
+        url: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The token holds bytes an HTTP header value cannot (RFC 9110 section 5.5).
+    #[error("upstream `{0}`: the bearer token holds characters a header cannot carry")]
+    BearerChars(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,11 +325,8 @@ fn yes() -> bool {
 
 impl PolicyConfig {
     /// The engine policy; the salt is set by whoever owns the audit trail.
-    pub fn to_policy(&self, max_message_bytes: usize) -> Result<Policy, String> {
-        let redaction: RedactStrategy = self
-            .redaction
-            .parse()
-            .map_err(|e| format!("policy.redaction: {e}"))?;
+    pub fn to_policy(&self, max_message_bytes: usize) -> Result<Policy, ValueError> {
+        let redaction: RedactStrategy = self.redaction.parse().map_err(ValueError::Redaction)?;
         Ok(Policy {
             mode: self.mode.action(),
             rules: self.rules.clone(),
@@ -416,57 +503,42 @@ pub struct Upstream {
 }
 
 impl UpstreamConfig {
-    pub fn check(&self) -> Result<Upstream, String> {
-        let url: Uri = self
-            .url
-            .parse()
-            .map_err(|e| format!("upstream url `{}`: {e}", self.url))?;
+    pub fn check(&self) -> Result<Upstream, UpstreamError> {
+        let url: Uri = self.url.parse().map_err(|source| UpstreamError::Url {
+            url: self.url.clone(),
+            source,
+        })?;
         match url.scheme_str() {
             Some("http") | Some("https") => {}
-            _ => {
-                return Err(format!(
-                    "upstream url `{}` must start with http:// or https://",
-                    self.url
-                ))
-            }
+            _ => return Err(UpstreamError::Scheme(self.url.clone())),
         }
         if url.authority().is_none() {
-            return Err(format!("upstream url `{}` has no host", self.url));
+            return Err(UpstreamError::NoHost(self.url.clone()));
         }
         if url.query().is_some() {
-            return Err(format!(
-                "upstream url `{}`: a query string is not supported",
-                self.url
-            ));
+            return Err(UpstreamError::Query(self.url.clone()));
         }
         let prefix = self
             .prefix
             .clone()
             .unwrap_or_else(|| url.path().to_string());
         if !prefix.starts_with('/') {
-            return Err(format!("upstream prefix `{prefix}` must start with `/`"));
+            return Err(UpstreamError::Prefix(prefix));
         }
         let token = match (&self.bearer_env, &self.bearer_file) {
-            (Some(_), Some(_)) => {
-                return Err(format!(
-                    "upstream `{}`: set bearer_env or bearer_file, not both",
-                    self.url
-                ))
+            (Some(_), Some(_)) => return Err(UpstreamError::BothBearers(self.url.clone())),
+            (Some(var), None) => {
+                Some(std::env::var(var).map_err(|_| UpstreamError::BearerEnv {
+                    url: self.url.clone(),
+                    var: var.clone(),
+                })?)
             }
-            (Some(var), None) => Some(std::env::var(var).map_err(|_| {
-                format!(
-                    "upstream `{}`: environment variable {var} (bearer_env) is not set",
-                    self.url
-                )
-            })?),
             (None, Some(file)) => Some(
                 std::fs::read_to_string(file)
-                    .map_err(|e| {
-                        format!(
-                            "upstream `{}`: bearer_file {}: {e}",
-                            self.url,
-                            file.display()
-                        )
+                    .map_err(|source| UpstreamError::BearerFile {
+                        url: self.url.clone(),
+                        path: file.clone(),
+                        source,
                     })?
                     .trim_end()
                     .to_string(),
@@ -476,9 +548,8 @@ impl UpstreamConfig {
         let authorization = match token {
             Some(t) => {
                 // The message names where the token came from, never the token.
-                let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {t}")).map_err(
-                    |_| format!("upstream `{}`: the bearer token holds characters a header cannot carry", self.url),
-                )?;
+                let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                    .map_err(|_| UpstreamError::BearerChars(self.url.clone()))?;
                 v.set_sensitive(true);
                 Some(v)
             }
@@ -520,10 +591,18 @@ impl Config {
             path: shown.to_string(),
             message,
         };
-        cfg.policy.to_policy(cfg.limits.max_body).map_err(invalid)?;
+        cfg.policy
+            .to_policy(cfg.limits.max_body)
+            .map_err(|source| ConfigError::Policy {
+                path: shown.to_string(),
+                source,
+            })?;
         let mut prefixes = Vec::new();
         for u in &cfg.upstreams {
-            let u = u.check().map_err(invalid)?;
+            let u = u.check().map_err(|source| ConfigError::Upstream {
+                path: shown.to_string(),
+                source,
+            })?;
             if prefixes.contains(&u.prefix) {
                 return Err(invalid(format!(
                     "two upstreams share the prefix `{}`",
@@ -611,33 +690,34 @@ enum NumberOrText {
 /// A number and a unit from `units` (the empty unit included where a bare number is allowed).
 fn parse_with_unit(
     s: &str,
-    what: &str,
-    example: &str,
-    units: &[(&str, f64)],
-) -> Result<f64, String> {
+    what: &'static str,
+    example: &'static str,
+    units: &[(&'static str, f64)],
+) -> Result<f64, ValueError> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a {what} (e.g. {example})"))?;
+    let n: f64 = num.parse().map_err(|_| ValueError::NotANumber {
+        text: s.to_string(),
+        what,
+        example,
+    })?;
     let unit = unit.trim();
     let factor = units
         .iter()
         .find(|(u, _)| *u == unit)
         .map(|(_, f)| *f)
-        .ok_or_else(|| {
-            let names: Vec<&str> = units
+        .ok_or_else(|| ValueError::UnknownUnit {
+            unit: unit.to_string(),
+            text: s.to_string(),
+            what,
+            units: units
                 .iter()
                 .map(|(u, _)| *u)
                 .filter(|u| !u.is_empty())
-                .collect();
-            format!(
-                "unknown {what} unit `{unit}` in `{s}` ({})",
-                names.join(", ")
-            )
+                .collect(),
         })?;
     Ok(n * factor)
 }
@@ -650,7 +730,7 @@ pub(crate) fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D
     }
 }
 
-pub fn parse_size(s: &str) -> Result<usize, String> {
+pub fn parse_size(s: &str) -> Result<usize, ValueError> {
     const K: f64 = 1024.0;
     let units = [
         ("", 1.0),
@@ -674,7 +754,7 @@ pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Dura
     }
 }
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let units = [
         ("", 1.0),
         ("s", 1.0),
