@@ -18,22 +18,52 @@ pub mod gateway;
 
 use self::gateway as gw;
 
+/// Why a config file cannot be used. Every message starts with the config's name as shown to
+/// the user (its path, or `(flags)`).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file cannot be read.
     #[error("{path}: {source}")]
     Read {
+        /// The config's name.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
-    /// toml's message carries the line, column and key.
+    /// The text is not TOML, or does not fit the schema (an unknown key, a wrong type, a bad
+    /// rate, size or duration). toml's message carries the line, column and key.
     #[error("{path}: {message}")]
-    Parse { path: String, message: String },
+    Parse {
+        /// The config's name.
+        path: String,
+        /// toml's message.
+        message: String,
+    },
+    /// `[policy]` does not make an engine policy.
     #[error("{path}: {source}")]
-    Policy { path: String, source: ValueError },
+    Policy {
+        /// The config's name.
+        path: String,
+        /// The value at fault.
+        source: ValueError,
+    },
+    /// An `[[upstream]]` cannot be routed to.
     #[error("{path}: {source}")]
-    Upstream { path: String, source: UpstreamError },
+    Upstream {
+        /// The config's name.
+        path: String,
+        /// Why.
+        source: UpstreamError,
+    },
+    /// Sections that cannot go together: two upstreams with one prefix, HTTP/3 without TLS,
+    /// a protocol version that is not `YYYY-MM-DD`.
     #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    Invalid {
+        /// The config's name.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A value the config cannot take: a rate, size or duration that does not parse, an unknown
@@ -122,21 +152,30 @@ pub enum UpstreamError {
     BearerChars(String),
 }
 
+/// A `sluice serve` (or `sluice stdio --config`) configuration file, as parsed: the
+/// sections, each checked on its own ([`crate::settings`] checks them together).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[listen]`: where clients connect.
     #[serde(default)]
     pub listen: Listen,
+    /// `[rules]`: the ruleset files.
     #[serde(default)]
     pub rules: RulesFiles,
+    /// `[policy]`: what findings do.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[limits]`: sizes and timeouts.
     #[serde(default)]
     pub limits: Limits,
+    /// `[audit]`: the audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// `[http]`: origin and protocol version checks.
     #[serde(default)]
     pub http: HttpChecks,
+    /// `[[upstream]]`: the MCP servers behind the proxy.
     #[serde(default, rename = "upstream")]
     pub upstreams: Vec<UpstreamConfig>,
     /// Named clients with API keys; when any is configured, every HTTP request needs one.
@@ -145,22 +184,31 @@ pub struct Config {
     /// What sluice knows about tools: tags, approval, rates, argument constraints.
     #[serde(default, rename = "tool")]
     pub tools: Vec<gw::ToolConfig>,
+    /// `[[sequence]]`: rules on what a session may do after what.
     #[serde(default, rename = "sequence")]
     pub sequences: Vec<gw::SequenceRule>,
+    /// `[pins]`: tool pinning.
     #[serde(default)]
     pub pins: gw::PinsConfig,
+    /// `[approval]`: calls held for a human.
     #[serde(default)]
     pub approval: gw::ApprovalConfig,
+    /// `[egress]`: where URL arguments may point.
     #[serde(default)]
     pub egress: gw::EgressConfig,
+    /// `[admin]`: the operator's listener; absent: none.
     pub admin: Option<gw::AdminConfig>,
+    /// `[auth]`: JWT access tokens.
     #[serde(default)]
     pub auth: gw::AuthConfig,
 }
 
+/// `[[client]]`: a named client, its key hash, and what it may see, call and spend.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
+    /// The client's name: what audit rows and `[[client]]` lookups use (for JWT clients, the
+    /// value of the identity claim).
     pub name: String,
     /// Hex SHA-256 of the client's key, as `sluice keys new NAME` prints it. The key itself
     /// is never stored. Optional for clients that authenticate with a JWT.
@@ -185,6 +233,7 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// The client's catalog lists.
     pub fn catalog(&self) -> gw::CatalogLists {
         gw::CatalogLists {
             tools: self.tools.clone(),
@@ -193,6 +242,7 @@ impl ClientConfig {
         }
     }
 
+    /// The client's rate, burst and byte budget.
     pub fn limits(&self) -> gw::Limits {
         gw::Limits {
             rate: self.rate,
@@ -202,16 +252,20 @@ impl ClientConfig {
     }
 }
 
+/// `[listen]`: the client listener.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listen {
+    /// TCP address [default: 127.0.0.1:7070].
     #[serde(default = "default_listen")]
     pub address: SocketAddr,
+    /// TLS on the client listener; absent: plain HTTP.
     pub tls: Option<TlsFiles>,
     /// HTTP/3 over QUIC beside the TCP listener, with the same certificate (needs `tls`).
     pub http3: Option<Http3Listen>,
 }
 
+/// `[listen.http3]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http3Listen {
@@ -233,6 +287,7 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7070))
 }
 
+/// `[listen] tls`: the server certificate and key.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
@@ -242,6 +297,7 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// `[rules]`: which rules files make the ruleset.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesFiles {
@@ -257,14 +313,19 @@ pub struct RulesFiles {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModeName {
+    /// Each rule's own action.
     #[default]
     Rules,
+    /// Every finding blocks.
     Block,
+    /// Every finding is redacted.
     Redact,
+    /// Findings are recorded; nothing is changed.
     Monitor,
 }
 
 impl ModeName {
+    /// The engine's global mode: `None` for `rules` (each rule's own action).
     pub fn action(self) -> Option<Action> {
         match self {
             ModeName::Rules => None,
@@ -275,25 +336,35 @@ impl ModeName {
     }
 }
 
+/// `[policy]`: what findings do, and how messages are inspected.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
+    /// The global mode [default: rules].
     #[serde(default)]
     pub mode: ModeName,
+    /// Forward what cannot be inspected instead of refusing it [default: false: fail closed].
     #[serde(default)]
     pub fail_open: bool,
+    /// How redacted text is written: `mask`, `partial` or `hash` [default: mask].
     #[serde(default = "default_redaction")]
     pub redaction: String,
+    /// A list answer whose blocking findings all sit in some entries loses those entries
+    /// instead of being blocked whole [default: true].
     #[serde(default = "yes")]
     pub remove_blocked_list_items: bool,
+    /// Deepest JSON nesting inspected, the message object being level 1; deeper messages
+    /// are refused.
     #[serde(default = "default_depth")]
     pub max_depth: usize,
+    /// Actions by finding category.
     #[serde(default)]
     pub categories: HashMap<Category, Action>,
     /// Keyed by where the text sits: arguments (client to server), results (server to
     /// client), descriptions (tool lists), metadata.
     #[serde(default)]
     pub scopes: HashMap<Scope, Action>,
+    /// Actions by rule id (an id the ruleset lacks is an error).
     #[serde(default)]
     pub rules: HashMap<String, Action>,
 }
@@ -324,7 +395,8 @@ fn yes() -> bool {
 }
 
 impl PolicyConfig {
-    /// The engine policy; the salt is set by whoever owns the audit trail.
+    /// The engine policy; the salt is set by whoever owns the audit trail. Errors:
+    /// [`ValueError::Redaction`].
     pub fn to_policy(&self, max_message_bytes: usize) -> Result<Policy, ValueError> {
         let redaction: RedactStrategy = self.redaction.parse().map_err(ValueError::Redaction)?;
         Ok(Policy {
@@ -355,6 +427,7 @@ impl PolicyConfig {
     }
 }
 
+/// `[limits]`: message sizes (bytes), timeouts and connection limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -364,6 +437,7 @@ pub struct Limits {
     /// Largest single SSE event inspected whole; longer events are scanned as a stream.
     #[serde(default = "default_max_event", deserialize_with = "de_size")]
     pub max_event: usize,
+    /// Time to open the TCP connection to an upstream.
     #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
     pub upstream_connect_timeout: Duration,
     /// Time to the upstream's response headers.
@@ -418,6 +492,7 @@ fn secs<const N: u64>() -> Duration {
     Duration::from_secs(N)
 }
 
+/// `[audit]`: where audit rows go.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
@@ -431,6 +506,7 @@ pub struct AuditConfig {
     pub salt_file: Option<PathBuf>,
 }
 
+/// `[http]`: transport checks on client requests.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpChecks {
@@ -454,6 +530,8 @@ impl Default for HttpChecks {
     }
 }
 
+/// The MCP protocol versions sluice knows (MCP spec revisions), accepted in
+/// `MCP-Protocol-Version` by default.
 pub const KNOWN_PROTOCOL_VERSIONS: [&str; 5] = [
     "2024-11-05",
     "2025-03-26",
@@ -466,6 +544,8 @@ fn known_versions() -> Vec<String> {
     KNOWN_PROTOCOL_VERSIONS.map(String::from).to_vec()
 }
 
+/// `[[upstream]]`: an MCP server behind the proxy, as configured ([`UpstreamConfig::check`]
+/// makes it an [`Upstream`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
@@ -484,25 +564,32 @@ pub struct UpstreamConfig {
     pub bearer_file: Option<PathBuf>,
     /// Tools of this upstream any client may see and call (`*` globs); absent: all.
     pub tools: Option<Vec<String>>,
+    /// Resource URIs of this upstream any client may list and read; absent: all.
     pub resources: Option<Vec<String>>,
+    /// Prompts of this upstream any client may list and get; absent: all.
     pub prompts: Option<Vec<String>>,
     /// Messages per unit of time to this upstream, from all clients together.
     #[serde(default, deserialize_with = "gw::de_rate")]
     pub rate: Option<gw::Rate>,
+    /// Messages allowed at once after a quiet spell [default: one second's worth of `rate`].
     pub burst: Option<u32>,
 }
 
 /// A checked upstream route.
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// Client-side path prefix that routes here, starting with `/`.
     pub prefix: String,
+    /// The upstream's URL.
     pub url: Uri,
+    /// Extra PEM CA certificates to trust for it.
     pub ca_file: Option<PathBuf>,
     /// `Bearer ...` from bearer_env / bearer_file, marked sensitive.
     pub authorization: Option<hyper::header::HeaderValue>,
 }
 
 impl UpstreamConfig {
+    /// Checks the URL and prefix and reads the bearer token. Errors: see [`UpstreamError`].
     pub fn check(&self) -> Result<Upstream, UpstreamError> {
         let url: Uri = self.url.parse().map_err(|source| UpstreamError::Url {
             url: self.url.clone(),
@@ -565,6 +652,8 @@ impl UpstreamConfig {
 }
 
 impl Config {
+    /// Reads and parses the file at `path`; relative paths in it are relative to the file.
+    /// Errors: see [`ConfigError`].
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -626,6 +715,7 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The checked upstream routes, in config order.
     pub fn upstreams(&self) -> Vec<Upstream> {
         // Checked in from_str.
         self.upstreams
@@ -670,6 +760,8 @@ impl Config {
     }
 }
 
+/// Whether `v` has the shape of a protocol version, `YYYY-MM-DD` (digits, not a checked
+/// date).
 pub fn is_version_shaped(v: &str) -> bool {
     let b = v.as_bytes();
     b.len() == 10
@@ -730,6 +822,9 @@ pub(crate) fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D
     }
 }
 
+/// A size in bytes: a number with an optional unit, `B`, `KiB`, `MiB`, `GiB` (1024) or `kB`,
+/// `KB`, `MB`, `GB` (1000), e.g. `16MiB`. Errors: [`ValueError::NotANumber`],
+/// [`ValueError::UnknownUnit`].
 pub fn parse_size(s: &str) -> Result<usize, ValueError> {
     const K: f64 = 1024.0;
     let units = [
@@ -754,6 +849,8 @@ pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Dura
     }
 }
 
+/// A duration: a number with an optional unit, `s` (the default), `ms`, `m` or `h`, e.g.
+/// `250ms`. Errors: [`ValueError::NotANumber`], [`ValueError::UnknownUnit`].
 pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let units = [
         ("", 1.0),

@@ -39,6 +39,8 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// Decodes the key hashes of the clients that have one. Errors: a hash that is not 64
+    /// hex digits, or two keyed clients with one name.
     pub fn new(config: &[ClientConfig]) -> Result<Clients, ClientError> {
         let mut clients = Vec::new();
         for c in config {
@@ -54,6 +56,7 @@ impl Clients {
         Ok(Clients { clients })
     }
 
+    /// Whether no client has an API key.
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
     }

@@ -39,12 +39,16 @@ pub enum CatalogError {
 /// One kind of catalog entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A tool, named by `name`.
     Tool,
+    /// A resource, named by its URI (or URI template).
     Resource,
+    /// A prompt, named by `name`.
     Prompt,
 }
 
 impl Kind {
+    /// The word for this kind in messages: `tool`, `resource`, `prompt`.
     pub fn noun(self) -> &'static str {
         match self {
             Kind::Tool => "tool",
@@ -85,10 +89,12 @@ impl Catalog {
         })
     }
 
+    /// Whether every list is absent (everything allowed).
     pub fn is_open(&self) -> bool {
         self.tools.is_none() && self.resources.is_none() && self.prompts.is_none()
     }
 
+    /// Whether the entry `name` of this kind is allowed.
     pub fn allows(&self, kind: Kind, name: &str) -> bool {
         let list = match kind {
             Kind::Tool => &self.tools,
@@ -111,6 +117,8 @@ pub struct ArgCheck {
 }
 
 impl ArgCheck {
+    /// Compiles the constraint on the argument `name`. Errors: [`CatalogError::Pattern`] (a
+    /// `pattern` the regex crate refuses), [`CatalogError::NotAbsolute`] (a relative `within`).
     pub fn new(name: &str, c: &ArgumentConstraint) -> Result<ArgCheck, CatalogError> {
         let pattern = c
             .pattern

@@ -12,8 +12,11 @@ use url::{Host, Url};
 use super::glob::{Glob, GlobError};
 use crate::config::gateway::EgressConfig;
 
+/// The tool tag whose URL arguments the guard checks.
 pub const FETCHES_URLS: &str = "fetches-urls";
 
+/// The compiled `[egress]` section: host patterns allowed and denied, and whether private
+/// addresses may be reached.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
     allow: Vec<Glob>,

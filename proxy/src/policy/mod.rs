@@ -126,7 +126,9 @@ pub(crate) struct ToolPolicy {
 /// A client's lists and limits.
 #[derive(Default)]
 pub struct ClientPolicy {
+    /// The entries the client may see and call.
     pub catalog: Catalog,
+    /// Its rate and daily byte budget.
     pub limits: config::Limits,
 }
 
@@ -138,13 +140,17 @@ struct UpstreamPolicy {
 
 /// Everything the config says about who may do what; immutable, swapped on reload.
 pub struct Gateway {
+    /// Clients with API keys.
     pub clients: auth::Clients,
+    /// The JWT verifier, when `[auth.jwt]` is set.
     pub jwt: Option<jwt::Verifier>,
     client_policies: HashMap<String, ClientPolicy>,
     upstreams: Vec<UpstreamPolicy>,
     tools: Vec<ToolPolicy>,
     sequences: Vec<SequenceRule>,
+    /// What a changed tool does to traffic.
     pub on_pin_change: PinChange,
+    /// Timeout, rules and queue bound of human approval.
     pub approval: ApprovalConfig,
     egress: egress::Guard,
     /// The controls on a call, in the order they run.
@@ -160,9 +166,13 @@ impl Default for Gateway {
 /// What the proxy has counted and learnt; kept across reloads.
 #[derive(Default)]
 pub struct Runtime {
+    /// Token buckets and byte budgets.
     pub limiter: rate::Limiter,
+    /// What each session has done, for sequence rules.
     pub sessions: sequence::Sessions,
+    /// The pin file, when `[pins] path` is set.
     pub pins: Option<pins::PinStore>,
+    /// Calls waiting for a human.
     pub approvals: approval::Queue,
     /// Tools the engine took out of a list answer (a poisoned description), per upstream.
     pub quarantine: quarantine::Quarantine,
@@ -199,16 +209,23 @@ pub struct Caller<'a> {
 /// What a message asks for, as far as the controls care.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ask<'a> {
+    /// `tools/call`.
     Tool {
+        /// The tool's name (`params.name`; empty when absent).
         name: &'a str,
+        /// `params.arguments`, if any.
         arguments: Option<&'a Value>,
     },
+    /// `resources/read`, `resources/subscribe` or `resources/unsubscribe`, with `params.uri`.
     Resource(&'a str),
+    /// `prompts/get`, with `params.name`.
     Prompt(&'a str),
+    /// Any other message.
     Other,
 }
 
 impl<'a> Ask<'a> {
+    /// What a JSON-RPC message asks for, from its `method` and `params`.
     pub fn of(message: &'a Value) -> Ask<'a> {
         let method = message.get("method").and_then(Value::as_str);
         let params = message.get("params");
@@ -237,6 +254,8 @@ pub struct Admitted {
 }
 
 impl Gateway {
+    /// Builds the gateway from a config and the text of the JWKS it names (`None` when
+    /// `[auth.jwt]` is not set). Errors: see [`GatewayError`].
     pub fn new(cfg: &Config, jwks: Option<&str>) -> Result<Gateway, GatewayError> {
         Gateway::build(cfg, jwks, true)
     }

@@ -79,11 +79,13 @@ pub type PinFile = BTreeMap<String, BTreeMap<String, Pin>>;
 pub enum Standing {
     /// First seen now; pinned.
     New,
+    /// Pinned, and the same as the approved hash.
     Unchanged,
     /// Differs from the approved hash.
     Changed,
 }
 
+/// The pins file, cached in memory and re-read when its modification time changes.
 pub struct PinStore {
     path: PathBuf,
     state: Mutex<(PinFile, Option<SystemTime>)>,
@@ -103,6 +105,8 @@ pub fn tool_hash(tool: &Value) -> String {
     hex::encode(Sha256::digest(pick.to_string().as_bytes()))
 }
 
+/// Reads a pins file; a missing or blank file holds no pins. Errors: [`PinError::Read`],
+/// [`PinError::Parse`].
 pub fn read(path: &Path) -> Result<PinFile, PinError> {
     match std::fs::read(path) {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(PinFile::new()),
@@ -135,6 +139,7 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 }
 
 impl PinStore {
+    /// Opens the pins file at `path` (created on the first pin). Errors: as [`read`].
     pub fn open(path: &Path) -> Result<PinStore, PinError> {
         let pins = read(path)?;
         Ok(PinStore {
@@ -143,6 +148,7 @@ impl PinStore {
         })
     }
 
+    /// The pins file.
     pub fn path(&self) -> &Path {
         &self.path
     }
