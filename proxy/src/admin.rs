@@ -24,13 +24,19 @@ use crate::metrics::Metrics;
 use crate::policy::approval::Decision;
 use crate::policy::Runtime;
 
+/// The admin listener and what it reports on; [`Admin::bind`] starts it.
 pub struct Admin {
+    /// Address to listen on (`[admin] listen`).
     pub listen: SocketAddr,
     /// SHA-256 of the admin key; without it the approval endpoints answer 403.
     pub key_sha256: Option<[u8; 32]>,
+    /// The rules, policy and gateway in use, for `/readyz` and the generation in answers.
     pub live: LiveHandle,
+    /// The approval queue and the other state the controls keep.
     pub runtime: Arc<Runtime>,
+    /// What `/metrics` serves.
     pub metrics: Arc<Metrics>,
+    /// Where approval decisions are recorded, if anywhere.
     pub audit: Option<Arc<AuditLog>>,
 }
 
@@ -49,6 +55,8 @@ fn json_answer(status: StatusCode, v: serde_json::Value) -> Answer {
 }
 
 impl Admin {
+    /// Binds the listener. Returns the bound address (the port chosen when `listen` has
+    /// port 0) and the future that serves it; errors: the address cannot be bound.
     pub async fn bind(self) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;

@@ -31,6 +31,7 @@ struct Sink {
     prev: String,
 }
 
+/// The audit trail: hash-chained JSON rows written to one sink, serialised by a lock.
 pub struct AuditLog {
     sink: Mutex<Sink>,
     every_message: bool,
@@ -40,6 +41,8 @@ pub struct AuditLog {
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl AuditLog {
+    /// A trail written to `out`, starting a new chain (`seq` 1, `prev` [`GENESIS`]). With
+    /// `every_message`, [`AuditLog::record`] writes a row for clean messages too.
     pub fn new(out: Box<dyn Write + Send>, every_message: bool) -> Self {
         AuditLog {
             sink: Mutex::new(Sink {
@@ -71,6 +74,9 @@ impl AuditLog {
         })
     }
 
+    /// Records an inspected message: who and when, its kind, method and tool, the verdict,
+    /// findings (rule ids, pointers, fingerprints), its size in bytes and the inspection time in
+    /// microseconds. Skipped when clean, unless the trail records every message.
     pub fn record(
         &self,
         transport: &str,
@@ -250,13 +256,16 @@ pub mod chain {
     /// A chain that does not verify: the 1-based line and what is wrong there.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct Broken {
+        /// The line, counted from 1.
         pub line: usize,
+        /// What is wrong there (`hash`, `prev`, `seq`, not JSON...).
         pub why: String,
     }
 
     /// What a verified file holds.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct Verified {
+        /// Rows in the file.
         pub rows: u64,
         /// The last row's hash: keep it elsewhere to detect rows cut from the end later.
         pub head: String,
@@ -264,6 +273,8 @@ pub mod chain {
         pub first_seq: u64,
     }
 
+    /// Recomputes the chain of an audit file: every row's hash, its `prev` against the row
+    /// before, and `seq` increasing by one. Errors: the first row that does not verify.
     pub fn verify(r: impl Read) -> Result<Verified, Broken> {
         let mut prev: Option<(u64, String)> = None;
         let mut first_seq = 0;

@@ -1,6 +1,8 @@
 //! sluice's front ends around the engine. Knows nothing of Hyperscan: it hands messages to
 //! `sluice_engine` and forwards what comes back.
 
+#![deny(missing_docs)]
+
 pub mod admin;
 pub mod audit;
 pub mod config;

@@ -25,9 +25,13 @@ use tokio::net::TcpListener;
 pub struct Answer {
     /// Server messages (notifications, requests) sent on the SSE stream before the response.
     pub before: Vec<Vec<u8>>,
+    /// The JSON-RPC response: alone as JSON when `before` is empty, else last on the SSE
+    /// stream.
     pub response: Vec<u8>,
 }
 
+/// A scripted Streamable HTTP MCP server for `sluice demo` and tests: it answers each
+/// request id with its [`Answer`] and records every body it receives.
 #[derive(Default)]
 pub struct ReplayServer {
     /// Keyed by the request id as JSON text (`7`, `"a"`).
@@ -37,9 +41,11 @@ pub struct ReplayServer {
     received: Mutex<Vec<Vec<u8>>>,
 }
 
+/// The `Mcp-Session-Id` the server hands out.
 pub const SESSION_ID: &str = "sluice-demo-session";
 
 impl ReplayServer {
+    /// A server answering with `answers`, keyed by request id as JSON text.
     pub fn new(answers: HashMap<String, Answer>) -> Arc<Self> {
         Arc::new(ReplayServer {
             answers,
@@ -61,6 +67,8 @@ impl ReplayServer {
             .unwrap_or_default()
     }
 
+    /// Binds `addr`. Returns the bound address and the future that serves it; errors: the
+    /// address cannot be bound.
     pub async fn bind(
         self: Arc<Self>,
         addr: SocketAddr,

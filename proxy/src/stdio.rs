@@ -25,9 +25,14 @@ use crate::policy::{Gateway, Runtime};
 /// Inspection workers: one per direction, so a slow answer never holds up a request.
 const WORKERS: usize = 2;
 
+/// The stdio front end: runs an MCP server as a child process and inspects its stdin and
+/// stdout (MCP spec, Basic > Transports > stdio), one JSON-RPC message per line.
 pub struct StdioProxy {
+    /// The compiled rules.
     pub rules: Arc<CompiledRules>,
+    /// The engine policy.
     pub policy: Arc<Policy>,
+    /// Where audit rows go, if anywhere.
     pub audit: Option<Arc<AuditLog>>,
     /// The server command and its arguments.
     pub command: Vec<OsString>,
@@ -35,6 +40,7 @@ pub struct StdioProxy {
     /// sequence rules, egress, tool rates, pins. (Catalogs are per client, and approval needs
     /// the admin API of `serve`: a call that needs approval is refused here.)
     pub gateway: Arc<Gateway>,
+    /// State the controls keep (rates, sessions, pins).
     pub runtime: Arc<Runtime>,
 }
 

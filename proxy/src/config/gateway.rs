@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{de_duration, de_size};
+use super::{de_duration, de_size, ValueError};
 
 /// What a client, or an upstream, may see and call. A list that is absent allows everything;
 /// an empty list allows nothing. Entries are names (tools, prompts) or URIs (resources) with
@@ -18,8 +18,11 @@ use super::{de_duration, de_size};
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogLists {
+    /// Tool names; absent: all.
     pub tools: Option<Vec<String>>,
+    /// Resource URIs (and URI templates); absent: all.
     pub resources: Option<Vec<String>>,
+    /// Prompt names; absent: all.
     pub prompts: Option<Vec<String>>,
 }
 
@@ -27,12 +30,15 @@ pub struct CatalogLists {
 /// one second's worth, at least 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
+    /// Tokens added per second (`600/m` is 10.0).
     pub per_second: f64,
 }
 
 impl Rate {
-    pub fn parse(s: &str) -> Result<Rate, String> {
-        let bad = || format!("rate `{s}`: expected COUNT/UNIT, e.g. 20/s, 600/m, 10000/h, 50000/d");
+    /// Parses `COUNT/UNIT`: a positive count, and `s`, `m`, `h` or `d` (or `sec`, `min`,
+    /// `minute`, `hour`, `day`, `second`). Errors: [`ValueError::Rate`].
+    pub fn parse(s: &str) -> Result<Rate, ValueError> {
+        let bad = || ValueError::Rate(s.to_string());
         let (n, unit) = s.trim().split_once('/').ok_or_else(bad)?;
         let n: f64 = n.trim().parse().map_err(|_| bad())?;
         let secs = match unit.trim() {
@@ -85,9 +91,11 @@ pub struct Limits {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ToolConfig {
+    /// The tool name, or a `*` glob of names.
     pub name: String,
     /// Only for tools of the upstream with this prefix (default: every upstream).
     pub upstream: Option<String>,
+    /// Labels for `[[sequence]]` rules and the egress guard (`fetches-urls`).
     #[serde(default)]
     pub tags: Vec<String>,
     /// Hold every call for a human decision (`sluice approvals`).
@@ -96,7 +104,9 @@ pub struct ToolConfig {
     /// Calls per client of this tool.
     #[serde(default, deserialize_with = "de_rate")]
     pub rate: Option<Rate>,
+    /// Calls allowed at once after a quiet spell [default: one second's worth of `rate`].
     pub burst: Option<u32>,
+    /// Constraints by argument name.
     #[serde(default)]
     pub arguments: BTreeMap<String, ArgumentConstraint>,
 }
@@ -124,10 +134,14 @@ pub struct ArgumentConstraint {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SequenceRule {
+    /// The tag (or `finding:CATEGORY`) that taints the session.
     pub after: String,
+    /// The tag of the tools refused once the session is tainted.
     pub deny: String,
 }
 
+/// `[pins] on_change`: what a tool whose definition changed since it was approved does to
+/// traffic.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum PinChange {
@@ -144,6 +158,7 @@ pub enum PinChange {
 pub struct PinsConfig {
     /// The state file (JSON); `sluice tools list|approve --pins FILE` read and edit it.
     pub path: Option<PathBuf>,
+    /// What a changed tool does to traffic [default: block].
     #[serde(default)]
     pub on_change: PinChange,
 }
@@ -202,6 +217,7 @@ pub struct EgressConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
+    /// Address of the admin listener.
     pub listen: SocketAddr,
     /// Hex SHA-256 of the admin key (`sluice keys new admin`); required for `/approvals`.
     pub key_sha256: Option<String>,
@@ -211,9 +227,12 @@ pub struct AdminConfig {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
+    /// JWT access tokens; absent: API keys only.
     pub jwt: Option<JwtConfig>,
 }
 
+/// `[auth.jwt]`: the issuer whose tokens (RFC 7519) are accepted, and where its public keys
+/// (a JWKS, RFC 7517) are.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {

@@ -18,35 +18,164 @@ pub mod gateway;
 
 use self::gateway as gw;
 
+/// Why a config file cannot be used. Every message starts with the config's name as shown to
+/// the user (its path, or `(flags)`).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file cannot be read.
     #[error("{path}: {source}")]
     Read {
+        /// The config's name.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
-    /// toml's message carries the line, column and key.
+    /// The text is not TOML, or does not fit the schema (an unknown key, a wrong type, a bad
+    /// rate, size or duration). toml's message carries the line, column and key.
     #[error("{path}: {message}")]
-    Parse { path: String, message: String },
+    Parse {
+        /// The config's name.
+        path: String,
+        /// toml's message.
+        message: String,
+    },
+    /// `[policy]` does not make an engine policy.
+    #[error("{path}: {source}")]
+    Policy {
+        /// The config's name.
+        path: String,
+        /// The value at fault.
+        source: ValueError,
+    },
+    /// An `[[upstream]]` cannot be routed to.
+    #[error("{path}: {source}")]
+    Upstream {
+        /// The config's name.
+        path: String,
+        /// Why.
+        source: UpstreamError,
+    },
+    /// Sections that cannot go together: two upstreams with one prefix, HTTP/3 without TLS,
+    /// a protocol version that is not `YYYY-MM-DD`.
     #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    Invalid {
+        /// The config's name.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
+/// A value the config cannot take: a rate, size or duration that does not parse, an unknown
+/// redaction strategy. Messages quote the value and give an example of the right form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// A rate that is not `COUNT/UNIT` with a positive count.
+    #[error("rate `{0}`: expected COUNT/UNIT, e.g. 20/s, 600/m, 10000/h, 50000/d")]
+    Rate(String),
+    /// A size or duration whose number does not parse.
+    #[error("`{text}` is not a {what} (e.g. {example})")]
+    NotANumber {
+        /// The value, trimmed.
+        text: String,
+        /// `size` or `duration`.
+        what: &'static str,
+        /// Values of the right form.
+        example: &'static str,
+    },
+    /// A size or duration with a unit that is not one of `units`.
+    #[error("unknown {what} unit `{unit}` in `{text}` ({})", units.join(", "))]
+    UnknownUnit {
+        /// The unit as written.
+        unit: String,
+        /// The value, trimmed.
+        text: String,
+        /// `size` or `duration`.
+        what: &'static str,
+        /// The units accepted.
+        units: Vec<&'static str>,
+    },
+    /// `[policy] redaction` is not a strategy the engine knows.
+    #[error("policy.redaction: {0}")]
+    Redaction(String),
+}
+
+/// Why an `[[upstream]]` (or `--upstream`) cannot be routed to. Messages name the URL and the
+/// variable or file a bearer token comes from, never the token.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// `url` does not parse.
+    #[error("upstream url `{url}`: {source}")]
+    Url {
+        /// The URL as configured.
+        url: String,
+        /// hyper's reason.
+        #[source]
+        source: hyper::http::uri::InvalidUri,
+    },
+    /// `url` is not `http://` or `https://`.
+    #[error("upstream url `{0}` must start with http:// or https://")]
+    Scheme(String),
+    /// `url` has no host.
+    #[error("upstream url `{0}` has no host")]
+    NoHost(String),
+    /// `url` has a query string.
+    #[error("upstream url `{0}`: a query string is not supported")]
+    Query(String),
+    /// `prefix` (or the URL's path standing for it) does not start with `/`.
+    #[error("upstream prefix `{0}` must start with `/`")]
+    Prefix(String),
+    /// Both `bearer_env` and `bearer_file` are set.
+    #[error("upstream `{0}`: set bearer_env or bearer_file, not both")]
+    BothBearers(String),
+    /// The variable named by `bearer_env` is unset (or not Unicode).
+    #[error("upstream `{url}`: environment variable {var} (bearer_env) is not set")]
+    BearerEnv {
+        /// The upstream's URL.
+        url: String,
+        /// The variable's name.
+        var: String,
+    },
+    /// `bearer_file` cannot be read.
+    #[error("upstream `{url}`: bearer_file {}: {source}", path.display())]
+    BearerFile {
+        /// The upstream's URL.
+        url: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The token holds bytes an HTTP header value cannot (RFC 9110 section 5.5).
+    #[error("upstream `{0}`: the bearer token holds characters a header cannot carry")]
+    BearerChars(String),
+}
+
+/// A `sluice serve` (or `sluice stdio --config`) configuration file, as parsed: the
+/// sections, each checked on its own ([`crate::settings`] checks them together).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[listen]`: where clients connect.
     #[serde(default)]
     pub listen: Listen,
+    /// `[rules]`: the ruleset files.
     #[serde(default)]
     pub rules: RulesFiles,
+    /// `[policy]`: what findings do.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[limits]`: sizes and timeouts.
     #[serde(default)]
     pub limits: Limits,
+    /// `[audit]`: the audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// `[http]`: origin and protocol version checks.
     #[serde(default)]
     pub http: HttpChecks,
+    /// `[[upstream]]`: the MCP servers behind the proxy.
     #[serde(default, rename = "upstream")]
     pub upstreams: Vec<UpstreamConfig>,
     /// Named clients with API keys; when any is configured, every HTTP request needs one.
@@ -55,22 +184,31 @@ pub struct Config {
     /// What sluice knows about tools: tags, approval, rates, argument constraints.
     #[serde(default, rename = "tool")]
     pub tools: Vec<gw::ToolConfig>,
+    /// `[[sequence]]`: rules on what a session may do after what.
     #[serde(default, rename = "sequence")]
     pub sequences: Vec<gw::SequenceRule>,
+    /// `[pins]`: tool pinning.
     #[serde(default)]
     pub pins: gw::PinsConfig,
+    /// `[approval]`: calls held for a human.
     #[serde(default)]
     pub approval: gw::ApprovalConfig,
+    /// `[egress]`: where URL arguments may point.
     #[serde(default)]
     pub egress: gw::EgressConfig,
+    /// `[admin]`: the operator's listener; absent: none.
     pub admin: Option<gw::AdminConfig>,
+    /// `[auth]`: JWT access tokens.
     #[serde(default)]
     pub auth: gw::AuthConfig,
 }
 
+/// `[[client]]`: a named client, its key hash, and what it may see, call and spend.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
+    /// The client's name: what audit rows and `[[client]]` lookups use (for JWT clients, the
+    /// value of the identity claim).
     pub name: String,
     /// Hex SHA-256 of the client's key, as `sluice keys new NAME` prints it. The key itself
     /// is never stored. Optional for clients that authenticate with a JWT.
@@ -95,6 +233,7 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// The client's catalog lists.
     pub fn catalog(&self) -> gw::CatalogLists {
         gw::CatalogLists {
             tools: self.tools.clone(),
@@ -103,6 +242,7 @@ impl ClientConfig {
         }
     }
 
+    /// The client's rate, burst and byte budget.
     pub fn limits(&self) -> gw::Limits {
         gw::Limits {
             rate: self.rate,
@@ -112,16 +252,20 @@ impl ClientConfig {
     }
 }
 
+/// `[listen]`: the client listener.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listen {
+    /// TCP address [default: 127.0.0.1:7070].
     #[serde(default = "default_listen")]
     pub address: SocketAddr,
+    /// TLS on the client listener; absent: plain HTTP.
     pub tls: Option<TlsFiles>,
     /// HTTP/3 over QUIC beside the TCP listener, with the same certificate (needs `tls`).
     pub http3: Option<Http3Listen>,
 }
 
+/// `[listen.http3]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http3Listen {
@@ -143,6 +287,7 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7070))
 }
 
+/// `[listen] tls`: the server certificate and key.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
@@ -152,6 +297,7 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// `[rules]`: which rules files make the ruleset.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesFiles {
@@ -167,14 +313,19 @@ pub struct RulesFiles {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModeName {
+    /// Each rule's own action.
     #[default]
     Rules,
+    /// Every finding blocks.
     Block,
+    /// Every finding is redacted.
     Redact,
+    /// Findings are recorded; nothing is changed.
     Monitor,
 }
 
 impl ModeName {
+    /// The engine's global mode: `None` for `rules` (each rule's own action).
     pub fn action(self) -> Option<Action> {
         match self {
             ModeName::Rules => None,
@@ -185,25 +336,35 @@ impl ModeName {
     }
 }
 
+/// `[policy]`: what findings do, and how messages are inspected.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
+    /// The global mode [default: rules].
     #[serde(default)]
     pub mode: ModeName,
+    /// Forward what cannot be inspected instead of refusing it [default: false: fail closed].
     #[serde(default)]
     pub fail_open: bool,
+    /// How redacted text is written: `mask`, `partial` or `hash` [default: mask].
     #[serde(default = "default_redaction")]
     pub redaction: String,
+    /// A list answer whose blocking findings all sit in some entries loses those entries
+    /// instead of being blocked whole [default: true].
     #[serde(default = "yes")]
     pub remove_blocked_list_items: bool,
+    /// Deepest JSON nesting inspected, the message object being level 1; deeper messages
+    /// are refused.
     #[serde(default = "default_depth")]
     pub max_depth: usize,
+    /// Actions by finding category.
     #[serde(default)]
     pub categories: HashMap<Category, Action>,
     /// Keyed by where the text sits: arguments (client to server), results (server to
     /// client), descriptions (tool lists), metadata.
     #[serde(default)]
     pub scopes: HashMap<Scope, Action>,
+    /// Actions by rule id (an id the ruleset lacks is an error).
     #[serde(default)]
     pub rules: HashMap<String, Action>,
 }
@@ -234,12 +395,10 @@ fn yes() -> bool {
 }
 
 impl PolicyConfig {
-    /// The engine policy; the salt is set by whoever owns the audit trail.
-    pub fn to_policy(&self, max_message_bytes: usize) -> Result<Policy, String> {
-        let redaction: RedactStrategy = self
-            .redaction
-            .parse()
-            .map_err(|e| format!("policy.redaction: {e}"))?;
+    /// The engine policy; the salt is set by whoever owns the audit trail. Errors:
+    /// [`ValueError::Redaction`].
+    pub fn to_policy(&self, max_message_bytes: usize) -> Result<Policy, ValueError> {
+        let redaction: RedactStrategy = self.redaction.parse().map_err(ValueError::Redaction)?;
         Ok(Policy {
             mode: self.mode.action(),
             rules: self.rules.clone(),
@@ -268,6 +427,7 @@ impl PolicyConfig {
     }
 }
 
+/// `[limits]`: message sizes (bytes), timeouts and connection limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -277,6 +437,7 @@ pub struct Limits {
     /// Largest single SSE event inspected whole; longer events are scanned as a stream.
     #[serde(default = "default_max_event", deserialize_with = "de_size")]
     pub max_event: usize,
+    /// Time to open the TCP connection to an upstream.
     #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
     pub upstream_connect_timeout: Duration,
     /// Time to the upstream's response headers.
@@ -331,6 +492,7 @@ fn secs<const N: u64>() -> Duration {
     Duration::from_secs(N)
 }
 
+/// `[audit]`: where audit rows go.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
@@ -344,6 +506,7 @@ pub struct AuditConfig {
     pub salt_file: Option<PathBuf>,
 }
 
+/// `[http]`: transport checks on client requests.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpChecks {
@@ -367,6 +530,8 @@ impl Default for HttpChecks {
     }
 }
 
+/// The MCP protocol versions sluice knows (MCP spec revisions), accepted in
+/// `MCP-Protocol-Version` by default.
 pub const KNOWN_PROTOCOL_VERSIONS: [&str; 5] = [
     "2024-11-05",
     "2025-03-26",
@@ -379,6 +544,8 @@ fn known_versions() -> Vec<String> {
     KNOWN_PROTOCOL_VERSIONS.map(String::from).to_vec()
 }
 
+/// `[[upstream]]`: an MCP server behind the proxy, as configured ([`UpstreamConfig::check`]
+/// makes it an [`Upstream`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
@@ -397,76 +564,68 @@ pub struct UpstreamConfig {
     pub bearer_file: Option<PathBuf>,
     /// Tools of this upstream any client may see and call (`*` globs); absent: all.
     pub tools: Option<Vec<String>>,
+    /// Resource URIs of this upstream any client may list and read; absent: all.
     pub resources: Option<Vec<String>>,
+    /// Prompts of this upstream any client may list and get; absent: all.
     pub prompts: Option<Vec<String>>,
     /// Messages per unit of time to this upstream, from all clients together.
     #[serde(default, deserialize_with = "gw::de_rate")]
     pub rate: Option<gw::Rate>,
+    /// Messages allowed at once after a quiet spell [default: one second's worth of `rate`].
     pub burst: Option<u32>,
 }
 
 /// A checked upstream route.
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// Client-side path prefix that routes here, starting with `/`.
     pub prefix: String,
+    /// The upstream's URL.
     pub url: Uri,
+    /// Extra PEM CA certificates to trust for it.
     pub ca_file: Option<PathBuf>,
     /// `Bearer ...` from bearer_env / bearer_file, marked sensitive.
     pub authorization: Option<hyper::header::HeaderValue>,
 }
 
 impl UpstreamConfig {
-    pub fn check(&self) -> Result<Upstream, String> {
-        let url: Uri = self
-            .url
-            .parse()
-            .map_err(|e| format!("upstream url `{}`: {e}", self.url))?;
+    /// Checks the URL and prefix and reads the bearer token. Errors: see [`UpstreamError`].
+    pub fn check(&self) -> Result<Upstream, UpstreamError> {
+        let url: Uri = self.url.parse().map_err(|source| UpstreamError::Url {
+            url: self.url.clone(),
+            source,
+        })?;
         match url.scheme_str() {
             Some("http") | Some("https") => {}
-            _ => {
-                return Err(format!(
-                    "upstream url `{}` must start with http:// or https://",
-                    self.url
-                ))
-            }
+            _ => return Err(UpstreamError::Scheme(self.url.clone())),
         }
         if url.authority().is_none() {
-            return Err(format!("upstream url `{}` has no host", self.url));
+            return Err(UpstreamError::NoHost(self.url.clone()));
         }
         if url.query().is_some() {
-            return Err(format!(
-                "upstream url `{}`: a query string is not supported",
-                self.url
-            ));
+            return Err(UpstreamError::Query(self.url.clone()));
         }
         let prefix = self
             .prefix
             .clone()
             .unwrap_or_else(|| url.path().to_string());
         if !prefix.starts_with('/') {
-            return Err(format!("upstream prefix `{prefix}` must start with `/`"));
+            return Err(UpstreamError::Prefix(prefix));
         }
         let token = match (&self.bearer_env, &self.bearer_file) {
-            (Some(_), Some(_)) => {
-                return Err(format!(
-                    "upstream `{}`: set bearer_env or bearer_file, not both",
-                    self.url
-                ))
+            (Some(_), Some(_)) => return Err(UpstreamError::BothBearers(self.url.clone())),
+            (Some(var), None) => {
+                Some(std::env::var(var).map_err(|_| UpstreamError::BearerEnv {
+                    url: self.url.clone(),
+                    var: var.clone(),
+                })?)
             }
-            (Some(var), None) => Some(std::env::var(var).map_err(|_| {
-                format!(
-                    "upstream `{}`: environment variable {var} (bearer_env) is not set",
-                    self.url
-                )
-            })?),
             (None, Some(file)) => Some(
                 std::fs::read_to_string(file)
-                    .map_err(|e| {
-                        format!(
-                            "upstream `{}`: bearer_file {}: {e}",
-                            self.url,
-                            file.display()
-                        )
+                    .map_err(|source| UpstreamError::BearerFile {
+                        url: self.url.clone(),
+                        path: file.clone(),
+                        source,
                     })?
                     .trim_end()
                     .to_string(),
@@ -476,9 +635,8 @@ impl UpstreamConfig {
         let authorization = match token {
             Some(t) => {
                 // The message names where the token came from, never the token.
-                let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {t}")).map_err(
-                    |_| format!("upstream `{}`: the bearer token holds characters a header cannot carry", self.url),
-                )?;
+                let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                    .map_err(|_| UpstreamError::BearerChars(self.url.clone()))?;
                 v.set_sensitive(true);
                 Some(v)
             }
@@ -494,6 +652,8 @@ impl UpstreamConfig {
 }
 
 impl Config {
+    /// Reads and parses the file at `path`; relative paths in it are relative to the file.
+    /// Errors: see [`ConfigError`].
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -520,10 +680,18 @@ impl Config {
             path: shown.to_string(),
             message,
         };
-        cfg.policy.to_policy(cfg.limits.max_body).map_err(invalid)?;
+        cfg.policy
+            .to_policy(cfg.limits.max_body)
+            .map_err(|source| ConfigError::Policy {
+                path: shown.to_string(),
+                source,
+            })?;
         let mut prefixes = Vec::new();
         for u in &cfg.upstreams {
-            let u = u.check().map_err(invalid)?;
+            let u = u.check().map_err(|source| ConfigError::Upstream {
+                path: shown.to_string(),
+                source,
+            })?;
             if prefixes.contains(&u.prefix) {
                 return Err(invalid(format!(
                     "two upstreams share the prefix `{}`",
@@ -547,6 +715,7 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The checked upstream routes, in config order.
     pub fn upstreams(&self) -> Vec<Upstream> {
         // Checked in from_str.
         self.upstreams
@@ -591,6 +760,8 @@ impl Config {
     }
 }
 
+/// Whether `v` has the shape of a protocol version, `YYYY-MM-DD` (digits, not a checked
+/// date).
 pub fn is_version_shaped(v: &str) -> bool {
     let b = v.as_bytes();
     b.len() == 10
@@ -611,33 +782,34 @@ enum NumberOrText {
 /// A number and a unit from `units` (the empty unit included where a bare number is allowed).
 fn parse_with_unit(
     s: &str,
-    what: &str,
-    example: &str,
-    units: &[(&str, f64)],
-) -> Result<f64, String> {
+    what: &'static str,
+    example: &'static str,
+    units: &[(&'static str, f64)],
+) -> Result<f64, ValueError> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a {what} (e.g. {example})"))?;
+    let n: f64 = num.parse().map_err(|_| ValueError::NotANumber {
+        text: s.to_string(),
+        what,
+        example,
+    })?;
     let unit = unit.trim();
     let factor = units
         .iter()
         .find(|(u, _)| *u == unit)
         .map(|(_, f)| *f)
-        .ok_or_else(|| {
-            let names: Vec<&str> = units
+        .ok_or_else(|| ValueError::UnknownUnit {
+            unit: unit.to_string(),
+            text: s.to_string(),
+            what,
+            units: units
                 .iter()
                 .map(|(u, _)| *u)
                 .filter(|u| !u.is_empty())
-                .collect();
-            format!(
-                "unknown {what} unit `{unit}` in `{s}` ({})",
-                names.join(", ")
-            )
+                .collect(),
         })?;
     Ok(n * factor)
 }
@@ -650,7 +822,10 @@ pub(crate) fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D
     }
 }
 
-pub fn parse_size(s: &str) -> Result<usize, String> {
+/// A size in bytes: a number with an optional unit, `B`, `KiB`, `MiB`, `GiB` (1024) or `kB`,
+/// `KB`, `MB`, `GB` (1000), e.g. `16MiB`. Errors: [`ValueError::NotANumber`],
+/// [`ValueError::UnknownUnit`].
+pub fn parse_size(s: &str) -> Result<usize, ValueError> {
     const K: f64 = 1024.0;
     let units = [
         ("", 1.0),
@@ -674,7 +849,9 @@ pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Dura
     }
 }
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+/// A duration: a number with an optional unit, `s` (the default), `ms`, `m` or `h`, e.g.
+/// `250ms`. Errors: [`ValueError::NotANumber`], [`ValueError::UnknownUnit`].
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let units = [
         ("", 1.0),
         ("s", 1.0),

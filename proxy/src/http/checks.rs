@@ -41,8 +41,25 @@ fn host_of(authority: &str) -> &str {
     }
 }
 
+/// Why a request's `MCP-Protocol-Version` header (MCP spec, Basic > Transports > Protocol
+/// Version Header) is refused with 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    /// A `YYYY-MM-DD` version that is not configured.
+    #[error("MCP-Protocol-Version {version} is not one sluice inspects (configured: {})", configured.join(", "))]
+    Unsupported {
+        /// The header's value.
+        version: String,
+        /// `[http] protocol_versions`.
+        configured: Vec<String>,
+    },
+    /// A value that is not shaped like a version (not echoed).
+    #[error("MCP-Protocol-Version is not a protocol version")]
+    NotAVersion,
+}
+
 /// `Err` with the reason when the header is present and not one sluice forwards.
-pub fn protocol_version(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+pub fn protocol_version(headers: &HeaderMap, allowed: &[String]) -> Result<(), VersionError> {
     let Some(v) = headers.get("mcp-protocol-version") else {
         return Ok(()); // 2025-03-26 and older, or before initialization
     };
@@ -51,12 +68,12 @@ pub fn protocol_version(headers: &HeaderMap, allowed: &[String]) -> Result<(), S
         return Ok(());
     }
     if crate::config::is_version_shaped(v) {
-        Err(format!(
-            "MCP-Protocol-Version {v} is not one sluice inspects (configured: {})",
-            allowed.join(", ")
-        ))
+        Err(VersionError::Unsupported {
+            version: v.to_string(),
+            configured: allowed.to_vec(),
+        })
     } else {
-        Err("MCP-Protocol-Version is not a protocol version".into())
+        Err(VersionError::NotAVersion)
     }
 }
 
@@ -126,8 +143,15 @@ mod tests {
             .to_vec();
         assert!(protocol_version(&HeaderMap::new(), &known).is_ok());
         assert!(protocol_version(&with("mcp-protocol-version", "2025-06-18"), &known).is_ok());
-        let e = protocol_version(&with("mcp-protocol-version", "2031-01-01"), &known).unwrap_err();
-        assert!(e.contains("2031-01-01"));
-        assert!(protocol_version(&with("mcp-protocol-version", "latest"), &known).is_err());
+        let e = protocol_version(&with("mcp-protocol-version", "2031-01-01"), &known)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "MCP-Protocol-Version 2031-01-01 is not one sluice inspects (configured: 2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28)");
+        assert_eq!(
+            protocol_version(&with("mcp-protocol-version", "latest"), &known)
+                .unwrap_err()
+                .to_string(),
+            "MCP-Protocol-Version is not a protocol version"
+        );
     }
 }

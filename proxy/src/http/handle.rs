@@ -114,7 +114,7 @@ fn check_transport(
         return Err(Box::new(json_error(
             StatusCode::BAD_REQUEST,
             INVALID_REQUEST,
-            &why,
+            &why.to_string(),
         )));
     }
     let (challenge, why) = match gateway.clients.authenticate(headers, gateway.jwt.as_ref()) {
@@ -126,7 +126,7 @@ fn check_transport(
         ),
         AuthOutcome::Invalid(Some(jwt_error)) => (
             "Bearer realm=\"sluice\", error=\"invalid_token\"",
-            jwt_error,
+            jwt_error.to_string(),
         ),
         AuthOutcome::Invalid(None) => (
             "Bearer realm=\"sluice\", error=\"invalid_token\"",

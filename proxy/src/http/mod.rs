@@ -35,15 +35,24 @@ use crate::exchange::Exchange;
 use crate::live::{Live, LiveHandle};
 pub use respond::{BoxError, UPSTREAM_ERROR};
 
+/// The Streamable HTTP front end (MCP spec, Basic > Transports), over HTTP/1.1, HTTP/2
+/// and optionally HTTP/3: everything it needs to serve.
 pub struct HttpProxy {
+    /// TCP address of the client listener.
     pub listen: SocketAddr,
     /// TLS on the front end, with ALPN (h2, http/1.1).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Checked upstream routes; a request goes to the longest matching prefix.
     pub upstreams: Vec<Upstream>,
+    /// Inspection workers running the compiled rules.
     pub pool: Arc<Pool>,
+    /// The engine policy: what each finding does.
     pub policy: Arc<Policy>,
+    /// Where audit rows go, if anywhere.
     pub audit: Option<Arc<AuditLog>>,
+    /// Sizes and timeouts (`[limits]`).
     pub limits: Limits,
+    /// Origin and `MCP-Protocol-Version` checks (`[http]`).
     pub checks: HttpChecks,
     /// UDP address for HTTP/3 (needs `tls`); the TCP answers advertise it with `Alt-Svc`.
     pub http3: Option<SocketAddr>,
@@ -52,12 +61,15 @@ pub struct HttpProxy {
     pub gateway: Arc<crate::policy::Gateway>,
     /// Counters and state the controls keep across reloads.
     pub runtime: Arc<crate::policy::Runtime>,
+    /// Counters served on the admin listener's `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The bound listeners.
 pub struct Bound<F> {
+    /// The TCP listener's address (its port chosen when the configured one was 0).
     pub tcp: SocketAddr,
+    /// The UDP address of the HTTP/3 listener, when there is one.
     pub http3: Option<SocketAddr>,
     /// Serves both front ends until dropped.
     pub serve: F,

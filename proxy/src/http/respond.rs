@@ -10,7 +10,9 @@ use sluice_engine::verdict::error_response;
 
 use crate::exchange::{Reply, ReplyKind};
 
+/// The error type of every body this crate sends or receives.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A response or request body of any front end.
 pub type Body = BoxBody<Bytes, BoxError>;
 
 pub use crate::exchange::UPSTREAM_ERROR;
@@ -30,10 +32,12 @@ fn box_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> BoxError {
     Box::new(e)
 }
 
+/// A body of the given bytes.
 pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
+/// A response with `status`, `Content-Type: application/json` and `body`.
 pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
@@ -69,6 +73,7 @@ pub fn reply(r: Reply) -> Response<Body> {
     resp
 }
 
+/// A response with `status` and no body.
 pub fn empty(status: StatusCode) -> Response<Body> {
     let mut r = Response::new(full(Bytes::new()));
     *r.status_mut() = status;

@@ -5,6 +5,7 @@ use hyper::Uri;
 
 use crate::config::Upstream;
 
+/// One upstream's route: the client-side path prefix it serves and where it forwards.
 #[derive(Debug, Clone)]
 pub struct Route {
     /// Client-side prefix, without a trailing slash (`""` for the root).
@@ -17,10 +18,12 @@ pub struct Route {
     pub upstream: usize,
 }
 
+/// The routes of all upstreams, longest prefix first.
 #[derive(Debug, Clone)]
 pub struct Routes(Vec<Route>);
 
 impl Routes {
+    /// The routes of checked upstreams; index `i` of `upstreams` is `Route::upstream == i`.
     pub fn new(upstreams: &[Upstream]) -> Routes {
         let mut v: Vec<Route> = upstreams
             .iter()

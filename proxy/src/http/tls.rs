@@ -9,17 +9,30 @@ use rustls::crypto::ring::default_provider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
+/// Why a TLS configuration cannot be built. Messages name the file, never key material.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A certificate, key or CA file cannot be read, or its PEM does not parse.
     #[error("{path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// The certificate file holds no PEM certificate.
     #[error("{path}: no PEM certificate in the file")]
-    NoCert { path: String },
+    NoCert {
+        /// The file.
+        path: String,
+    },
+    /// The key file holds no PEM private key.
     #[error("{path}: no PEM private key in the file (PKCS#8, PKCS#1 or SEC1)")]
-    NoKey { path: String },
+    NoKey {
+        /// The file.
+        path: String,
+    },
+    /// rustls refused the certificate, key or protocol settings.
     #[error("TLS setup: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -33,6 +46,8 @@ fn open(path: &Path) -> Result<BufReader<std::fs::File>, TlsError> {
         })
 }
 
+/// The certificates of a PEM file, leaf first. Errors: the file cannot be read or holds
+/// no certificate.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs: Vec<_> = rustls_pemfile::certs(&mut open(path)?)
         .collect::<Result<_, _>>()

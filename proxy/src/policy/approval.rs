@@ -13,21 +13,31 @@ use tokio::sync::oneshot;
 /// (after redaction), so the approver decides on what would really go out.
 #[derive(Debug, Clone, Serialize)]
 pub struct Held {
+    /// The queue's number for the call, from 1 (`POST /approvals/ID/allow`).
     pub id: u64,
+    /// When it started waiting (RFC 3339, UTC).
     pub since: String,
+    /// The authenticated client, if any.
     pub client: Option<String>,
+    /// The request's `Mcp-Session-Id`, if any.
     pub session: Option<String>,
+    /// The upstream's URL.
     pub upstream: String,
+    /// The tool called.
     pub tool: String,
     /// Why it is held: `tool` or the rule ids that matched.
     pub reason: String,
+    /// The call's arguments as they would be forwarded.
     pub arguments: serde_json::Value,
 }
 
+/// How a held call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
+    /// An operator allowed it: it is forwarded.
     Allow,
+    /// An operator denied it.
     Deny,
     /// Nobody decided in time.
     Timeout,
@@ -35,6 +45,7 @@ pub enum Decision {
     Overflow,
 }
 
+/// The calls waiting for a decision, by id.
 #[derive(Default)]
 pub struct Queue {
     next: AtomicU64,
@@ -77,15 +88,18 @@ impl Queue {
         (id, decision)
     }
 
+    /// The calls waiting now, oldest first.
     pub fn list(&self) -> Vec<Held> {
         let w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         w.values().map(|(h, _)| h.clone()).collect()
     }
 
+    /// How many calls wait.
     pub fn len(&self) -> usize {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Whether no call waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -5,7 +5,7 @@
 use hyper::header::{HeaderMap, AUTHORIZATION};
 use sha2::{Digest, Sha256};
 
-use super::jwt::Verifier;
+use super::jwt::{TokenError, Verifier};
 use crate::config::ClientConfig;
 
 /// What the auth phase decided.
@@ -18,7 +18,18 @@ pub enum AuthOutcome {
     /// No `Authorization: Bearer` header.
     Missing,
     /// A Bearer key that matches no client, or a JWT that does not verify (why).
-    Invalid(Option<String>),
+    Invalid(Option<TokenError>),
+}
+
+/// Why the `[[client]]` keys cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The client's `key_sha256` is not 64 hex digits (the name is shown, never the value).
+    #[error("client `{0}`: key_sha256 must be 64 hex digits (from `sluice keys new {0}`)")]
+    BadKeyHash(String),
+    /// Two clients with keys share a name.
+    #[error("client `{0}` is defined twice")]
+    Duplicate(String),
 }
 
 /// The configured clients, with their key hashes decoded once.
@@ -28,26 +39,24 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(config: &[ClientConfig]) -> Result<Clients, String> {
+    /// Decodes the key hashes of the clients that have one. Errors: a hash that is not 64
+    /// hex digits, or two keyed clients with one name.
+    pub fn new(config: &[ClientConfig]) -> Result<Clients, ClientError> {
         let mut clients = Vec::new();
         for c in config {
             let Some(key) = &c.key_sha256 else {
                 continue; // a client that authenticates with a JWT
             };
-            let hash = decode_hex32(key).ok_or_else(|| {
-                format!(
-                    "client `{}`: key_sha256 must be 64 hex digits (from `sluice keys new {}`)",
-                    c.name, c.name
-                )
-            })?;
+            let hash = decode_hex32(key).ok_or_else(|| ClientError::BadKeyHash(c.name.clone()))?;
             if clients.iter().any(|(n, _)| n == &c.name) {
-                return Err(format!("client `{}` is defined twice", c.name));
+                return Err(ClientError::Duplicate(c.name.clone()));
             }
             clients.push((c.name.clone(), hash));
         }
         Ok(Clients { clients })
     }
 
+    /// Whether no client has an API key.
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
     }

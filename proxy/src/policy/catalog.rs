@@ -7,18 +7,48 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use super::glob::{self, Glob};
+use super::glob::{self, Glob, GlobError};
 use crate::config::gateway::{ArgumentConstraint, CatalogLists};
+
+/// Why a catalog list or an argument constraint cannot be compiled. Messages name the argument,
+/// never a value a call might send.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A list entry is not a valid glob.
+    #[error(transparent)]
+    Glob(#[from] GlobError),
+    /// An argument's `pattern` is not a valid regular expression (`regex` crate syntax).
+    #[error("argument `{name}`: pattern: {source}")]
+    Pattern {
+        /// The argument.
+        name: String,
+        /// The regex crate's reason.
+        #[source]
+        source: regex::Error,
+    },
+    /// An argument's `within` is a relative path.
+    #[error("argument `{name}`: within = `{}` must be an absolute directory", within.display())]
+    NotAbsolute {
+        /// The argument.
+        name: String,
+        /// The configured directory.
+        within: PathBuf,
+    },
+}
 
 /// One kind of catalog entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A tool, named by `name`.
     Tool,
+    /// A resource, named by its URI (or URI template).
     Resource,
+    /// A prompt, named by `name`.
     Prompt,
 }
 
 impl Kind {
+    /// The word for this kind in messages: `tool`, `resource`, `prompt`.
     pub fn noun(self) -> &'static str {
         match self {
             Kind::Tool => "tool",
@@ -51,7 +81,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Compiles the lists. Errors: a pattern that does not compile (see [`Glob::new`]).
-    pub fn new(lists: &CatalogLists) -> Result<Catalog, String> {
+    pub fn new(lists: &CatalogLists) -> Result<Catalog, CatalogError> {
         Ok(Catalog {
             tools: glob::compile(&lists.tools)?,
             resources: glob::compile(&lists.resources)?,
@@ -59,10 +89,12 @@ impl Catalog {
         })
     }
 
+    /// Whether every list is absent (everything allowed).
     pub fn is_open(&self) -> bool {
         self.tools.is_none() && self.resources.is_none() && self.prompts.is_none()
     }
 
+    /// Whether the entry `name` of this kind is allowed.
     pub fn allows(&self, kind: Kind, name: &str) -> bool {
         let list = match kind {
             Kind::Tool => &self.tools,
@@ -85,19 +117,24 @@ pub struct ArgCheck {
 }
 
 impl ArgCheck {
-    pub fn new(name: &str, c: &ArgumentConstraint) -> Result<ArgCheck, String> {
+    /// Compiles the constraint on the argument `name`. Errors: [`CatalogError::Pattern`] (a
+    /// `pattern` the regex crate refuses), [`CatalogError::NotAbsolute`] (a relative `within`).
+    pub fn new(name: &str, c: &ArgumentConstraint) -> Result<ArgCheck, CatalogError> {
         let pattern = c
             .pattern
             .as_deref()
             .map(regex::Regex::new)
             .transpose()
-            .map_err(|e| format!("argument `{name}`: pattern: {e}"))?;
+            .map_err(|source| CatalogError::Pattern {
+                name: name.to_string(),
+                source,
+            })?;
         if let Some(w) = &c.within {
             if !w.is_absolute() {
-                return Err(format!(
-                    "argument `{name}`: within = `{}` must be an absolute directory",
-                    w.display()
-                ));
+                return Err(CatalogError::NotAbsolute {
+                    name: name.to_string(),
+                    within: w.clone(),
+                });
             }
         }
         Ok(ArgCheck {

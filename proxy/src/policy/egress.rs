@@ -9,11 +9,14 @@ use std::time::Duration;
 use serde_json::Value;
 use url::{Host, Url};
 
-use super::glob::Glob;
+use super::glob::{Glob, GlobError};
 use crate::config::gateway::EgressConfig;
 
+/// The tool tag whose URL arguments the guard checks.
 pub const FETCHES_URLS: &str = "fetches-urls";
 
+/// The compiled `[egress]` section: host patterns allowed and denied, and whether private
+/// addresses may be reached.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
     allow: Vec<Glob>,
@@ -108,14 +111,22 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
+/// Why `[egress]` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EgressError {
+    /// An `allow_hosts` or `deny_hosts` pattern does not compile.
+    #[error("[egress]: {0}")]
+    Host(#[source] GlobError),
+}
+
 impl Guard {
     /// The guard for `[egress]`. Errors: a host pattern that does not compile (see
     /// [`Glob::new`]).
-    pub fn new(c: &EgressConfig) -> Result<Guard, String> {
-        let compile = |hosts: &[String]| -> Result<Vec<Glob>, String> {
+    pub fn new(c: &EgressConfig) -> Result<Guard, EgressError> {
+        let compile = |hosts: &[String]| -> Result<Vec<Glob>, EgressError> {
             hosts
                 .iter()
-                .map(|h| Glob::new(&h.to_ascii_lowercase()).map_err(|e| format!("[egress]: {e}")))
+                .map(|h| Glob::new(&h.to_ascii_lowercase()).map_err(EgressError::Host))
                 .collect()
         };
         Ok(Guard {

@@ -9,6 +9,26 @@ use globset::{Candidate, GlobBuilder, GlobMatcher};
 /// panics when it compiles the pattern).
 pub const MAX_PATTERN_BYTES: usize = 4096;
 
+/// Why a pattern cannot be a [`Glob`]. The pattern is shown cut to its first 80 characters
+/// (with `…` when cut).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GlobError {
+    /// The pattern is longer than [`MAX_PATTERN_BYTES`].
+    #[error("glob `{shown}` is longer than {MAX_PATTERN_BYTES} bytes")]
+    TooLong {
+        /// The pattern, cut.
+        shown: String,
+    },
+    /// globset refused the escaped pattern.
+    #[error("glob `{shown}` cannot be compiled: {kind}")]
+    Invalid {
+        /// The pattern, cut.
+        shown: String,
+        /// globset's reason.
+        kind: globset::ErrorKind,
+    },
+}
+
 /// A compiled `*` glob.
 #[derive(Debug, Clone)]
 pub struct Glob {
@@ -30,7 +50,7 @@ impl Glob {
     ///
     /// Errors: a pattern longer than [`MAX_PATTERN_BYTES`], or one the matcher cannot parse;
     /// the message shows the pattern's first 80 characters.
-    pub fn new(pattern: &str) -> Result<Glob, String> {
+    pub fn new(pattern: &str) -> Result<Glob, GlobError> {
         let shown = || {
             let head: String = pattern.chars().take(80).collect();
             let more = if head.len() < pattern.len() {
@@ -41,10 +61,7 @@ impl Glob {
             format!("{head}{more}")
         };
         if pattern.len() > MAX_PATTERN_BYTES {
-            return Err(format!(
-                "glob `{}` is longer than {MAX_PATTERN_BYTES} bytes",
-                shown()
-            ));
+            return Err(GlobError::TooLong { shown: shown() });
         }
         let mut glob = String::with_capacity(pattern.len() + 8);
         for (i, piece) in pattern.split('*').enumerate() {
@@ -57,7 +74,10 @@ impl Glob {
             .literal_separator(false)
             .backslash_escape(false)
             .build()
-            .map_err(|e| format!("glob `{}` cannot be compiled: {}", shown(), e.kind()))?
+            .map_err(|e| GlobError::Invalid {
+                shown: shown(),
+                kind: e.kind().clone(),
+            })?
             .compile_matcher();
         Ok(Glob {
             pattern: pattern.to_string(),
@@ -86,7 +106,7 @@ pub fn allowed(list: Option<&[Glob]>, name: &str) -> bool {
 }
 
 /// Compiles an optional list of patterns. Errors: the first pattern that does not compile.
-pub fn compile(list: &Option<Vec<String>>) -> Result<Option<Vec<Glob>>, String> {
+pub fn compile(list: &Option<Vec<String>>) -> Result<Option<Vec<Glob>>, GlobError> {
     list.as_ref()
         .map(|l| l.iter().map(|s| Glob::new(s)).collect())
         .transpose()
@@ -164,7 +184,7 @@ mod tests {
             .unwrap();
         assert!(allowed(Some(&l), "abc") && allowed(Some(&l), "b") && !allowed(Some(&l), "c"));
         // A pattern past the bound is an error, not a panic in the matcher's compiler.
-        let e = Glob::new(&"x".repeat(4 << 20)).unwrap_err();
+        let e = Glob::new(&"x".repeat(4 << 20)).unwrap_err().to_string();
         assert!(e.contains("longer than 4096 bytes") && e.len() < 200, "{e}");
         // The costliest patterns within the bound compile.
         for unit in ["\u{10348}", "[", "?", "a*", "{}", "\\"] {

@@ -32,11 +32,11 @@ use self::catalog::{ArgCheck, Catalog, Kind};
 pub use self::control::{Call, Control, ControlKind, Denial, Hold, Step};
 use self::glob::Glob;
 use crate::config::gateway::{self as config, ApprovalConfig, PinChange, Rate, SequenceRule};
-use crate::config::Config;
+use crate::config::{Config, UpstreamError};
 
 /// Why the gateway sections of a config cannot run. Messages name the section and key, never
 /// a credential.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// Two `[[client]]` entries share a name.
     #[error("client `{0}` is defined twice")]
@@ -65,21 +65,48 @@ pub enum GatewayError {
         /// The tag.
         tag: String,
     },
-    /// A value one section's own checks refused (a key, a list entry, a constraint, the JWKS).
-    #[error("{section}{message}")]
-    Section {
-        /// Where: `client `NAME`: `, `tool `NAME`: `, or empty when the message names it.
-        section: String,
-        /// What is wrong.
-        message: String,
+    /// A `[[client]]` key hash is malformed, or two keyed clients share a name.
+    #[error("{0}")]
+    Clients(#[source] auth::ClientError),
+    /// `[auth.jwt]` is invalid, or its JWKS could not be loaded or used.
+    #[error("[auth.jwt]: {0}")]
+    Jwt(#[source] jwt::JwtError),
+    /// A `[[client]]` catalog list entry does not compile.
+    #[error("client `{client}`: {source}")]
+    ClientCatalog {
+        /// The client's name.
+        client: String,
+        /// The entry and why.
+        #[source]
+        source: catalog::CatalogError,
     },
-}
-
-impl GatewayError {
-    fn section(section: impl Into<String>) -> impl FnOnce(String) -> GatewayError {
-        let section = section.into();
-        move |message| GatewayError::Section { section, message }
-    }
+    /// An `[[upstream]]` cannot be routed to.
+    #[error("{0}")]
+    Upstream(#[source] UpstreamError),
+    /// An `[[upstream]]` catalog list entry does not compile.
+    #[error("upstream `{prefix}`: {source}")]
+    UpstreamCatalog {
+        /// The upstream's prefix.
+        prefix: String,
+        /// The entry and why.
+        #[source]
+        source: catalog::CatalogError,
+    },
+    /// A `[[tool]]` argument constraint does not compile.
+    #[error("tool `{tool}`: {source}")]
+    ToolArgument {
+        /// The tool entry's name.
+        tool: String,
+        /// The argument and why.
+        #[source]
+        source: catalog::CatalogError,
+    },
+    /// A `[[tool]]` name is not a valid glob.
+    #[error("{0}")]
+    ToolName(#[source] glob::GlobError),
+    /// An `[egress]` host pattern does not compile.
+    #[error("[egress]: {0}")]
+    Egress(#[source] egress::EgressError),
 }
 
 /// Entries taken out of (or flagged in) a list answer: name and why (`catalog`, `pins`,
@@ -99,7 +126,9 @@ pub(crate) struct ToolPolicy {
 /// A client's lists and limits.
 #[derive(Default)]
 pub struct ClientPolicy {
+    /// The entries the client may see and call.
     pub catalog: Catalog,
+    /// Its rate and daily byte budget.
     pub limits: config::Limits,
 }
 
@@ -111,13 +140,17 @@ struct UpstreamPolicy {
 
 /// Everything the config says about who may do what; immutable, swapped on reload.
 pub struct Gateway {
+    /// Clients with API keys.
     pub clients: auth::Clients,
+    /// The JWT verifier, when `[auth.jwt]` is set.
     pub jwt: Option<jwt::Verifier>,
     client_policies: HashMap<String, ClientPolicy>,
     upstreams: Vec<UpstreamPolicy>,
     tools: Vec<ToolPolicy>,
     sequences: Vec<SequenceRule>,
+    /// What a changed tool does to traffic.
     pub on_pin_change: PinChange,
+    /// Timeout, rules and queue bound of human approval.
     pub approval: ApprovalConfig,
     egress: egress::Guard,
     /// The controls on a call, in the order they run.
@@ -133,9 +166,13 @@ impl Default for Gateway {
 /// What the proxy has counted and learnt; kept across reloads.
 #[derive(Default)]
 pub struct Runtime {
+    /// Token buckets and byte budgets.
     pub limiter: rate::Limiter,
+    /// What each session has done, for sequence rules.
     pub sessions: sequence::Sessions,
+    /// The pin file, when `[pins] path` is set.
     pub pins: Option<pins::PinStore>,
+    /// Calls waiting for a human.
     pub approvals: approval::Queue,
     /// Tools the engine took out of a list answer (a poisoned description), per upstream.
     pub quarantine: quarantine::Quarantine,
@@ -172,16 +209,23 @@ pub struct Caller<'a> {
 /// What a message asks for, as far as the controls care.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ask<'a> {
+    /// `tools/call`.
     Tool {
+        /// The tool's name (`params.name`; empty when absent).
         name: &'a str,
+        /// `params.arguments`, if any.
         arguments: Option<&'a Value>,
     },
+    /// `resources/read`, `resources/subscribe` or `resources/unsubscribe`, with `params.uri`.
     Resource(&'a str),
+    /// `prompts/get`, with `params.name`.
     Prompt(&'a str),
+    /// Any other message.
     Other,
 }
 
 impl<'a> Ask<'a> {
+    /// What a JSON-RPC message asks for, from its `method` and `params`.
     pub fn of(message: &'a Value) -> Ask<'a> {
         let method = message.get("method").and_then(Value::as_str);
         let params = message.get("params");
@@ -210,6 +254,8 @@ pub struct Admitted {
 }
 
 impl Gateway {
+    /// Builds the gateway from a config and the text of the JWKS it names (`None` when
+    /// `[auth.jwt]` is not set). Errors: see [`GatewayError`].
     pub fn new(cfg: &Config, jwks: Option<&str>) -> Result<Gateway, GatewayError> {
         Gateway::build(cfg, jwks, true)
     }
@@ -220,7 +266,7 @@ impl Gateway {
     }
 
     fn build(cfg: &Config, jwks: Option<&str>, need_jwks: bool) -> Result<Gateway, GatewayError> {
-        let clients = auth::Clients::new(&cfg.clients).map_err(GatewayError::section(""))?;
+        let clients = auth::Clients::new(&cfg.clients).map_err(GatewayError::Clients)?;
         let mut names = std::collections::HashSet::new();
         for c in &cfg.clients {
             if !names.insert(c.name.as_str()) {
@@ -231,9 +277,7 @@ impl Gateway {
             }
         }
         let jwt = match (&cfg.auth.jwt, jwks) {
-            (Some(j), Some(keys)) => {
-                Some(jwt::Verifier::new(j, keys).map_err(GatewayError::section("[auth.jwt]: "))?)
-            }
+            (Some(j), Some(keys)) => Some(jwt::Verifier::new(j, keys).map_err(GatewayError::Jwt)?),
             (Some(_), None) if need_jwks => return Err(GatewayError::NoJwks),
             (Some(_), None) => None,
             (None, _) => None,
@@ -245,8 +289,12 @@ impl Gateway {
                 Ok((
                     c.name.clone(),
                     ClientPolicy {
-                        catalog: Catalog::new(&c.catalog())
-                            .map_err(GatewayError::section(format!("client `{}`: ", c.name)))?,
+                        catalog: Catalog::new(&c.catalog()).map_err(|source| {
+                            GatewayError::ClientCatalog {
+                                client: c.name.clone(),
+                                source,
+                            }
+                        })?,
                         limits: c.limits(),
                     },
                 ))
@@ -254,16 +302,16 @@ impl Gateway {
             .collect::<Result<_, GatewayError>>()?;
         let mut upstreams = Vec::new();
         for u in &cfg.upstreams {
-            let checked = u.check().map_err(GatewayError::section(""))?;
+            let checked = u.check().map_err(GatewayError::Upstream)?;
             let catalog = Catalog::new(&config::CatalogLists {
                 tools: u.tools.clone(),
                 resources: u.resources.clone(),
                 prompts: u.prompts.clone(),
             })
-            .map_err(GatewayError::section(format!(
-                "upstream `{}`: ",
-                checked.prefix
-            )))?;
+            .map_err(|source| GatewayError::UpstreamCatalog {
+                prefix: checked.prefix.clone(),
+                source,
+            })?;
             upstreams.push(UpstreamPolicy {
                 prefix: checked.prefix,
                 catalog,
@@ -274,10 +322,12 @@ impl Gateway {
         for t in &cfg.tools {
             let mut arguments = Vec::new();
             for (name, c) in &t.arguments {
-                arguments.push(
-                    ArgCheck::new(name, c)
-                        .map_err(GatewayError::section(format!("tool `{}`: ", t.name)))?,
-                );
+                arguments.push(ArgCheck::new(name, c).map_err(|source| {
+                    GatewayError::ToolArgument {
+                        tool: t.name.clone(),
+                        source,
+                    }
+                })?);
             }
             if let Some(p) = &t.upstream {
                 if !upstreams.iter().any(|u| &u.prefix == p) {
@@ -288,7 +338,7 @@ impl Gateway {
                 }
             }
             tools.push(ToolPolicy {
-                name: Glob::new(&t.name).map_err(GatewayError::section(""))?,
+                name: Glob::new(&t.name).map_err(GatewayError::ToolName)?,
                 upstream: t.upstream.clone(),
                 tags: t.tags.clone(),
                 approve: t.approve,
@@ -323,7 +373,7 @@ impl Gateway {
             sequences: cfg.sequences.clone(),
             on_pin_change: cfg.pins.on_change,
             approval: cfg.approval.clone(),
-            egress: egress::Guard::new(&cfg.egress).map_err(GatewayError::section("[egress]: "))?,
+            egress: egress::Guard::new(&cfg.egress).map_err(GatewayError::Egress)?,
             steps: Gateway::steps(),
         })
     }
@@ -331,11 +381,7 @@ impl Gateway {
     /// Builds the gateway from a config, loading the JWKS it names.
     pub async fn load(cfg: &Config) -> Result<Gateway, GatewayError> {
         let jwks = match &cfg.auth.jwt {
-            Some(j) => Some(
-                jwt::load_jwks(j)
-                    .await
-                    .map_err(GatewayError::section("[auth.jwt]: "))?,
-            ),
+            Some(j) => Some(jwt::load_jwks(j).await.map_err(GatewayError::Jwt)?),
             None => None,
         };
         Gateway::new(cfg, jwks.as_deref())
@@ -615,9 +661,22 @@ pub fn finding_category(mark: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    fn gateway(toml: &str) -> Result<Gateway, String> {
-        let cfg = Config::from_str(toml, "t.toml").map_err(|e| e.to_string())?;
-        Gateway::new(&cfg, None).map_err(|e| e.to_string())
+    fn gateway(toml: &str) -> Result<Gateway, Box<dyn std::error::Error>> {
+        let cfg = Config::from_str(toml, "t.toml")?;
+        Ok(Gateway::new(&cfg, None)?)
+    }
+
+    #[test]
+    fn section_errors_carry_their_typed_cause() {
+        let cfg = Config::from_str("[egress]\nallow_hosts = [\"a*\"]\n[[tool]]\nname = \"a\"\narguments.p = { pattern = \"(\" }\n", "t.toml").unwrap();
+        let err = Gateway::validate(&cfg).unwrap_err();
+        let GatewayError::ToolArgument { tool, source } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(tool, "a");
+        assert!(matches!(source, catalog::CatalogError::Pattern { name, .. } if name == "p"));
+        let cause = std::error::Error::source(&err).expect("a source");
+        assert!(cause.downcast_ref::<catalog::CatalogError>().is_some());
     }
 
     #[test]
@@ -646,7 +705,10 @@ mod tests {
             ),
             ("[[client]]\nname = \"a\"\nrate = \"5/fortnight\"\n", "5/fortnight"),
         ] {
-            let err = gateway(toml).err().unwrap_or_else(|| panic!("accepted: {toml}"));
+            let err = gateway(toml)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {toml}"))
+                .to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
     }

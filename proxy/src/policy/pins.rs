@@ -15,6 +15,49 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// Why the pins file cannot be read, written or approved in. Messages name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    /// The file exists and cannot be read.
+    #[error("pins file {}: {source}", path.display())]
+    Read {
+        /// The pins file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a pins document ([`PinFile`] as JSON).
+    #[error("pins file {}: {source}", path.display())]
+    Parse {
+        /// The pins file.
+        path: PathBuf,
+        /// serde_json's reason, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The pins could not be turned into JSON.
+    #[error(transparent)]
+    Serialize(serde_json::Error),
+    /// The temporary file could not be written or renamed over the pins file.
+    #[error("pins file {}: {source}", path.display())]
+    Write {
+        /// The pins file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `sluice tools approve NAME`: no tool of that name is waiting for approval.
+    #[error("no changed tool named `{name}` is waiting for approval in {}", path.display())]
+    NotWaiting {
+        /// The tool's name.
+        name: String,
+        /// The pins file.
+        path: PathBuf,
+    },
+}
+
 /// One tool's pin.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Pin {
@@ -36,11 +79,13 @@ pub type PinFile = BTreeMap<String, BTreeMap<String, Pin>>;
 pub enum Standing {
     /// First seen now; pinned.
     New,
+    /// Pinned, and the same as the approved hash.
     Unchanged,
     /// Differs from the approved hash.
     Changed,
 }
 
+/// The pins file, cached in memory and re-read when its modification time changes.
 pub struct PinStore {
     path: PathBuf,
     state: Mutex<(PinFile, Option<SystemTime>)>,
@@ -60,24 +105,33 @@ pub fn tool_hash(tool: &Value) -> String {
     hex::encode(Sha256::digest(pick.to_string().as_bytes()))
 }
 
-pub fn read(path: &Path) -> Result<PinFile, String> {
+/// Reads a pins file; a missing or blank file holds no pins. Errors: [`PinError::Read`],
+/// [`PinError::Parse`].
+pub fn read(path: &Path) -> Result<PinFile, PinError> {
     match std::fs::read(path) {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(PinFile::new()),
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| format!("pins file {}: {e}", path.display()))
-        }
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| PinError::Parse {
+            path: path.to_path_buf(),
+            source,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PinFile::new()),
-        Err(e) => Err(format!("pins file {}: {e}", path.display())),
+        Err(source) => Err(PinError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.
-pub fn write(path: &Path, pins: &PinFile) -> Result<(), String> {
+pub fn write(path: &Path, pins: &PinFile) -> Result<(), PinError> {
     let tmp = path.with_extension("tmp");
-    let text = serde_json::to_string_pretty(pins).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(pins).map_err(PinError::Serialize)?;
     std::fs::write(&tmp, text + "\n")
         .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("pins file {}: {e}", path.display()))
+        .map_err(|source| PinError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -85,7 +139,8 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 }
 
 impl PinStore {
-    pub fn open(path: &Path) -> Result<PinStore, String> {
+    /// Opens the pins file at `path` (created on the first pin). Errors: as [`read`].
+    pub fn open(path: &Path) -> Result<PinStore, PinError> {
         let pins = read(path)?;
         Ok(PinStore {
             path: path.to_path_buf(),
@@ -93,6 +148,7 @@ impl PinStore {
         })
     }
 
+    /// The pins file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -172,7 +228,7 @@ pub fn approve(
     path: &Path,
     upstream: Option<&str>,
     names: &[String],
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, PinError> {
     let mut pins = read(path)?;
     let mut done = Vec::new();
     for (up, tools) in pins.iter_mut() {
@@ -192,10 +248,10 @@ pub fn approve(
     }
     for n in names {
         if !done.iter().any(|(_, t)| t == n) {
-            return Err(format!(
-                "no changed tool named `{n}` is waiting for approval in {}",
-                path.display()
-            ));
+            return Err(PinError::NotWaiting {
+                name: n.clone(),
+                path: path.to_path_buf(),
+            });
         }
     }
     if !done.is_empty() {

@@ -17,6 +17,7 @@ use crate::config::gateway::Rate;
 /// How a limit was hit: wait this long before trying again.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Exceeded {
+    /// The wait: until the next token (a rate), or until the next UTC day (a byte budget).
     pub retry_after: Duration,
 }
 

@@ -13,6 +13,8 @@ use crate::config::gateway::SequenceRule;
 const SESSION_IDLE: Duration = Duration::from_secs(24 * 3600);
 const MAX_SESSIONS: usize = 100_000;
 
+/// The tags and finding marks each session has collected, by session key; at most
+/// `MAX_SESSIONS`, idle ones forgotten after a day.
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, (BTreeSet<String>, Instant)>>,
