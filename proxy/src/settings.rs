@@ -284,7 +284,7 @@ mod tests {
     fn the_admin_api_needs_its_own_address_and_a_key_to_approve() {
         let clash =
             "[listen]\naddress = \"127.0.0.1:7070\"\n[admin]\nlisten = \"127.0.0.1:7070\"\n";
-        assert!(checked(clash).unwrap_err().contains("its own port"));
+        assert!(refusal(clash).unwrap().contains("its own port"));
         let held = "[[tool]]\nname = \"deploy\"\napprove = true\n";
         let cfg = Config::from_str(held, "x.toml").unwrap();
         assert!(approval_warning(&cfg)
