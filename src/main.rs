@@ -82,8 +82,23 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("sluice: {e:#}");
+            eprintln!("sluice: {}", message(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// `e` and its causes joined by `: `, a cause left out when the text so far already holds it:
+/// the library's error types print their cause in their own message and also return it as
+/// `source()`, so `{:#}` would print it again at every level.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
