@@ -35,6 +35,7 @@ async fn read_body(mut body: Body, max: usize, within: Duration) -> Result<Bytes
             };
             if let Ok(d) = frame.into_data() {
                 if buf.len() + d.len() > max {
+                    drain(&mut body).await;
                     return Err(Failed::TooLarge);
                 }
                 buf.extend_from_slice(&d);
@@ -59,6 +60,20 @@ async fn read_body(mut body: Body, max: usize, within: Duration) -> Result<Bytes
             INVALID_REQUEST,
             "request body not received in time",
         )),
+    }
+}
+
+/// Reads and drops what is left of a refused body, up to 1 MiB: closing a connection with
+/// unread bytes makes the kernel reset it, and the client may then lose the 413 that explains
+/// the refusal (the "lingering close" of HTTP servers). The caller's timeout bounds the wait.
+async fn drain(body: &mut Body) {
+    let mut left: usize = 1 << 20;
+    while let Some(Ok(frame)) = body.frame().await {
+        let n = frame.data_ref().map_or(0, |d| d.len());
+        match left.checked_sub(n) {
+            Some(rest) => left = rest,
+            None => return,
+        }
     }
 }
 

@@ -69,7 +69,7 @@ pub enum GatewayError {
     #[error("{0}")]
     Clients(#[source] auth::ClientError),
     /// `[auth.jwt]` is invalid, or its JWKS could not be loaded or used.
-    #[error("[auth.jwt]: {0}")]
+    #[error("{prefix}{0}", prefix = if .0.to_string().starts_with("[auth.jwt]") { "" } else { "[auth.jwt]: " })]
     Jwt(#[source] jwt::JwtError),
     /// A `[[client]]` catalog list entry does not compile.
     #[error("client `{client}`: {source}")]
@@ -105,7 +105,7 @@ pub enum GatewayError {
     #[error("{0}")]
     ToolName(#[source] glob::GlobError),
     /// An `[egress]` host pattern does not compile.
-    #[error("[egress]: {0}")]
+    #[error("{0}")]
     Egress(#[source] egress::EgressError),
 }
 
