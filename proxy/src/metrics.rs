@@ -39,35 +39,29 @@ impl<const N: usize> Counters<N> {
         }
     }
 
-    fn labels(&self, values: [&str; N]) -> Labels<N> {
-        let mut i = 0;
-        self.keys.map(|k| {
-            let v = Cow::Owned(values[i].to_string());
-            i += 1;
-            (k, v)
-        })
+    fn labels(&self, values: [Label; N]) -> Labels<N> {
+        let mut values = values.into_iter();
+        self.keys.map(|k| (k, values.next().unwrap_or_default()))
     }
 
     /// Adds one under these label values, in the order of the family's keys.
     pub fn inc(&self, values: [&str; N]) {
-        self.family.get_or_create(&self.labels(values)).inc();
+        let owned = values.map(|v| Cow::Owned(v.to_string()));
+        self.family.get_or_create(&self.labels(owned)).inc();
     }
 
     /// Adds one under label values of the fixed vocabulary (no allocation when the series
     /// exists).
     pub fn inc_static(&self, values: [&'static str; N]) {
-        let mut i = 0;
-        let labels = self.keys.map(|k| {
-            let v = Cow::Borrowed(values[i]);
-            i += 1;
-            (k, v)
-        });
-        self.family.get_or_create(&labels).inc();
+        self.family
+            .get_or_create(&self.labels(values.map(Cow::Borrowed)))
+            .inc();
     }
 
     /// The count under these label values.
     pub fn get(&self, values: [&str; N]) -> u64 {
-        self.family.get_or_create(&self.labels(values)).get()
+        let owned = values.map(|v| Cow::Owned(v.to_string()));
+        self.family.get_or_create(&self.labels(owned)).get()
     }
 }
 

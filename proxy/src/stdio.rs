@@ -250,7 +250,7 @@ impl<T: Write, B: Write> Pump<T, B> {
     /// request or a notification.
     fn answer(&self, rt: &tokio::runtime::Runtime, bytes: Bytes) -> io::Result<()> {
         let s = &*self.session;
-        let id = Pending::answer_id(&bytes);
+        let id = Pending::message_id(&bytes);
         let asked = Asked {
             method: id.as_ref().and_then(|id| s.pending.take(id)),
             tool: None,

@@ -113,10 +113,8 @@ impl Exchange {
                     if !out.rule_ids.contains(&f.rule_id) {
                         out.rule_ids.push(f.rule_id.clone());
                     }
-                    if !out.categories.contains(&f.category.as_str()) {
-                        out.categories.push(f.category.as_str());
-                    }
                 }
+                out.categories = categories(&insp.findings);
                 out.decided = match insp.verdict {
                     Verdict::Forward => Decided::Pass {
                         bytes,
@@ -158,4 +156,15 @@ impl Exchange {
             body: error_response(&JsonRpcId::Null, e.jsonrpc_code(), &message, &[]).into_bytes(),
         }
     }
+}
+
+/// The categories of `findings`, each once, in the order found (for session marks).
+pub(super) fn categories(findings: &[sluice_engine::Finding]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for f in findings {
+        if !out.contains(&f.category.as_str()) {
+            out.push(f.category.as_str());
+        }
+    }
+    out
 }

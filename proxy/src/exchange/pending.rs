@@ -51,10 +51,11 @@ impl Pending {
         Some(method)
     }
 
-    /// The id of an answer, read without building the rest of it: the last `id` member, as
-    /// the engine and the SDKs read a message with the key twice (`None` for a notification,
-    /// a batch, or what does not parse).
-    pub fn answer_id(bytes: &[u8]) -> Option<JsonRpcId> {
+    /// The id of a message (an answer, or a request refused before the engine parsed it),
+    /// read without building the rest of it: the last `id` member, as the engine and the SDKs
+    /// read a message with the key twice (`None` for a notification, a batch, or what does not
+    /// parse).
+    pub fn message_id(bytes: &[u8]) -> Option<JsonRpcId> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let id = de.deserialize_map(LastId).ok()??;
         Some(crate::policy::jsonrpc_id(Some(&id)))

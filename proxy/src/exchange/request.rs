@@ -19,7 +19,9 @@ impl Exchange {
     pub async fn request(&self, live: &Live, who: &Who, bytes: Bytes) -> Sent {
         let gateway = &live.gateway;
         if let Err(d) = gateway.admit_traffic(&self.runtime, &who.caller(), bytes.len()) {
-            return Sent::Reply(self.refuse(who, &request_id(&bytes), None, None, &d));
+            // Refused before the engine parsed it: the id is read on its own.
+            let id = super::Pending::message_id(&bytes).unwrap_or(JsonRpcId::Null);
+            return Sent::Reply(self.refuse(who, &id, None, None, &d));
         }
         let mut inspected = self
             .inspect(live, who, bytes, Direction::ClientToServer, None)
@@ -294,17 +296,4 @@ pub(super) fn unavailable() -> Reply {
         kind: ReplyKind::Unavailable,
         body: error_response(&JsonRpcId::Null, -32603, "inspection unavailable", &[]).into_bytes(),
     }
-}
-
-/// The id of a single request, for refusing it before the engine has parsed it (a rate
-/// limit); `null` for a batch or what does not parse.
-fn request_id(bytes: &[u8]) -> JsonRpcId {
-    #[derive(serde::Deserialize)]
-    struct IdOnly {
-        id: Option<Value>,
-    }
-    let id = serde_json::from_slice::<IdOnly>(bytes)
-        .ok()
-        .and_then(|m| m.id);
-    crate::policy::jsonrpc_id(id.as_ref())
 }

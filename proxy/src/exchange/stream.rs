@@ -133,12 +133,7 @@ impl AnswerStream {
                     .info()
                     .and_then(|m| m.method.clone())
                     .or(self.asked.method.clone());
-                let mut categories: Vec<&str> = Vec::new();
-                for f in &i.findings {
-                    if !categories.contains(&f.category.as_str()) {
-                        categories.push(f.category.as_str());
-                    }
-                }
+                let categories = super::inspect::categories(&i.findings);
                 let learnt = self.exchange.learn(
                     &self.live,
                     &self.who,
