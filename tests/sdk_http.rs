@@ -2,7 +2,7 @@
 //! (JSON and SSE answers), in each mode; and the proxy's own error answers on a raw socket.
 
 mod common;
-use common::{free_port, peers, python_client, python_server, wait_for, Kill, AWS};
+use common::{closed_port, free_port, peers, python_client, python_server, wait_for, Kill, AWS};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -25,11 +25,16 @@ fn sluice_serve(upstream_port: u16, mode: &str, extra: &[&str]) -> (Kill, u16) {
             "2",
         ])
         .args(extra)
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(serve_log(port)).unwrap())
         .spawn()
         .unwrap();
     wait_for(port);
     (Kill(child), port)
+}
+
+/// Where the `sluice serve` listening on `port` writes its log (read back when a test fails).
+fn serve_log(port: u16) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sluice-sdk-http-serve-{port}.log"))
 }
 
 fn run(answers: &str, mode: &str) -> (serde_json::Value, String) {
@@ -110,7 +115,13 @@ fn post(port: u16, body: &[u8]) -> (u16, serde_json::Value) {
     .unwrap();
     s.write_all(body).unwrap();
     let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
+    if let Err(e) = s.read_to_end(&mut resp) {
+        let log = std::fs::read_to_string(serve_log(port)).unwrap_or_default();
+        panic!(
+            "reading the answer: {e} (read {} bytes)\nsluice serve's log:\n{log}",
+            resp.len()
+        );
+    }
     let text = String::from_utf8_lossy(&resp);
     let status: u16 = text[9..12].parse().unwrap();
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
@@ -122,7 +133,7 @@ fn post(port: u16, body: &[u8]) -> (u16, serde_json::Value) {
 
 #[test]
 fn proxy_errors_are_json_rpc_with_the_right_status() {
-    let dead = free_port(); // nothing listens there
+    let (_held, dead) = closed_port(); // nothing listens there
     let (_proxy, port) = sluice_serve(dead, "block", &["--max-body", "1000"]);
     let (status, body) = post(port, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
     assert_eq!(status, 502);
