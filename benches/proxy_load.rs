@@ -12,7 +12,8 @@
 //!
 //! Everything runs on this machine, load generator included, so the proxy competes with its
 //! client and upstream for the cores. `cargo bench --bench proxy_load`; SLUICE_BENCH_SECS sets
-//! the duration of each run (default 5).
+//! the duration of each run (default 5), SLUICE_BENCH_INLINE_MAX the largest message scanned on
+//! the I/O thread (default 16 KiB; 0 sends every message to the scan workers).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -141,6 +142,10 @@ fn main() {
     };
     let threads = env("SLUICE_BENCH_IO_THREADS", cores);
     let workers = env("SLUICE_BENCH_SCAN_THREADS", cores);
+    let inline_max = env(
+        "SLUICE_BENCH_INLINE_MAX",
+        sluice_engine::pool::DEFAULT_INLINE_MAX,
+    );
 
     let upstream_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -161,7 +166,11 @@ fn main() {
     // The same proxy twice: without gateway controls, and with the per-message ones a call
     // meets (tool entry with tags, argument constraint, a sequence rule, an upstream rate
     // limit high enough never to refuse), which parse every request once more.
-    let pool = Arc::new(Pool::new(rules, workers).unwrap());
+    let pool = Arc::new(
+        Pool::new(rules, workers)
+            .unwrap()
+            .with_inline_max(inline_max),
+    );
     let gateway_toml = format!(
         "[[upstream]]\nurl = \"http://{up}/mcp\"\nrate = \"10000000/s\"\n[[tool]]\nname = \"echo\"\ntags = [\"reads-secrets\"]\narguments.text = {{ max_length = 1000000 }}\n[[tool]]\nname = \"send_*\"\ntags = [\"sends-external\"]\n[[sequence]]\nafter = \"reads-secrets\"\ndeny = \"sends-external\"\n"
     );

@@ -38,21 +38,25 @@ fn serve_log(port: u16) -> std::path::PathBuf {
 }
 
 fn run(answers: &str, mode: &str) -> (serde_json::Value, String) {
+    run_with(answers, mode, &[])
+}
+
+/// `run` with more arguments for sdk_http_server.py (`gzip`).
+fn run_with(answers: &str, mode: &str, server_args: &[&str]) -> (serde_json::Value, String) {
     let received = std::env::temp_dir().join(format!(
-        "sluice-http-{answers}-{mode}-{}.log",
+        "sluice-http-{answers}-{mode}-{}-{}.log",
+        server_args.join("-"),
         std::process::id()
     ));
     let _ = std::fs::remove_file(&received);
     let up = free_port();
-    let _server = python_server(
-        "sdk_http_server.py",
-        &[
-            received.display().to_string(),
-            up.to_string(),
-            answers.to_string(),
-        ],
-        up,
-    );
+    let mut args = vec![
+        received.display().to_string(),
+        up.to_string(),
+        answers.to_string(),
+    ];
+    args.extend(server_args.iter().map(|a| a.to_string()));
+    let _server = python_server("sdk_http_server.py", &args, up);
     let (_proxy, port) = sluice_serve(up, mode, &[]);
     (
         python_client(
@@ -103,6 +107,59 @@ fn python_sdk_over_streamable_http_sse_and_json_answers() {
         format!("aws_access_key_id={AWS}")
     );
     assert_eq!(got, format!("hello\nkey {AWS}\n"));
+}
+
+/// A server behind gzip middleware that compresses whatever the client allows (JSON and SSE
+/// answers alike) works through sluice as it does directly: sluice asks upstream for identity,
+/// so it can read, and redact, what comes back.
+#[test]
+fn python_sdk_behind_gzip_middleware() {
+    for answers in ["sse", "json"] {
+        // The middleware really compresses when asked to.
+        let up = free_port();
+        let log =
+            std::env::temp_dir().join(format!("sluice-gzip-probe-{}.log", std::process::id()));
+        let _server = python_server(
+            "sdk_http_server.py",
+            &[
+                log.display().to_string(),
+                up.to_string(),
+                answers.to_string(),
+                "gzip".to_string(),
+            ],
+            up,
+        );
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"probe","version":"1"}}}"#;
+        let mut s = TcpStream::connect(("127.0.0.1", up)).unwrap();
+        write!(
+            s,
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{up}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nAccept-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{init}",
+            init.len()
+        )
+        .unwrap();
+        let mut resp = Vec::new();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let _ = s.read_to_end(&mut resp);
+        let head = String::from_utf8_lossy(&resp).to_ascii_lowercase();
+        assert!(
+            head.contains("content-encoding: gzip"),
+            "{answers}: {head:.300}"
+        );
+        drop(_server);
+
+        let (r, got) = run_with(answers, "redact", &["gzip"]);
+        assert_eq!(r["tools"], serde_json::json!(["echo", "leak"]), "{answers}");
+        assert_eq!(r["clean"]["text"], "echo: hello", "{answers}");
+        assert_eq!(
+            r["secret_result"]["text"], "aws_access_key_id=[REDACTED:aws.access-key-id]",
+            "{answers}"
+        );
+        assert_eq!(
+            got, "hello\nkey [REDACTED:aws.access-key-id]\n",
+            "{answers}"
+        );
+    }
 }
 
 fn post(port: u16, body: &[u8]) -> (u16, serde_json::Value) {

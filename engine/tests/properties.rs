@@ -123,3 +123,31 @@ fn pool_inspects_on_workers() {
     }
     assert_eq!(pool.threads(), 2);
 }
+
+#[test]
+fn small_messages_are_inspected_on_the_calling_thread_large_ones_on_workers() {
+    let pool = sluice_engine::Pool::new(common::default_rules(), 2)
+        .unwrap()
+        .with_inline_max(1024);
+    let here = std::thread::current().id();
+    let thread_of = |bytes: usize| {
+        let f = pool.run_for(7, bytes, |_| std::thread::current().id());
+        futures_executor::block_on(f).unwrap()
+    };
+    assert_eq!(thread_of(100), here);
+    assert_eq!(thread_of(1024), here);
+    assert_ne!(thread_of(1025), here);
+    let none_inline = sluice_engine::Pool::new(common::default_rules(), 1)
+        .unwrap()
+        .with_inline_max(0);
+    let f = none_inline.run_for(7, 1, |_| std::thread::current().id());
+    assert_ne!(futures_executor::block_on(f).unwrap(), here);
+    // The same small message gives the same inspection either way.
+    let policy = std::sync::Arc::new(Policy::with_mode(Action::Redact));
+    let msg = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"AKIAQX7ZR2M4KD5T6WYB"}]}}"#;
+    for p in [&pool, &none_inline] {
+        let f = p.inspect_for(7, &msg[..], Direction::ServerToClient, None, policy.clone());
+        let res = futures_executor::block_on(f).unwrap().unwrap();
+        assert!(matches!(res.verdict, Verdict::Redacted(_)));
+    }
+}

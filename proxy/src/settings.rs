@@ -195,7 +195,7 @@ pub async fn live(cfg: &Config, shown: &str, threads: usize) -> Result<Live, Set
             error,
         })?;
     Ok(Live {
-        pool: Arc::new(Pool::new(rules, threads)?),
+        pool: Arc::new(Pool::new(rules, threads)?.with_inline_max(cfg.limits.scan_inline_max)),
         policy: Arc::new(policy),
         gateway: Arc::new(gateway),
         generation: 1,

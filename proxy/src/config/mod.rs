@@ -443,18 +443,32 @@ pub struct Limits {
     /// Time to the upstream's response headers.
     #[serde(default = "secs::<60>", deserialize_with = "de_duration")]
     pub upstream_timeout: Duration,
-    /// A client must send its request headers within this time (slowloris defence).
+    /// A client must send its request headers within this time (slowloris defence); a new
+    /// connection that sends no request within it is closed.
     #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
     pub client_header_timeout: Duration,
+    /// A keep-alive connection (HTTP/1.1 or HTTP/2) with no request in flight for this long
+    /// is closed.
+    #[serde(default = "secs::<60>", deserialize_with = "de_duration")]
+    pub client_idle_timeout: Duration,
     /// ... and its whole request body within this time.
     #[serde(default = "secs::<30>", deserialize_with = "de_duration")]
     pub client_body_timeout: Duration,
     /// TLS handshakes that take longer are dropped.
     #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
     pub tls_handshake_timeout: Duration,
-    /// Open client connections at once; more wait in the kernel's accept queue.
+    /// Open client connections at once; when all are taken, the longest-idle one is closed
+    /// for the next client, and if none is idle the next waits in the kernel's accept queue.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Open connections one client address may hold; more are closed at once. 0 (the
+    /// default) is no limit: behind a load balancer every client shares its address.
+    #[serde(default)]
+    pub max_connections_per_client: usize,
+    /// Messages up to this size are inspected on the thread that read them; larger ones, and
+    /// SSE chunks over it, by the scan workers, where clients take turns. 0: all on workers.
+    #[serde(default = "default_scan_inline_max", deserialize_with = "de_size")]
+    pub scan_inline_max: usize,
     /// Concurrent HTTP/2 streams per connection.
     #[serde(default = "default_h2_streams")]
     pub max_streams_per_connection: u32,
@@ -468,9 +482,12 @@ impl Default for Limits {
             upstream_connect_timeout: secs::<10>(),
             upstream_timeout: secs::<60>(),
             client_header_timeout: secs::<10>(),
+            client_idle_timeout: secs::<60>(),
             client_body_timeout: secs::<30>(),
             tls_handshake_timeout: secs::<10>(),
             max_connections: default_max_connections(),
+            max_connections_per_client: 0,
+            scan_inline_max: default_scan_inline_max(),
             max_streams_per_connection: default_h2_streams(),
         }
     }
@@ -484,6 +501,9 @@ fn default_max_event() -> usize {
 }
 fn default_max_connections() -> usize {
     4096
+}
+fn default_scan_inline_max() -> usize {
+    sluice_engine::pool::DEFAULT_INLINE_MAX
 }
 fn default_h2_streams() -> u32 {
     256

@@ -78,10 +78,13 @@ impl Exchange {
         }
         let policy = live.policy.clone();
         let text = bytes.clone();
-        let job = live.pool.run(move |insp| {
-            insp.acting_rules_in_text(&text, Scope::Results, &policy)
-                .unwrap_or_else(|_| vec!["(inspection failed)".to_string()]) // fail closed
-        });
+        let job = live
+            .pool
+            .run_for(who.scan_client(), bytes.len(), move |insp| {
+                insp.acting_rules_in_text(&text, Scope::Results, &policy)
+                    .unwrap_or_else(|_| vec!["(inspection failed)".to_string()])
+                // fail closed
+            });
         let Ok(rules) = job.await else {
             return Answered::Reply(unavailable());
         };

@@ -1,5 +1,5 @@
-//! The inspection step: one message through the engine on the worker pool, with its audit
-//! row and metrics.
+//! The inspection step: one message through the engine (on this thread when it is small, else
+//! on the worker pool in its client's turn), with its audit row and metrics.
 
 use std::time::Instant;
 
@@ -60,7 +60,13 @@ impl Exchange {
         let size = bytes.len();
         let res = live
             .pool
-            .inspect(bytes.clone(), dir, method_hint, policy.clone())
+            .inspect_for(
+                who.scan_client(),
+                bytes.clone(),
+                dir,
+                method_hint,
+                policy.clone(),
+            )
             .await;
         self.metrics.inspect_latency.observe(t.elapsed());
         let mut out = Inspected {

@@ -60,7 +60,8 @@ impl AnswerStream {
             return (Vec::new(), Some(StreamEnd::Abort));
         };
         let policy = self.live.policy.clone();
-        let job = self.live.pool.run(move |insp| {
+        let (client, bytes) = (self.who.scan_client(), chunk.len());
+        let job = self.live.pool.run_for(client, bytes, move |insp| {
             let (mut out, mut decisions) = (Vec::new(), Vec::new());
             let flow = inspector.feed(&chunk, insp, &policy, &mut out, &mut decisions);
             (inspector, out, decisions, flow)

@@ -64,6 +64,14 @@ pub struct Who {
 }
 
 impl Who {
+    /// The number the scan workers serve this client's work under: clients with queued large
+    /// messages take turns (see `sluice_engine::Pool::run_for`).
+    pub fn scan_client(&self) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(&self.key)
+    }
+
     /// The wrapped stdio server's one client.
     pub fn stdio(server: String) -> Who {
         Who {

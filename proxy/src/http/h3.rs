@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, StreamBody};
@@ -16,8 +15,6 @@ use super::respond::{Body, BoxError};
 use super::{handle, Conn, State};
 use crate::config::Limits;
 
-/// Idle QUIC connections are closed after this.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Flow-control windows: what one stream, and one connection, may have in flight unread.
 /// They bound memory per client whatever the body cap.
 const STREAM_WINDOW: u32 = 1 << 20;
@@ -37,7 +34,9 @@ pub(super) fn endpoint(
     transport
         .max_concurrent_bidi_streams(limits.max_streams_per_connection.into())
         .max_concurrent_uni_streams(8u32.into())
-        .max_idle_timeout(IDLE_TIMEOUT.try_into().ok())
+        // QUIC's idle timeout counts time without packets: a client's keep-alive PINGs keep
+        // the connection open, as HTTP/2 PINGs do not.
+        .max_idle_timeout(limits.client_idle_timeout.try_into().ok())
         .stream_receive_window(STREAM_WINDOW.into())
         .receive_window(CONNECTION_WINDOW.into());
     cfg.transport_config(Arc::new(transport));

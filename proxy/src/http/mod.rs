@@ -4,6 +4,7 @@
 //! statuses, GET streams' framing, DELETE) passes through with its status and headers.
 
 mod checks;
+mod conns;
 mod h3;
 mod handle;
 pub mod params;
@@ -17,6 +18,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http_body_util::BodyExt;
 use hyper::service::service_fn;
 pub use hyper::Uri;
 use hyper_rustls::HttpsConnector;
@@ -145,6 +147,7 @@ impl HttpProxy {
         let routes = routes::Routes::new(&self.upstreams);
         let acceptor = self.tls.clone().map(TlsAcceptor::from);
         let slots = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
+        let conns = conns::Conns::new(self.limits.max_connections_per_client);
         let live = LiveHandle::new(Live {
             pool: self.pool.clone(),
             policy: self.policy.clone(),
@@ -172,31 +175,45 @@ impl HttpProxy {
         let h3_serve = endpoint.map(|e| h3::serve(state.clone(), e));
         let tcp_serve = async move {
             loop {
-                // Over the connection limit, new clients wait in the kernel's backlog.
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
-                };
                 let Ok((stream, peer)) = listener.accept().await else {
                     continue;
+                };
+                let Some(registration) = conns.register(peer.ip()) else {
+                    tracing::debug!(client = %peer, "connection refused: over the per-client limit");
+                    continue;
+                };
+                let slot = match slots.clone().try_acquire_owned() {
+                    Ok(slot) => slot,
+                    Err(_) => {
+                        // Full: an idle keep-alive connection makes room; if every one is
+                        // busy, this client (and those behind it in the backlog) waits.
+                        conns.evict_idle(&registration);
+                        let Ok(slot) = slots.clone().acquire_owned().await else {
+                            return;
+                        };
+                        slot
+                    }
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
+                    let activity = registration.activity.clone();
+                    let _registration = registration;
                     let conn = Conn {
                         peer,
                         tls: acceptor.is_some(),
                         h3: false,
                     };
                     match acceptor {
-                        None => serve_connection(state, conn, stream).await,
+                        None => serve_connection(state, conn, stream, activity).await,
                         Some(acc) => {
                             let limit = state.proxy.limits.tls_handshake_timeout;
                             if let Ok(Ok(tls)) =
                                 tokio::time::timeout(limit, acc.accept(stream)).await
                             {
-                                serve_connection(state, conn, tls).await;
+                                serve_connection(state, conn, tls, activity).await;
                             }
                         }
                     }
@@ -220,8 +237,15 @@ impl HttpProxy {
     }
 }
 
-async fn serve_connection<S>(state: Arc<State>, conn: Conn, stream: S)
-where
+/// How long a closing connection may take to finish the answers it is sending.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn serve_connection<S>(
+    state: Arc<State>,
+    conn: Conn,
+    stream: S,
+    activity: Arc<conns::Activity>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &state.proxy.limits;
@@ -235,16 +259,33 @@ where
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_streams_per_connection);
     let svc_state = state.clone();
+    let svc_activity = activity.clone();
     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let state = svc_state.clone();
+        let in_flight = svc_activity.begin();
         let req = req.map(respond::boxed);
         async move {
             let mut resp = handle::handle(state.clone(), conn, req).await;
             if let Some(v) = &state.alt_svc {
                 resp.headers_mut().insert("alt-svc", v.clone());
             }
+            // The request counts as in flight until its answer's body is sent or dropped.
+            let resp = resp.map(|body| {
+                body.map_frame(move |frame| {
+                    let _held = &in_flight;
+                    frame
+                })
+                .boxed()
+            });
             Ok::<_, Infallible>(resp)
         }
     });
-    let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+    let served = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(served);
+    tokio::select! {
+        _ = served.as_mut() => return,
+        _ = activity.expired(limits.client_header_timeout, limits.client_idle_timeout) => {}
+    }
+    served.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(CLOSE_GRACE, served).await;
 }

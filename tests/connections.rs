@@ -1,0 +1,201 @@
+//! Connection hygiene of `sluice serve`: idle sockets cannot lock clients out. A connection
+//! that sends nothing is closed after the header timeout, a keep-alive connection after the
+//! idle timeout; when every slot is taken the longest-idle connection makes room; one address
+//! can be capped.
+
+mod common;
+use common::{dir, free_port, wait_for, Kill};
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn serve(name: &str, limits: &str, up: SocketAddr) -> (Kill, u16) {
+    let d = dir(name);
+    let port = free_port();
+    let cfg = d.join("sluice.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[listen]\naddress = \"127.0.0.1:{port}\"\n[limits]\n{limits}\n[[upstream]]\nurl = \"http://{up}/mcp\"\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--threads", "2", "--config"])
+        .arg(&cfg)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(port);
+    (Kill(child), port)
+}
+
+const CALL: &str =
+    r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}"#;
+
+fn request(port: u16, connection: &str) -> String {
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n{CALL}",
+        CALL.len()
+    )
+}
+
+/// Sends one request on a fresh connection and reads the whole answer.
+fn call(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request(port, "close").as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// How long until the server closes `s` (reads until EOF or a reset), at most `limit`.
+fn closed_after(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let t = Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) if t.elapsed() < limit => return Some(t.elapsed()),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+fn replay_upstream(rt: &tokio::runtime::Runtime) -> SocketAddr {
+    let server = sluice_proxy::replay::ReplayServer::new(Default::default());
+    let (up, serve) = rt
+        .block_on(server.bind(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .unwrap();
+    rt.spawn(serve);
+    up
+}
+
+#[test]
+fn idle_connections_cannot_lock_clients_out() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = replay_upstream(&rt);
+    let (_proxy, port) = serve(
+        "conns-idle",
+        "max_connections = 8\nclient_header_timeout = \"2s\"\nclient_idle_timeout = \"3s\"",
+        up,
+    );
+    // More silent connections than there are slots, then an ordinary call.
+    let idle: Vec<TcpStream> = (0..24)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let answer = call(port);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "answered after {:?} behind idle connections",
+        t.elapsed()
+    );
+    drop(idle);
+
+    // A connection that never sends a byte is closed after the header timeout.
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let took =
+        closed_after(&mut silent, Duration::from_secs(8)).expect("silent connection kept open");
+    assert!(
+        took > Duration::from_millis(1500) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+
+    // A keep-alive HTTP/1.1 connection is served twice, then closed when its next request's
+    // headers do not come within the header timeout (2 s, shorter than the idle timeout).
+    let mut kept = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for _ in 0..2 {
+        kept.write_all(request(port, "keep-alive").as_bytes())
+            .unwrap();
+        let mut buf = [0u8; 8192];
+        let n = kept.read(&mut buf).unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let took = closed_after(&mut kept, Duration::from_secs(8)).expect("idle keep-alive kept open");
+    assert!(
+        took > Duration::from_millis(200) && took < Duration::from_secs(2),
+        "closed {took:?} after the last answer plus 1.5 s"
+    );
+}
+
+/// HTTP/2 has no header timeout between streams: the idle timeout closes a connection with
+/// no open stream, and not while one is open.
+#[test]
+fn idle_http2_connections_are_closed() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = replay_upstream(&rt);
+    let (_proxy, port) = serve(
+        "conns-h2",
+        "client_header_timeout = \"1s\"\nclient_idle_timeout = \"3s\"",
+        up,
+    );
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (mut send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        let conn = tokio::spawn(conn);
+        for _ in 0..2 {
+            let req = hyper::Request::post(format!("http://127.0.0.1:{port}/mcp"))
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(Full::new(Bytes::from(CALL)))
+                .unwrap();
+            let resp = send.send_request(req).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.into_body().collect().await.unwrap();
+            // Longer than the header timeout: an HTTP/2 connection is not closed by it.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        let t = Instant::now();
+        tokio::time::timeout(Duration::from_secs(8), conn)
+            .await
+            .expect("idle HTTP/2 connection kept open")
+            .unwrap()
+            .ok();
+        let took = t.elapsed();
+        assert!(
+            took > Duration::from_millis(1000) && took < Duration::from_secs(3),
+            "closed {took:?} after the last answer plus 1.5 s"
+        );
+    });
+}
+
+#[test]
+fn one_address_can_be_capped() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = replay_upstream(&rt);
+    let (_proxy, port) = serve("conns-cap", "max_connections_per_client = 3", up);
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut over = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = over.write_all(request(port, "close").as_bytes());
+    let took = closed_after(&mut over, Duration::from_secs(5)).expect("over the cap kept open");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let answer = call(port);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

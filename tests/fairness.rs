@@ -1,0 +1,143 @@
+//! One client flooding `sluice serve` with large, expensive messages does not stall another
+//! client's small calls: small messages are inspected where they are read, and large ones
+//! wait for the scan workers in their client's turn.
+
+mod common;
+use common::{dir, free_port, wait_for, Kill};
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn post(port: u16, body: &str) -> Vec<u8> {
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Sends `request` from `source` (a loopback address: each is a different client to sluice)
+/// and returns the answer's status line.
+async fn call(source: [u8; 4], port: u16, request: &[u8]) -> String {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    let mut s = socket
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap();
+    s.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    let end = answer
+        .iter()
+        .position(|&b| b == b'\r')
+        .unwrap_or(answer.len());
+    String::from_utf8_lossy(&answer[..end]).into_owned()
+}
+
+/// A runtime for the flooding client. It stands for other machines: on this 2-core box it runs
+/// at nice 10, so what the small calls measure is sluice's scheduling of its own work, not the
+/// load generator's 4 MiB reads and writes taking the cores.
+fn elsewhere() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_thread_start(|| {
+            // SAFETY: lowers the calling thread's priority only.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+            }
+        })
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_flood_of_large_messages_does_not_stall_small_calls() {
+    // Workers enough that the upstream's echo of a small call never waits behind its
+    // synchronous work on a 4 MiB one.
+    let upstream_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(8)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = sluice_proxy::replay::ReplayServer::new(Default::default());
+    let (up, serve) = upstream_rt
+        .block_on(server.bind(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .unwrap();
+    upstream_rt.spawn(serve);
+    let d = dir("fairness");
+    let port = free_port();
+    let cfg = d.join("sluice.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[listen]\naddress = \"127.0.0.1:{port}\"\n[[upstream]]\nurl = \"http://{up}/mcp\"\n"
+        ),
+    )
+    .unwrap();
+    let _proxy = Kill(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--threads", "2", "--config"])
+            .arg(&cfg)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port);
+
+    // 4 MiB of a credential keyword, again and again: the most expensive text to confirm.
+    let text = "password=".repeat((4 << 20) / 9);
+    let big = Arc::new(post(
+        port,
+        &format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
+        ),
+    ));
+    let small = post(
+        port,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooded = Arc::new(AtomicUsize::new(0));
+    let flood_rt = elsewhere();
+    for _ in 0..4 {
+        let (big, stop, flooded) = (big.clone(), stop.clone(), flooded.clone());
+        flood_rt.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                call([127, 0, 0, 2], port, &big).await;
+                flooded.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    std::thread::sleep(Duration::from_secs(1));
+
+    let victim_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut took: Vec<Duration> = victim_rt.block_on(async {
+        let mut took = Vec::new();
+        for _ in 0..100 {
+            let t = Instant::now();
+            let status = call([127, 0, 0, 1], port, &small).await;
+            took.push(t.elapsed());
+            assert_eq!(status, "HTTP/1.1 200 OK");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        took
+    });
+    stop.store(true, Ordering::Relaxed);
+    took.sort();
+    let (p50, p99) = (took[49], took[98]);
+    let flood = flooded.load(Ordering::Relaxed);
+    eprintln!("small calls under the flood: p50 {p50:?}, p99 {p99:?}, max {:?}; large messages answered meanwhile: {flood}", took[99]);
+    assert!(flood >= 1, "the flood never got through");
+    assert!(p99 < Duration::from_millis(50), "p99 {p99:?} (p50 {p50:?})");
+    drop(flood_rt);
+}
