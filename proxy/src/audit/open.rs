@@ -60,7 +60,7 @@ pub enum AuditError {
         /// What is wrong and what to do.
         message: String,
     },
-    /// The checkpoint is unreadable or forged, or the file falls short of it.
+    /// The checkpoint is unreadable, cannot be written, or is not sealed with the key.
     #[error("{0}")]
     Checkpoint(#[from] CheckpointError),
     /// The file falls short of its checkpoint.
