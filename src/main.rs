@@ -58,7 +58,7 @@ enum Command {
     Tools(cmd::tools::Args),
     /// Calls held for a human: list, allow, deny (through `serve`'s admin API).
     Approvals(cmd::approvals::Args),
-    /// Audit files: verify the hash chain.
+    /// Audit files: verify the chain (HMAC with a key, else SHA-256) and the checkpoint.
     Audit(cmd::audit::Args),
 }
 

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use sluice_engine::{CompileError, CompiledRules, LoadError, Policy, Pool, Ruleset, ScanError};
 
+use crate::audit::AuditKey;
+use crate::audit::{AuditError, AuditLog, AuditOptions, CheckpointOptions, KeyError, Seal};
 use crate::config::Config;
 use crate::live::Live;
 use crate::policy::{Gateway, GatewayError};
@@ -56,6 +58,22 @@ pub enum SettingsError {
         /// What is wrong (never the salt).
         message: String,
     },
+    /// `[audit]` keys that cannot go together (a key or checkpoint with no audit file).
+    #[error("{shown}: {message}")]
+    Audit {
+        /// The config's name.
+        shown: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The audit key cannot be read, or is too short (the message names its file or
+    /// variable, never the key).
+    #[error(transparent)]
+    AuditKey(#[from] KeyError),
+    /// The audit file cannot be written: locked by another process, a chain that cannot be
+    /// continued, a file that falls short of its checkpoint.
+    #[error(transparent)]
+    AuditFile(#[from] AuditError),
     /// A gateway section is inconsistent, or the JWKS could not be loaded.
     #[error("{shown}: {error}")]
     Gateway {
@@ -90,10 +108,61 @@ pub fn check(cfg: &Config, shown: &str) -> Result<(), SettingsError> {
             });
         }
     }
+    check_audit(cfg, shown)?;
     Gateway::validate(cfg).map_err(|error| SettingsError::Gateway {
         shown: shown.to_string(),
         error,
     })
+}
+
+/// `[audit]` as a whole: a key or a checkpoint needs rows in a file (`path`, or `--audit`),
+/// and a checkpoint cannot follow rows on stdout, which start a new chain at every start.
+fn check_audit(cfg: &Config, shown: &str) -> Result<(), SettingsError> {
+    let a = &cfg.audit;
+    let error = |message: &str| SettingsError::Audit {
+        shown: shown.to_string(),
+        message: message.to_string(),
+    };
+    let keyed = a.key_file.is_some() || a.key_env.is_some();
+    match &a.path {
+        None if keyed || a.checkpoint.is_some() => Err(error(
+            "[audit] key_file, key_env and checkpoint need [audit] path (or --audit FILE)",
+        )),
+        Some(p) if p.as_os_str() == "-" && a.checkpoint.is_some() => Err(error(
+            "[audit] checkpoint needs rows in a file: rows on stdout (path = \"-\") start a new chain at every start",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// How the config's audit rows are sealed: HMAC-SHA-256 under the key of `key_file` or
+/// `key_env`, else plain SHA-256. Errors: [`SettingsError::AuditKey`].
+pub fn audit_seal(cfg: &Config) -> Result<Seal, SettingsError> {
+    let key = match (&cfg.audit.key_file, &cfg.audit.key_env) {
+        (Some(p), _) => Some(AuditKey::from_file(p)?),
+        (None, Some(var)) => Some(AuditKey::from_env(var)?),
+        (None, None) => None,
+    };
+    Ok(key.map_or(Seal::Hash, Seal::Mac))
+}
+
+/// The audit trail the config asks for, opened (and locked) to append to; `None` without
+/// `[audit] path`. Errors: [`SettingsError::Audit`], [`SettingsError::AuditKey`],
+/// [`SettingsError::AuditFile`].
+pub fn audit_log(cfg: &Config, shown: &str) -> Result<Option<AuditLog>, SettingsError> {
+    check_audit(cfg, shown)?;
+    let Some(path) = &cfg.audit.path else {
+        return Ok(None);
+    };
+    let opts = AuditOptions {
+        every_message: cfg.audit.all,
+        seal: audit_seal(cfg)?,
+        checkpoint: cfg.audit.checkpoint.as_ref().map(|p| CheckpointOptions {
+            path: p.clone(),
+            interval: cfg.audit.checkpoint_interval,
+        }),
+    };
+    Ok(Some(AuditLog::open(path, opts)?))
 }
 
 /// A warning for a config that holds calls for approval with no admin API to approve them
@@ -295,6 +364,40 @@ mod tests {
             format!("{held}[admin]\nlisten = \"127.0.0.1:9\"\nkey_sha256 = \"{key}\"\n");
         let cfg = Config::from_str(&with_admin, "x.toml").unwrap();
         assert_eq!(approval_warning(&cfg), None);
+    }
+
+    #[test]
+    fn audit_keys_and_checkpoints_need_an_audit_file_and_a_long_key() {
+        let needs_path = refusal("[audit]\nkey_env = \"SLUICE_TEST_AUDIT_KEY_A\"\n").unwrap();
+        assert!(needs_path.contains("need [audit] path"), "{needs_path}");
+        let stdout = refusal("[audit]\npath = \"-\"\ncheckpoint = \"cp\"\n").unwrap();
+        assert!(stdout.contains("rows on stdout"), "{stdout}");
+        assert!(refusal("[audit]\npath = \"a.jsonl\"\ncheckpoint = \"cp\"\n").is_none());
+        let dir = std::env::temp_dir().join(format!("sluice-audit-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("audit.key");
+        std::fs::write(&key, "fabricated-short-key\n").unwrap();
+        let text = format!(
+            "[audit]\npath = \"a.jsonl\"\nkey_file = \"{}\"\n",
+            key.display()
+        );
+        let cfg = Config::from_str(&text, "x.toml").unwrap();
+        let err = audit_seal(&cfg).unwrap_err().to_string();
+        assert!(
+            err.contains("holds 20 bytes") && err.contains("audit.key"),
+            "{err}"
+        );
+        assert!(!err.contains("fabricated-short-key"), "{err}");
+        std::fs::write(&key, "fabricated-audit-key-long-enough-0123456789\n").unwrap();
+        assert!(matches!(audit_seal(&cfg).unwrap(), Seal::Mac(_)));
+        let unset = "[audit]\npath = \"a.jsonl\"\nkey_env = \"SLUICE_TEST_AUDIT_KEY_UNSET\"\n";
+        let err = audit_seal(&Config::from_str(unset, "x.toml").unwrap()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("SLUICE_TEST_AUDIT_KEY_UNSET is not set"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use sluice_proxy::admin::Admin;
-use sluice_proxy::audit::AuditLog;
+use sluice_proxy::audit::Seal;
 use sluice_proxy::config::{
     parse_duration, parse_size, Config, ModeName, TlsFiles, UpstreamConfig,
 };
@@ -37,7 +37,7 @@ Gateway controls, all in the config file: client keys and JWTs ([[client]], [aut
 tool/resource/prompt allowlists and argument constraints ([[client]], [[upstream]], [[tool]]), \
 rate limits and daily byte budgets, tool pinning ([pins]; `sluice tools`), sequence rules \
 ([[sequence]]), human approval ([approval]; `sluice approvals`), an egress guard ([egress]), \
-hash-chained audit rows (`sluice audit verify`), and [admin] for /healthz, /readyz, /metrics. \
+chained audit rows (HMAC-SHA-256 with [audit] key_file; `sluice audit verify`), and [admin] for /healthz, /readyz, /metrics. \
 SIGHUP or an edit of the config, rules or JWKS file reloads them atomically.")]
 pub struct Args {
     /// TOML configuration file (see examples/sluice.toml). Flags override its values.
@@ -235,6 +235,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     a.listen
                 );
             }
+            if let Some(p) = &cfg.audit.path {
+                println!("audit: {}", audit_summary(&cfg, p)?);
+            }
             println!(
                 "rules: {} compiled; mode: {:?}; fail {}",
                 pool.rules().ruleset.len(),
@@ -243,13 +246,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
             return Ok(());
         }
-        let audit = match &cfg.audit.path {
-            Some(p) => Some(Arc::new(
-                AuditLog::open(p, cfg.audit.all)
-                    .with_context(|| format!("cannot open audit file {}", p.display()))?,
-            )),
-            None => None,
-        };
+        let audit = settings::audit_log(&cfg, &shown)?.map(Arc::new);
         let runtime = Arc::new(Runtime {
             pins: cfg
                 .pins
@@ -335,13 +332,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 None => std::future::pending().await,
             }
         };
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = serve => {}
             _ = admin => {}
             _ = reloader.run() => {}
             _ = tokio::signal::ctrl_c() => eprintln!("sluice: stopping"),
+            _ = terminate.recv() => eprintln!("sluice: stopping"),
+        }
+        // Connections may still hold the trail: the last checkpoint is written here.
+        if let Some(a) = &audit {
+            if let Err(e) = a.checkpoint() {
+                eprintln!("sluice: cannot write the audit checkpoint: {e}");
+            }
         }
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--check`'s line on the audit trail: where, how sealed (the key is read, so a missing or
+/// short key shows here), where the checkpoint goes.
+fn audit_summary(cfg: &Config, path: &std::path::Path) -> anyhow::Result<String> {
+    let seal = match settings::audit_seal(cfg)? {
+        Seal::Mac(_) => "rows chained with HMAC-SHA-256",
+        Seal::Hash => "rows chained with plain SHA-256 (no key: detects accidental damage only)",
+    };
+    let checkpoint = match &cfg.audit.checkpoint {
+        Some(c) => format!(
+            "; checkpoint {} every {:?}",
+            c.display(),
+            cfg.audit.checkpoint_interval
+        ),
+        None => "; no checkpoint (rows cut from the end go unnoticed)".into(),
+    };
+    Ok(format!("{}, {seal}{checkpoint}", path.display()))
 }

@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
-use sluice_proxy::audit::AuditLog;
 use sluice_proxy::stdio::StdioProxy;
 
 use super::inspect::{policy_for, Mode};
@@ -74,17 +72,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     policy.fail_open |= args.fail_open;
     policy.max_message_bytes = args.max_message_bytes;
-    let audit = match &cfg.audit.path {
+    if cfg.audit.path.as_deref() == Some(std::path::Path::new("-")) {
         // stdout carries the protocol here.
-        Some(p) if p.as_os_str() == "-" => {
-            anyhow::bail!("--audit - is not available with stdio: name a file")
-        }
-        Some(p) => Some(Arc::new(
-            AuditLog::open(p, cfg.audit.all)
-                .with_context(|| format!("cannot open audit file {}", p.display()))?,
-        )),
-        None => None,
-    };
+        anyhow::bail!("--audit - is not available with stdio: name a file")
+    }
+    let audit = sluice_proxy::settings::audit_log(&cfg, &shown)?.map(Arc::new);
     let gateway = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
@@ -103,11 +95,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let code = StdioProxy {
         rules,
         policy: Arc::new(policy),
-        audit,
+        audit: audit.clone(),
         command: args.command,
         gateway: Arc::new(gateway),
         runtime: Arc::new(runtime),
     }
     .run()?;
+    // Threads still reading the client may hold the trail: the last checkpoint is written here.
+    if let Some(a) = &audit {
+        if let Err(e) = a.checkpoint() {
+            eprintln!("sluice: cannot write the audit checkpoint: {e}");
+        }
+    }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -512,8 +512,8 @@ fn secs<const N: u64>() -> Duration {
     Duration::from_secs(N)
 }
 
-/// `[audit]`: where audit rows go.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[audit]`: where audit rows go, and how they are sealed and checkpointed.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// File to append rows to, or `-` for stdout. No audit when absent.
@@ -524,7 +524,43 @@ pub struct AuditConfig {
     /// File holding the fingerprint salt, so fingerprints correlate across restarts and
     /// instances. A fresh random salt per start when absent.
     pub salt_file: Option<PathBuf>,
+    /// File holding the audit key (at least 32 bytes, surrounding whitespace removed): rows
+    /// are chained with HMAC-SHA-256 under it. Without a key (or `key_env`), plain SHA-256.
+    pub key_file: Option<PathBuf>,
+    /// ... or the environment variable holding it.
+    pub key_env: Option<String>,
+    /// File the chain's head (last row's seq and seal) is written to, so that rows cut from
+    /// the end of the audit file show (`sluice audit verify --checkpoint`).
+    pub checkpoint: Option<PathBuf>,
+    /// How often the checkpoint is rewritten when rows were written [default: 10s; at least
+    /// 100ms]. Also at shutdown.
+    #[serde(
+        default = "default_checkpoint_interval",
+        deserialize_with = "de_duration"
+    )]
+    pub checkpoint_interval: Duration,
 }
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            path: None,
+            all: false,
+            salt_file: None,
+            key_file: None,
+            key_env: None,
+            checkpoint: None,
+            checkpoint_interval: default_checkpoint_interval(),
+        }
+    }
+}
+
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// The shortest `[audit] checkpoint_interval`: each checkpoint syncs the audit file.
+pub const MIN_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// `[http]`: transport checks on client requests.
 #[derive(Debug, Clone, Deserialize)]
@@ -725,6 +761,14 @@ impl Config {
                 "[listen.http3] needs [listen] tls: QUIC is always encrypted".into(),
             ));
         }
+        if cfg.audit.key_file.is_some() && cfg.audit.key_env.is_some() {
+            return Err(invalid("[audit] set key_file or key_env, not both".into()));
+        }
+        if cfg.audit.checkpoint_interval < MIN_CHECKPOINT_INTERVAL {
+            return Err(invalid(format!(
+                "[audit] checkpoint_interval must be at least {MIN_CHECKPOINT_INTERVAL:?}: each checkpoint syncs the audit file"
+            )));
+        }
         for v in &cfg.http.protocol_versions {
             if !is_version_shaped(v) {
                 return Err(invalid(format!(
@@ -760,7 +804,14 @@ impl Config {
         if let Some(p) = &mut self.audit.path {
             fix(p);
         }
-        if let Some(p) = &mut self.audit.salt_file {
+        for p in [
+            &mut self.audit.salt_file,
+            &mut self.audit.key_file,
+            &mut self.audit.checkpoint,
+        ]
+        .into_iter()
+        .flatten()
+        {
             fix(p);
         }
         if let Some(p) = &mut self.pins.path {
@@ -933,6 +984,15 @@ mod tests {
                 "share the prefix",
             ),
             ("[http]\nprotocol_versions = [\"v2\"]\n", "v2"),
+            (
+                "[audit]\nkey_file = \"k\"\nkey_env = \"K\"\n",
+                "key_file or key_env, not both",
+            ),
+            (
+                "[audit]\ncheckpoint_interval = \"10ms\"\n",
+                "at least 100ms",
+            ),
+            ("[audit]\ncheckpoint_every = \"1s\"\n", "checkpoint_every"),
         ] {
             let err = Config::from_str(text, "x.toml").unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
