@@ -207,6 +207,7 @@ fn main() {
     let rules = CompiledRules::compile(Ruleset::embedded_default()).unwrap();
     let proxy = HttpProxy {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        allowed_hosts: Vec::new(),
         tls: Some(tls::server_config(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap()),
         upstreams: vec![UpstreamConfig {
             url: format!("http://{up}/mcp"),

@@ -182,6 +182,7 @@ fn main() {
     ] {
         let proxy = HttpProxy {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            allowed_hosts: Vec::new(),
             tls: None,
             upstreams: vec![UpstreamConfig {
                 url: format!("http://{up}/mcp"),

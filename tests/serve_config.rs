@@ -122,7 +122,7 @@ prefix = "/plain"
     use std::io::{Read, Write};
     write!(
         s,
-        "POST /elsewhere HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        "POST /elsewhere HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
     )
     .unwrap();
     let mut answer = String::new();
@@ -327,14 +327,14 @@ url = "http://{up}/mcp"
 
     // Headers that never finish: the connection is dropped after client_header_timeout.
     let t = Instant::now();
-    let slow = raw(port, "POST /mcp HTTP/1.1\r\nHost: x\r\n", w);
+    let slow = raw(port, "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n", w);
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     assert!(!slow.contains("200"), "{slow}");
     // A body that never finishes: 408 after client_body_timeout.
     let t = Instant::now();
     let slow = raw(
         port,
-        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"",
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"",
         w,
     );
     assert!(slow.starts_with("HTTP/1.1 408"), "{slow}");
@@ -389,7 +389,7 @@ fn upstream_error_answers_pass_through_unless_they_leak() {
     );
     wait_for(port);
     let req = |path: &str| {
-        format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 46\r\nConnection: close\r\n\r\n{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}")
+        format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 46\r\nConnection: close\r\n\r\n{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}")
     };
     let a = raw(port, &req("/mcp"), Duration::from_secs(5));
     assert!(a.starts_with("HTTP/1.1 401"), "{a}");
@@ -460,7 +460,7 @@ fn client_disconnect_cancels_the_upstream_request() {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         write!(
             s,
-            "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
@@ -730,7 +730,7 @@ fn client_keys_authenticate_and_are_not_forwarded() {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
     let post = |auth: &str| {
         format!(
-            "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
     };
@@ -767,4 +767,128 @@ fn client_keys_authenticate_and_are_not_forwarded() {
     let rows = std::fs::read_to_string(&audit).unwrap();
     assert!(rows.contains("\"identity\":\"alice\""), "{rows}");
     assert!(!rows.contains(&key), "{rows}");
+}
+
+/// The DNS-rebinding defence and path normalisation from outside: a rebound name in `Host`
+/// (with its matching `Origin`), an `Origin` that only starts like a loopback address, and
+/// dot segments (plain and percent-encoded) that would climb out of a route's prefix are
+/// refused before anything reaches the upstream, each with an audit row and a count in
+/// /metrics; loopback names, configured names and in-prefix paths are served, the latter
+/// normalised on their way upstream.
+#[test]
+fn rebinding_hosts_and_dot_segments_are_refused() {
+    let d = dir("rebinding");
+    let (up, requests) = capturing_upstream();
+    let port = free_port();
+    let admin = free_port();
+    let _proxy = serve_with_config(
+        &d,
+        "rebinding.toml",
+        &format!(
+            r#"
+[listen]
+address = "127.0.0.1:{port}"
+allowed_hosts = ["mcp.example.com"]
+[audit]
+path = "audit.jsonl"
+[admin]
+listen = "127.0.0.1:{admin}"
+[[upstream]]
+url = "http://127.0.0.1:{up}/mcp"
+prefix = "/a"
+"#
+        ),
+    );
+    wait_for(port);
+    wait_for(admin);
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let post = |path: &str, host: &str, origin: &str| {
+        let origin = if origin.is_empty() {
+            String::new()
+        } else {
+            format!("Origin: {origin}\r\n")
+        };
+        let answer = raw(
+            port,
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\n{origin}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+            Duration::from_secs(5),
+        );
+        let status: u16 = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, answer)
+    };
+    let local = format!("127.0.0.1:{port}");
+    let forwarded = |want: &str| {
+        let got = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+        let line = got.lines().next().unwrap_or("").to_string();
+        assert_eq!(line, format!("POST {want} HTTP/1.1"), "{got}");
+    };
+
+    // (a) A page at evil.example whose name now resolves to 127.0.0.1.
+    let evil = format!("evil.example:{port}");
+    let (s, a) = post("/a", &evil, &format!("http://{evil}"));
+    assert_eq!(s, 403, "{a}");
+    assert!(a.contains("-32600") && a.contains("allowed_hosts"), "{a}");
+    // (b) An origin that only starts like a loopback address.
+    let (s, a) = post("/a", &local, "http://127.0.0.1.evil.example");
+    assert_eq!(s, 403, "{a}");
+    // (c) Dot segments out of /a, as they are and percent-encoded.
+    let (s, a) = post("/a/../b", &local, "");
+    assert_eq!(s, 400, "{a}");
+    let (s, a) = post("/a/%2e%2e/admin", &local, "");
+    assert_eq!(s, 400, "{a}");
+    let (s, a) = post("/a/%2F..%2Fadmin", &local, "");
+    assert_eq!(s, 400, "{a}");
+    assert!(
+        requests.try_recv().is_err(),
+        "a refused request reached the upstream"
+    );
+
+    // Served: loopback hosts and origins, the configured name (any case, trailing dot), and a
+    // path that stays under /a, normalised.
+    let (s, a) = post("/a", &local, "");
+    assert_eq!(s, 200, "{a}");
+    forwarded("/mcp");
+    let (s, a) = post("/a", &format!("localhost:{port}"), "http://localhost:5173");
+    assert_eq!(s, 200, "{a}");
+    forwarded("/mcp");
+    let (s, a) = post("/a/x", &format!("[::1]:{port}"), "http://[::1]:8080");
+    assert_eq!(s, 200, "{a}");
+    forwarded("/mcp/x");
+    let name = format!("MCP.Example.COM.:{port}");
+    let (s, a) = post("/a/%7Eme/./y/../z", &name, "https://mcp.example.com");
+    assert_eq!(s, 200, "{a}");
+    forwarded("/mcp/~me/z");
+
+    std::thread::sleep(Duration::from_millis(200));
+    let rows = std::fs::read_to_string(d.join("audit.jsonl")).unwrap();
+    let denied: Vec<serde_json::Value> = rows
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event"] == "denied")
+        .collect();
+    let controls: Vec<&str> = denied
+        .iter()
+        .map(|r| r["control"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        controls,
+        ["host", "origin", "path", "path", "path"],
+        "{rows}"
+    );
+    let metrics = raw(
+        admin,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    for (control, n) in [("host", 1), ("origin", 1), ("path", 3)] {
+        let line = format!("sluice_denials_total{{control=\"{control}\"}} {n}");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
 }

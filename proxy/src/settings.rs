@@ -178,6 +178,22 @@ pub fn approval_warning(cfg: &Config) -> Option<String> {
     })
 }
 
+/// A warning for a listener on a wildcard address (0.0.0.0, ::) with no `[listen]
+/// allowed_hosts`: it accepts connections from anywhere but answers only requests addressed
+/// to a loopback name, so remote clients get 403 until the names they use are listed. (The
+/// DNS-rebinding defence has no safe default for names it cannot know.)
+pub fn host_warning(cfg: &Config) -> Option<String> {
+    let ip = cfg.listen.address.ip();
+    (ip.is_unspecified() && cfg.listen.allowed_hosts.is_empty()).then(|| {
+        format!(
+            "[listen] address {ip} accepts remote connections, but with no [listen] \
+             allowed_hosts only requests addressed to localhost or a loopback address are \
+             served: list the names clients use (allowed_hosts = [\"mcp.example.com\"], or \
+             --allow-host mcp.example.com), others get 403"
+        )
+    })
+}
+
 /// The ruleset of `files` (the embedded default when empty) plus `add`.
 pub fn ruleset(files: &[PathBuf], add: &[PathBuf]) -> Result<Ruleset, LoadError> {
     let mut set = if files.is_empty() {
@@ -398,6 +414,18 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_wildcard_listener_without_host_names_is_warned_about() {
+        let warning = |text: &str| host_warning(&Config::from_str(text, "x.toml").unwrap());
+        let wildcard = "[listen]\naddress = \"0.0.0.0:7070\"\n";
+        assert!(warning(wildcard).unwrap().contains("allowed_hosts"));
+        assert!(warning("[listen]\naddress = \"[::]:7070\"\n").is_some());
+        let named = format!("{wildcard}allowed_hosts = [\"mcp.example.com\"]\n");
+        assert_eq!(warning(&named), None);
+        assert_eq!(warning(""), None, "the default listens on loopback");
+        assert_eq!(warning("[listen]\naddress = \"10.0.0.5:7070\"\n"), None);
     }
 
     #[test]

@@ -111,6 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let make_proxy = |listen| -> anyhow::Result<HttpProxy> {
             Ok(HttpProxy {
                 listen,
+                allowed_hosts: Vec::new(),
                 tls: None,
                 upstreams: vec![upstream.clone()],
                 pool: Arc::new(Pool::new(rules.clone(), 2)?),

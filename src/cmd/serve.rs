@@ -53,6 +53,11 @@ pub struct Args {
     /// Address to listen on [default: 127.0.0.1:7070].
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// A host name (or IP address) clients may address sluice by besides localhost, loopback
+    /// addresses and the listen address; repeatable. Added to [listen] allowed_hosts. Requests
+    /// whose Host or Origin names another host get 403 (the DNS-rebinding defence).
+    #[arg(long, value_name = "NAME", value_parser = host_name)]
+    allow_host: Vec<String>,
     /// What to do with findings [default: rules, each rule's own action].
     #[arg(long, value_enum)]
     mode: Option<Mode>,
@@ -86,6 +91,15 @@ pub struct Args {
     threads: Option<usize>,
     #[command(flatten)]
     rules: RulesArgs,
+}
+
+fn host_name(s: &str) -> Result<String, String> {
+    match sluice_proxy::config::parse_host(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!(
+            "`{s}` is not a host name or IP address (no scheme, port or path)"
+        )),
+    }
 }
 
 /// The configuration file with the flags applied on top.
@@ -125,6 +139,9 @@ fn effective_config(args: &Args) -> anyhow::Result<Config> {
     if let Some(l) = args.listen {
         cfg.listen.address = l;
     }
+    cfg.listen
+        .allowed_hosts
+        .extend(args.allow_host.iter().cloned());
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         cfg.listen.tls = Some(TlsFiles {
             cert: cert.clone(),
@@ -193,7 +210,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             gateway,
             ..
         } = settings::live(&cfg, &shown, threads).await?;
-        if let Some(warning) = settings::approval_warning(&cfg) {
+        for warning in [
+            settings::approval_warning(&cfg),
+            settings::host_warning(&cfg),
+        ]
+        .into_iter()
+        .flatten()
+        {
             eprintln!("sluice: warning: {shown}: {warning}");
         }
         let egress =
@@ -212,6 +235,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(h3) = &cfg.listen.http3 {
                 println!("listen: HTTP/3 on udp {}", h3.address);
             }
+            let mut hosts = vec!["localhost".to_string(), "127.0.0.0/8".into(), "::1".into()];
+            if !cfg.listen.address.ip().is_unspecified() {
+                hosts.push(cfg.listen.address.ip().to_string());
+            }
+            hosts.extend(cfg.listen.allowed_hosts.iter().cloned());
+            println!("hosts: {}", hosts.join(", "));
             for u in cfg.upstreams() {
                 println!("route: {} -> {}", u.prefix, u.url);
             }
@@ -261,6 +290,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let upstreams = cfg.upstreams();
         let proxy = HttpProxy {
             listen: cfg.listen.address,
+            allowed_hosts: cfg.listen.allowed_hosts.clone(),
             tls,
             upstreams: upstreams.clone(),
             pool,

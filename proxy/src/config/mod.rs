@@ -263,6 +263,13 @@ pub struct Listen {
     pub tls: Option<TlsFiles>,
     /// HTTP/3 over QUIC beside the TCP listener, with the same certificate (needs `tls`).
     pub http3: Option<Http3Listen>,
+    /// Host names (or IP addresses) clients may address the proxy by, besides `localhost`,
+    /// 127.0.0.0/8, `::1` and `address` itself: checked against each request's `Host` (or
+    /// `:authority`) and each browser `Origin`'s host, the MCP spec's DNS-rebinding defence.
+    /// Names only, no scheme or port (a host as RFC 3986 section 3.2.2 and the WHATWG URL
+    /// Standard's host parser read it); compared case-insensitively, a trailing dot ignored.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[listen.http3]`.
@@ -279,6 +286,7 @@ impl Default for Listen {
             address: default_listen(),
             tls: None,
             http3: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -566,9 +574,13 @@ pub const MIN_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpChecks {
-    /// Browser origins allowed to call the proxy. Requests without `Origin` (every non-browser
-    /// MCP client) always pass; by default an `Origin` must be a loopback host or the host the
-    /// request was sent to, else 403 (the spec's DNS-rebinding defence). `["*"]` allows all.
+    /// Browser origins allowed to call the proxy besides those whose host is one the proxy
+    /// answers to (loopback, the listen address, `[listen] allowed_hosts`): each
+    /// `scheme://host[:port]` (RFC 6454), compared as origins, so a default port may be left
+    /// out. Requests without `Origin` (every non-browser MCP client) always pass; any other
+    /// `Origin` gets 403 (the spec's DNS-rebinding defence). `"null"` admits the opaque origin
+    /// of sandboxed frames and `file:` pages, refused by default; `"*"` admits every origin,
+    /// `null` included (the `Host` check still applies).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// MCP-Protocol-Version values sluice forwards. A version sluice does not know may move
@@ -769,6 +781,20 @@ impl Config {
                 "[audit] checkpoint_interval must be at least {MIN_CHECKPOINT_INTERVAL:?}: each checkpoint syncs the audit file"
             )));
         }
+        for h in &cfg.listen.allowed_hosts {
+            if !is_host_name(h) {
+                return Err(invalid(format!(
+                    "listen.allowed_hosts: `{h}` is not a host name or IP address (no scheme, port or path)"
+                )));
+            }
+        }
+        for o in &cfg.http.allowed_origins {
+            if !is_origin_shaped(o) {
+                return Err(invalid(format!(
+                    "http.allowed_origins: `{o}` is not an origin (scheme://host[:port], \"null\" or \"*\")"
+                )));
+            }
+        }
         for v in &cfg.http.protocol_versions {
             if !is_version_shaped(v) {
                 return Err(invalid(format!(
@@ -829,6 +855,44 @@ impl Config {
             }
         }
     }
+}
+
+/// A host name or IP address as the `Host` and `Origin` checks compare them: the WHATWG URL
+/// Standard's host parser (the `url` crate: IDNA to ASCII, lower case, IPv4 in any of the forms
+/// a browser accepts, IPv6 in brackets), then one trailing dot of a domain dropped (`example.`
+/// and `example` name the same host, RFC 1034 section 3.1). A bare IPv6 address is read too.
+/// `None` for an empty string or anything with a scheme, port, path or forbidden character.
+pub fn parse_host(s: &str) -> Option<url::Host<String>> {
+    if let Ok(ip) = s.parse::<std::net::Ipv6Addr>() {
+        return Some(url::Host::Ipv6(ip));
+    }
+    match url::Host::parse(s).ok()? {
+        url::Host::Domain(d) => {
+            let d = d.strip_suffix('.').unwrap_or(&d);
+            (!d.is_empty()).then(|| url::Host::Domain(d.to_string()))
+        }
+        ip => Some(ip),
+    }
+}
+
+fn is_host_name(s: &str) -> bool {
+    parse_host(s).is_some()
+}
+
+/// Whether `o` is what `[http] allowed_origins` takes: `*`, `null`, or an origin
+/// `scheme://host[:port]` (RFC 6454 section 6.2), a trailing `/` tolerated.
+pub fn is_origin_shaped(o: &str) -> bool {
+    if o == "*" || o == "null" {
+        return true;
+    }
+    url::Url::parse(o).is_ok_and(|u| {
+        u.has_host()
+            && u.username().is_empty()
+            && u.password().is_none()
+            && matches!(u.path(), "" | "/")
+            && u.query().is_none()
+            && u.fragment().is_none()
+    })
 }
 
 /// Whether `v` has the shape of a protocol version, `YYYY-MM-DD` (digits, not a checked
@@ -993,11 +1057,57 @@ mod tests {
                 "at least 100ms",
             ),
             ("[audit]\ncheckpoint_every = \"1s\"\n", "checkpoint_every"),
+            (
+                "[listen]\nallowed_hosts = [\"mcp.example.com:443\"]\n",
+                "`mcp.example.com:443` is not a host name",
+            ),
+            (
+                "[listen]\nallowed_hosts = [\"https://mcp.example.com\"]\n",
+                "is not a host name",
+            ),
+            ("[listen]\nallowed_hosts = [\"\"]\n", "is not a host name"),
+            (
+                "[http]\nallowed_origins = [\"app.example\"]\n",
+                "`app.example` is not an origin",
+            ),
+            (
+                "[http]\nallowed_origins = [\"https://app.example/x\"]\n",
+                "is not an origin",
+            ),
         ] {
             let err = Config::from_str(text, "x.toml").unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
             assert!(err.starts_with("x.toml"), "{err}");
         }
+    }
+
+    #[test]
+    fn hosts_parse_as_a_browser_reads_them() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let domain = |d: &str| Some(url::Host::Domain(d.to_string()));
+        assert_eq!(parse_host("MCP.Example.com."), domain("mcp.example.com"));
+        assert_eq!(parse_host("localhost"), domain("localhost"));
+        assert_eq!(
+            parse_host("127.1"),
+            Some(url::Host::Ipv4(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!(
+            parse_host("[::1]"),
+            Some(url::Host::Ipv6(Ipv6Addr::LOCALHOST))
+        );
+        assert_eq!(
+            parse_host("::1"),
+            Some(url::Host::Ipv6(Ipv6Addr::LOCALHOST))
+        );
+        for bad in ["", ".", "a b", "h:80", "h/x", "[::1"] {
+            assert_eq!(parse_host(bad), None, "{bad:?}");
+        }
+        let cfg = Config::from_str(
+            "[listen]\naddress = \"0.0.0.0:7070\"\nallowed_hosts = [\"mcp.example.com\", \"10.0.0.5\", \"[fd00::1]\"]\n[http]\nallowed_origins = [\"https://app.example\", \"null\", \"chrome-extension://abc\"]\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.listen.allowed_hosts.len(), 3);
     }
 
     #[test]

@@ -1,45 +1,7 @@
-//! Transport checks made before anything is forwarded: `Origin` (the spec's DNS-rebinding
-//! defence) and `MCP-Protocol-Version`.
+//! The `MCP-Protocol-Version` check made before anything is forwarded (`Host` and `Origin`,
+//! the spec's DNS-rebinding defence, are [`super::hosts`]).
 
 use hyper::header::HeaderMap;
-
-/// Requests without `Origin` (non-browser clients) pass. A browser origin passes when it is
-/// listed, when the list holds `*`, when its host is loopback, or when it is the host the
-/// request was addressed to.
-pub fn origin_allowed(headers: &HeaderMap, request_host: Option<&str>, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get("origin") else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let Some((_, authority)) = origin.split_once("://") else {
-        return false; // includes the opaque origin `null`
-    };
-    let host = host_of(authority);
-    if host.eq_ignore_ascii_case("localhost")
-        || host.to_ascii_lowercase().ends_with(".localhost")
-        || host == "[::1]"
-        || host.starts_with("127.")
-    {
-        return true;
-    }
-    request_host.is_some_and(|h| h.eq_ignore_ascii_case(authority))
-}
-
-fn host_of(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        authority.find(']').map_or(authority, |i| &authority[..=i])
-    } else {
-        authority.split(':').next().unwrap_or(authority)
-    }
-}
 
 /// Why a request's `MCP-Protocol-Version` header (MCP spec, Basic > Transports > Protocol
 /// Version Header) is refused with 400.
@@ -86,54 +48,6 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(name, HeaderValue::from_static(v));
         h
-    }
-
-    #[test]
-    fn origins() {
-        let none: Vec<String> = vec![];
-        assert!(origin_allowed(&HeaderMap::new(), None, &none));
-        assert!(origin_allowed(
-            &with("origin", "http://localhost:3000"),
-            None,
-            &none
-        ));
-        assert!(origin_allowed(
-            &with("origin", "http://127.0.0.1:5173"),
-            None,
-            &none
-        ));
-        assert!(origin_allowed(
-            &with("origin", "http://[::1]:80"),
-            None,
-            &none
-        ));
-        assert!(origin_allowed(
-            &with("origin", "https://gw.corp:7070"),
-            Some("gw.corp:7070"),
-            &none
-        ));
-        assert!(!origin_allowed(
-            &with("origin", "https://evil.example"),
-            Some("127.0.0.1:7070"),
-            &none
-        ));
-        assert!(!origin_allowed(
-            &with("origin", "http://localhost.evil.example"),
-            None,
-            &none
-        ));
-        assert!(!origin_allowed(&with("origin", "null"), None, &none));
-        let listed = vec!["https://app.corp".to_string()];
-        assert!(origin_allowed(
-            &with("origin", "https://app.corp"),
-            None,
-            &listed
-        ));
-        assert!(origin_allowed(
-            &with("origin", "https://evil.example"),
-            None,
-            &["*".to_string()]
-        ));
     }
 
     #[test]

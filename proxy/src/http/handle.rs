@@ -1,6 +1,7 @@
-//! One HTTP request through the proxy: the transport's checks (origin, protocol version,
-//! client authentication), the route, then the exchange (`crate::exchange`) for the POSTed
-//! message and for the answer (JSON whole, SSE per event), mapped to HTTP on the way.
+//! One HTTP request through the proxy: the transport's checks (host and origin, protocol
+//! version, client authentication), the route (its path normalised), then the exchange
+//! (`crate::exchange`) for the POSTed message and for the answer (JSON whole, SSE per event),
+//! mapped to HTTP on the way.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,22 +108,55 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The request's transport checks: origin, protocol version, client authentication. `Ok`
-/// with the authenticated client's name, if clients are configured.
+/// A request the front end refuses before the exchange sees it (`Host`, `Origin`, path):
+/// the JSON-RPC error with `status`, an audit row like a control's refusal, and a count in
+/// `sluice_denials_total`.
+fn refuse(
+    state: &State,
+    conn: Conn,
+    transport: Transport,
+    control: ControlKind,
+    status: StatusCode,
+    why: &str,
+) -> Response<Body> {
+    let p = &state.proxy;
+    p.metrics.denials.inc_static([control.as_str()]);
+    tracing::info!(control = control.as_str(), client = %conn.peer, reason = why, "refused");
+    if let Some(a) = &p.audit {
+        let peer = conn.peer.to_string();
+        a.event(
+            "denied",
+            transport.as_str(),
+            Origin {
+                client: Some(&peer),
+                ..Origin::default()
+            },
+            serde_json::json!({"control": control.as_str(), "reason": why}),
+        );
+    }
+    json_error(status, INVALID_REQUEST, why)
+}
+
+/// The request's transport checks: host and origin, protocol version, client
+/// authentication. `Ok` with the authenticated client's name, if clients are configured.
 fn check_transport(
     state: &State,
     gateway: &crate::policy::Gateway,
     conn: Conn,
     transport: Transport,
+    uri: &hyper::Uri,
     headers: &HeaderMap,
-    host: Option<&str>,
 ) -> Result<Option<String>, Box<Response<Body>>> {
     let p = &state.proxy;
-    if !checks::origin_allowed(headers, host, &p.checks.allowed_origins) {
-        return Err(Box::new(json_error(
-            StatusCode::FORBIDDEN,
-            INVALID_REQUEST,
-            "Origin not allowed (see [http] allowed_origins)",
+    if let Err(e) = state.allowed.check(uri, headers) {
+        let why = e.to_string();
+        return Err(Box::new(refuse(
+            state,
+            conn,
+            transport,
+            e.control(),
+            e.status(),
+            &why,
         )));
     }
     if let Err(why) = checks::protocol_version(headers, &p.checks.protocol_versions) {
@@ -181,7 +215,8 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         (false, false) => Transport::Http,
     };
     p.metrics.requests.inc_static([transport.as_str()]);
-    // HTTP/2 carries the host in :authority, HTTP/1.1 in Host.
+    // HTTP/2 carries the host in :authority, HTTP/1.1 in Host; check_transport has checked
+    // both against the allowlist before the legacy endpoint rewrite below uses it.
     let host = parts
         .uri
         .authority()
@@ -192,8 +227,8 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         &live.gateway,
         conn,
         transport,
+        &parts.uri,
         &parts.headers,
-        host.as_deref(),
     ) {
         Ok(identity) => identity,
         Err(refusal) => return *refusal,
@@ -203,12 +238,26 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or("/");
-    let Some((route, uri)) = state.routes.find(path) else {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            INVALID_REQUEST,
-            "no upstream is configured for this path",
-        );
+    let (route, uri) = match state.routes.find(path) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return json_error(
+                StatusCode::NOT_FOUND,
+                INVALID_REQUEST,
+                "no upstream is configured for this path",
+            )
+        }
+        Err(e) => {
+            let why = e.to_string();
+            return refuse(
+                &state,
+                conn,
+                transport,
+                ControlKind::Path,
+                StatusCode::BAD_REQUEST,
+                &why,
+            );
+        }
     };
     let session = header_str(&parts.headers, "mcp-session-id").map(str::to_owned);
     let key = identity

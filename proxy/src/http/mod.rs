@@ -7,7 +7,9 @@ mod checks;
 mod conns;
 mod h3;
 mod handle;
+pub mod hosts;
 pub mod params;
+pub mod path;
 pub mod respond;
 pub mod routes;
 mod sse;
@@ -42,6 +44,9 @@ pub use respond::{BoxError, UPSTREAM_ERROR};
 pub struct HttpProxy {
     /// TCP address of the client listener.
     pub listen: SocketAddr,
+    /// `[listen] allowed_hosts`: names clients may address the proxy by besides loopback and
+    /// `listen` itself ([`hosts::Allowed`]).
+    pub allowed_hosts: Vec<String>,
     /// TLS on the front end, with ALPN (h2, http/1.1).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Checked upstream routes; a request goes to the longest matching prefix.
@@ -86,6 +91,8 @@ struct State {
     proxy: HttpProxy,
     live: LiveHandle,
     routes: routes::Routes,
+    /// The names and origins the DNS-rebinding defence lets through.
+    allowed: hosts::Allowed,
     clients: Vec<UpstreamClient>,
     /// The per-message pipeline every request and answer goes through.
     exchange: Arc<Exchange>,
@@ -115,6 +122,12 @@ impl HttpProxy {
         if self.upstreams.is_empty() {
             return Err(std::io::Error::other("no upstream configured"));
         }
+        let allowed = hosts::Allowed::new(
+            self.listen,
+            &self.allowed_hosts,
+            &self.checks.allowed_origins,
+        )
+        .map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
         let endpoint = match (self.http3, &self.tls) {
@@ -165,6 +178,7 @@ impl HttpProxy {
             live: live.clone(),
             proxy: self,
             routes,
+            allowed,
             clients,
             exchange,
             alt_svc: h3_addr.and_then(|a| {

@@ -36,6 +36,14 @@ pub enum ControlKind {
     Budget,
     /// Human approval.
     Approval,
+    /// The DNS-rebinding defence on `Host`: a request addressed to a name the proxy does
+    /// not answer to (or with no, several or a malformed `Host`).
+    Host,
+    /// The DNS-rebinding defence on `Origin`: a browser page whose origin is not allowed.
+    Origin,
+    /// A request path that climbs out of its route or hides separators (dot segments,
+    /// encoded slashes, backslashes, control bytes).
+    Path,
 }
 
 impl ControlKind {
@@ -52,6 +60,9 @@ impl ControlKind {
             ControlKind::Rate => "rate",
             ControlKind::Budget => "budget",
             ControlKind::Approval => "approval",
+            ControlKind::Host => "host",
+            ControlKind::Origin => "origin",
+            ControlKind::Path => "path",
         }
     }
 }
