@@ -173,6 +173,43 @@ impl Drop for InFlight {
     }
 }
 
+/// An answer's body that keeps its request in flight until it is sent or dropped; its size
+/// and end pass through, so a known length still goes out as `Content-Length`.
+pub(super) struct Held {
+    body: super::respond::Body,
+    _in_flight: InFlight,
+}
+
+impl Held {
+    /// `body`, holding `in_flight` as long as it lives.
+    pub fn new(body: super::respond::Body, in_flight: InFlight) -> Self {
+        Held {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl hyper::body::Body for Held {
+    type Data = bytes::Bytes;
+    type Error = super::respond::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

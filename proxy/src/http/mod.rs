@@ -284,13 +284,7 @@ async fn serve_connection<S>(
                 resp.headers_mut().insert("alt-svc", v.clone());
             }
             // The request counts as in flight until its answer's body is sent or dropped.
-            let resp = resp.map(|body| {
-                body.map_frame(move |frame| {
-                    let _held = &in_flight;
-                    frame
-                })
-                .boxed()
-            });
+            let resp = resp.map(|body| conns::Held::new(body, in_flight).boxed());
             Ok::<_, Infallible>(resp)
         }
     });
