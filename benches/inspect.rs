@@ -38,7 +38,45 @@ fn inspect(c: &mut Criterion) {
             });
         }
     }
+    // Structured results full of numbers (metrics, coordinates, ids): every number is a token
+    // the strictness pass checks and the walk visits.
+    let msg = numeric_result(64 << 10);
+    g.throughput(Throughput::Bytes(msg.len() as u64));
+    g.bench_with_input(BenchmarkId::new("numbers", "64KB"), &msg, |b, msg| {
+        b.iter(|| {
+            let r = insp
+                .inspect(black_box(msg), Direction::ServerToClient, None, &policy)
+                .unwrap();
+            black_box(r.findings.len())
+        })
+    });
     g.finish();
+}
+
+/// A tool result of about `len` bytes whose `structuredContent` is rows of integers, floats
+/// and 10-digit ids.
+fn numeric_result(len: usize) -> Vec<u8> {
+    let mut rng = Rng::new(11);
+    let mut rows = Vec::new();
+    let mut produced = 0;
+    while produced < len {
+        let id = 1_000_000_000 + rng.below(8_999_999_999);
+        let row = format!(
+            "[{},{}.{:03},-{}e-{},{id}]",
+            rng.below(100_000),
+            rng.below(1000),
+            rng.below(1000),
+            rng.below(90) + 1,
+            rng.below(20)
+        );
+        produced += row.len() + 1;
+        rows.push(row);
+    }
+    format!(
+        r#"{{"jsonrpc":"2.0","id":3,"result":{{"content":[],"structuredContent":{{"rows":[{}]}}}}}}"#,
+        rows.join(",")
+    )
+    .into_bytes()
 }
 
 fn raw_scan(c: &mut Criterion) {

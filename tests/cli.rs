@@ -417,3 +417,40 @@ fn inspect_fail_open_still_drops_a_message_past_the_decoding_budget() {
     assert!(out.stdout.is_empty(), "forwarded past the budget");
     assert!(String::from_utf8_lossy(&out.stderr).contains("not inspected"));
 }
+
+#[test]
+fn inspect_keeps_big_numbers_and_lone_surrogates_as_sent() {
+    // JSON allows both (RFC 8259 sections 6 and 8.2); MCP SDKs accept them.
+    let numbers = r#"{"jsonrpc":"2.0","id":1.0,"result":{"content":[],"structuredContent":{"n":123456789012345678901234567890,"e":1e400,"t":-1E-400}}}"#;
+    let surrogate = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"result":{{"content":[{{"type":"text","text":"\ud800 key={AWS} \udc00"}}]}}}}"#
+    );
+    let input = format!("{numbers}\n{surrogate}\n");
+    let out = sluice(
+        &["inspect", "--mode", "redact", "--direction", "response"],
+        input.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let redacted = surrogate.replace(AWS, "[REDACTED:aws.access-key-id]");
+    assert_eq!(
+        lines,
+        [numbers, redacted.as_str()],
+        "the first byte-identical"
+    );
+
+    // A request refused by sluice is answered with its id as sent.
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":1.0,"method":"tools/call","params":{{"name":"x","arguments":{{"k":"{AWS}"}}}}}}"#
+    );
+    let out = sluice(
+        &["inspect", "--mode", "block", "--direction", "request"],
+        call.as_bytes(),
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with(r#"{"jsonrpc":"2.0","id":1.0,"error""#),
+        "{stdout}"
+    );
+}

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use crate::compile::CompiledRules;
-use crate::mcp::walk::{walk, PathElem, StrRef, Walk, WalkError};
-use crate::mcp::{Direction, MessageInfo};
-use crate::redact::{fingerprint, raw_string_end, redact_bytes, write_json_bytes, RedactSpan};
+use crate::mcp::strict::{check_tokens, Tokens};
+use crate::mcp::walk::{walk, Parsed, PathElem, StrRef, Walk, WalkError};
+use crate::mcp::{standins, Direction, MessageInfo};
+use crate::redact::{
+    fingerprint, raw_string_end, redact_bytes, redact_raw_string, write_json_bytes, RedactSpan,
+};
 use crate::rules::{Action, Category, Scope, Severity};
 use crate::scan::{Match, ScanError, Scanner, Segment, View};
 use crate::verdict::{block_response, Policy, Verdict};
@@ -150,7 +153,7 @@ pub struct Inspector {
     decoder: Decoder,
     pieces: Vec<joined::Piece>,
     matches: Vec<Match>,
-    numbers: Vec<(usize, usize)>,
+    tokens: Tokens,
 }
 
 impl Inspector {
@@ -168,7 +171,7 @@ impl Inspector {
             decoder: Decoder::default(),
             pieces: Vec::new(),
             matches: Vec::new(),
-            numbers: Vec::new(),
+            tokens: Tokens::default(),
         })
     }
 
@@ -241,16 +244,16 @@ impl Inspector {
         method_hint: Option<&str>,
         max_depth: usize,
     ) -> Result<(), InspectError> {
-        // Also where simd-json is lenient: raw control characters, numbers it cuts short.
-        self.numbers.clear();
-        crate::mcp::strict::check_tokens(msg, &mut self.numbers).map_err(|e| {
-            InspectError::Json {
-                offset: e.offset,
-                reason: e.reason.into(),
-            }
+        // Also where simd-json is lenient (raw control characters, numbers it cuts short,
+        // bad escapes) or strict where JSON is not (big numbers, lone surrogates).
+        self.tokens.clear();
+        check_tokens(msg, &mut self.tokens).map_err(|e| InspectError::Json {
+            offset: e.offset,
+            reason: e.reason.into(),
         })?;
         self.parse_buf.clear();
         self.parse_buf.extend_from_slice(msg);
+        standins::put(&mut self.parse_buf, &self.tokens);
         let base = self.parse_buf.as_ptr();
         let tape = simd_json::to_tape_with_buffers(&mut self.parse_buf, &mut self.json_buffers)
             .map_err(|e| match e.error() {
@@ -260,16 +263,16 @@ impl Inspector {
                     reason: format!("{other:?}"),
                 },
             })?;
-        walk(
-            &tape.0,
-            &self.numbers,
+        let parsed = Parsed {
+            nodes: &tape.0,
             base,
-            dir,
-            method_hint,
-            max_depth,
-            &mut self.walk,
-        )?;
-        Ok(())
+            raw: msg,
+            numbers: &self.tokens.numbers,
+        };
+        let walked = walk(parsed, dir, method_hint, max_depth, &mut self.walk);
+        drop(tape);
+        standins::restore_numbers(&mut self.parse_buf, msg, &self.tokens);
+        Ok(walked?)
     }
 
     fn lay_out_segments(&mut self, size: usize) -> Result<(), BudgetExceeded> {
@@ -542,26 +545,13 @@ impl Inspector {
             }
             drop.push((list.to_string(), idx.parse().ok()?));
         }
-        // Redactions elsewhere in the message still apply; this path is rare, so the result
-        // is re-serialized rather than spliced.
+        // Redactions elsewhere in the message still apply.
         let base = if findings.iter().any(|f| f.action == Action::Redact) {
             self.redacted(msg, findings, sources, policy)
         } else {
             msg.to_vec()
         };
-        let mut v: serde_json::Value = serde_json::from_slice(&base).ok()?;
-        drop.sort_unstable();
-        drop.dedup();
-        for (list, idx) in drop.iter().rev() {
-            let items = v
-                .get_mut("result")?
-                .get_mut(list.as_str())?
-                .as_array_mut()?;
-            if *idx < items.len() {
-                items.remove(*idx);
-            }
-        }
-        serde_json::to_vec(&v).ok()
+        crate::mcp::list_entries::without_entries(&base, &drop)
     }
 
     fn block_body(&self, ids: &[&str]) -> Option<Vec<u8>> {
@@ -628,20 +618,10 @@ impl Inspector {
                 i += 1;
             }
             let text = &self.parse_buf[s.start..s.start + s.len];
-            let mut new = if text_spans.is_empty() {
-                text.to_vec()
-            } else {
-                redact_bytes(text, &mut text_spans, policy.redaction, &policy.salt)
-            };
-            if !blob_spans.is_empty() {
-                let engine = &base64::engine::general_purpose::STANDARD;
-                let decoded = engine.decode(text).unwrap_or_default();
-                let red = redact_bytes(&decoded, &mut blob_spans, policy.redaction, &policy.salt);
-                new = engine.encode(red).into_bytes();
-            }
             if s.number {
                 // Only the list-item path gets here (`verdict` blocks a number to redact):
                 // the number becomes a string, and the message is re-read as JSON after.
+                let new = redact_bytes(text, &mut text_spans, policy.redaction, &policy.salt);
                 out.extend_from_slice(&msg[pos..s.start]);
                 write_json_bytes(&mut out, &new);
                 pos = s.start + s.len;
@@ -649,8 +629,19 @@ impl Inspector {
             }
             let raw_end = raw_string_end(msg, s.start);
             out.extend_from_slice(&msg[pos..s.start - 1]);
-            write_json_bytes(&mut out, &new);
             pos = raw_end + 1;
+            if blob_spans.is_empty() {
+                let raw = &msg[s.start..raw_end];
+                let (strategy, salt) = (policy.redaction, &policy.salt);
+                redact_raw_string(&mut out, raw, text, &mut text_spans, strategy, salt);
+                continue;
+            }
+            // A blob is written anew: its spans are in the decoded bytes, and base64 has no
+            // escapes worth keeping.
+            let engine = &base64::engine::general_purpose::STANDARD;
+            let decoded = engine.decode(text).unwrap_or_default();
+            let red = redact_bytes(&decoded, &mut blob_spans, policy.redaction, &policy.salt);
+            write_json_bytes(&mut out, engine.encode(red).as_bytes());
         }
         out.extend_from_slice(&msg[pos..]);
         out

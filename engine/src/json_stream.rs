@@ -1,6 +1,7 @@
 //! Decoding the strings of a JSON text that arrives in pieces, for events too large to hold:
 //! every string (keys too) comes out with escapes undone, followed by a newline, so the
-//! streaming database sees what the block path would.
+//! streaming database sees what the block path would (a lone surrogate escape as U+FFFD, as
+//! [`crate::mcp::standins`] has it).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -15,8 +16,10 @@ enum State {
 #[derive(Debug)]
 pub struct JsonStrings {
     state: State,
-    /// A high surrogate waiting for its low half.
+    /// A high surrogate waiting for its low half: written as U+FFFD if anything else comes.
     high: Option<u32>,
+    /// A `\u` escape without four hex digits was seen.
+    malformed: bool,
 }
 
 impl Default for JsonStrings {
@@ -24,11 +27,19 @@ impl Default for JsonStrings {
         JsonStrings {
             state: State::Outside,
             high: None,
+            malformed: false,
         }
     }
 }
 
 impl JsonStrings {
+    /// Whether a `\u` escape so far lacked its four hex digits: the text is not JSON (RFC 8259
+    /// section 7). The decoder went on as if the escape were U+FFFD followed by the byte
+    /// that was not a digit, so a quote there still ends the string.
+    pub fn malformed(&self) -> bool {
+        self.malformed
+    }
+
     /// Appends the decoded string bytes found in `chunk` to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         let mut i = 0;
@@ -47,6 +58,9 @@ impl JsonStrings {
                 }
                 State::InString => match memchr::memchr2(b'"', b'\\', &chunk[i..]) {
                     Some(q) => {
+                        if q > 0 || chunk[i + q] == b'"' {
+                            self.lone_high(out);
+                        }
                         out.extend_from_slice(&chunk[i..i + q]);
                         i += q;
                         if chunk[i] == b'"' {
@@ -57,12 +71,16 @@ impl JsonStrings {
                         }
                     }
                     None => {
+                        self.lone_high(out);
                         out.extend_from_slice(&chunk[i..]);
                         return;
                     }
                 },
                 State::Escape => {
                     self.state = State::InString;
+                    if b != b'u' {
+                        self.lone_high(out);
+                    }
                     let c = match b {
                         b'n' => b'\n',
                         b't' => b'\t',
@@ -82,7 +100,14 @@ impl JsonStrings {
                     out.push(c);
                 }
                 State::Unicode { digits, value } => {
-                    let d = (b as char).to_digit(16).unwrap_or(0);
+                    let Some(d) = (b as char).to_digit(16) else {
+                        self.malformed = true;
+                        self.state = State::InString;
+                        self.lone_high(out);
+                        out.extend_from_slice("\u{FFFD}".as_bytes());
+                        // Not consumed: read again as string content.
+                        continue;
+                    };
                     let value = value * 16 + d;
                     if digits == 3 {
                         self.state = State::InString;
@@ -100,19 +125,34 @@ impl JsonStrings {
     }
 
     fn push_code_unit(&mut self, u: u32, out: &mut Vec<u8>) {
-        let c = match (self.high.take(), u) {
-            (None, 0xD800..=0xDBFF) => {
-                self.high = Some(u);
-                return;
-            }
-            (Some(h), 0xDC00..=0xDFFF) => {
-                char::from_u32(0x10000 + ((h - 0xD800) << 10) + (u - 0xDC00))
-            }
-            (_, u) => char::from_u32(u),
-        };
-        let mut tmp = [0u8; 4];
-        out.extend_from_slice(c.unwrap_or('\u{FFFD}').encode_utf8(&mut tmp).as_bytes());
+        if let (Some(h), 0xDC00..=0xDFFF) = (self.high, u) {
+            self.high = None;
+            push_char(
+                char::from_u32(0x10000 + ((h - 0xD800) << 10) + (u - 0xDC00)),
+                out,
+            );
+            return;
+        }
+        self.lone_high(out);
+        if (0xD800..=0xDBFF).contains(&u) {
+            self.high = Some(u);
+        } else {
+            // A lone low surrogate has no char: U+FFFD.
+            push_char(char::from_u32(u), out);
+        }
     }
+
+    /// A pending high surrogate that gets no low half: U+FFFD.
+    fn lone_high(&mut self, out: &mut Vec<u8>) {
+        if self.high.take().is_some() {
+            push_char(None, out);
+        }
+    }
+}
+
+fn push_char(c: Option<char>, out: &mut Vec<u8>) {
+    let mut tmp = [0u8; 4];
+    out.extend_from_slice(c.unwrap_or('\u{FFFD}').encode_utf8(&mut tmp).as_bytes());
 }
 
 #[cfg(test)]
@@ -132,5 +172,44 @@ mod tests {
             js.feed(&json[split..], &mut out);
             assert_eq!(out, whole, "split at {split}");
         }
+    }
+
+    fn decoded(json: &[u8]) -> (String, bool) {
+        let mut whole = Vec::new();
+        let mut js = JsonStrings::default();
+        js.feed(json, &mut whole);
+        for split in 1..json.len() {
+            let mut parts = JsonStrings::default();
+            let mut out = Vec::new();
+            parts.feed(&json[..split], &mut out);
+            parts.feed(&json[split..], &mut out);
+            assert_eq!(out, whole, "split at {split}");
+            assert_eq!(parts.malformed(), js.malformed());
+        }
+        (String::from_utf8(whole).unwrap(), js.malformed())
+    }
+
+    #[test]
+    fn lone_surrogates_are_replacement_characters() {
+        // A high one left pending at the end of one string never pairs with the next.
+        assert_eq!(
+            decoded(br#"["\ud800","\udc00x"]"#),
+            ("\u{FFFD}\n\u{FFFD}x\n".into(), false)
+        );
+        assert_eq!(
+            decoded(br#"["a\ud800b\ud800\n\ud800\ud83d\ude00"]"#),
+            ("a\u{FFFD}b\u{FFFD}\n\u{FFFD}😀\n".into(), false)
+        );
+    }
+
+    #[test]
+    fn a_bad_hex_digit_is_not_a_zero_and_a_quote_still_ends_the_string() {
+        let (text, malformed) = decoded(br#"["\u12","AKIAQX7ZR2M4KD5T6WYB","\uzz41"]"#);
+        assert!(malformed);
+        assert_eq!(
+            text, "\u{FFFD}\nAKIAQX7ZR2M4KD5T6WYB\n\u{FFFD}zz41\n",
+            "the secret is read as a string, not skipped as outside one"
+        );
+        assert!(!decoded(br#"["\u0041"]"#).1);
     }
 }

@@ -61,30 +61,96 @@ pub fn redact_bytes(
     strategy: RedactStrategy,
     salt: &[u8],
 ) -> Vec<u8> {
-    spans.sort_by_key(|s| (s.start, s.end));
     let mut out = Vec::with_capacity(text.len() + 32);
     let mut pos = 0;
-    let mut i = 0;
-    while i < spans.len() {
-        let start = spans[i].start.max(pos);
-        let mut end = spans[i].end;
-        let mut ids: Vec<&str> = vec![spans[i].rule_id];
-        let mut j = i + 1;
-        while j < spans.len() && spans[j].start < end {
-            end = end.max(spans[j].end);
-            if !ids.contains(&spans[j].rule_id) {
-                ids.push(spans[j].rule_id);
-            }
-            j += 1;
-        }
-        if start < end {
-            out.extend_from_slice(&text[pos..start]);
-            out.extend_from_slice(marker(&text[start..end], &ids, strategy, salt).as_bytes());
-            pos = end;
-        }
-        i = j;
+    for (start, end, ids) in merged(spans) {
+        out.extend_from_slice(&text[pos..start]);
+        out.extend_from_slice(marker(&text[start..end], &ids, strategy, salt).as_bytes());
+        pos = end;
     }
     out.extend_from_slice(&text[pos..]);
+    out
+}
+
+/// Appends one JSON string, quotes included, to `out`: the string whose raw content (between
+/// its quotes, as sent) is `raw` and whose decoded text is `decoded`, with each span of
+/// `decoded` replaced by its marker. Everything outside the spans is copied as it was
+/// written, escapes included, so a lone surrogate escape such as `\ud800` stays `\ud800`. A
+/// span that starts or ends inside an escape or a multi-byte character covers all of it.
+/// `raw` must have been checked by [`crate::mcp::strict::check_tokens`] and `decoded` must be
+/// what simd-json made of it after [`crate::mcp::standins`] (a lone surrogate as U+FFFD).
+pub fn redact_raw_string(
+    out: &mut Vec<u8>,
+    raw: &[u8],
+    decoded: &[u8],
+    spans: &mut [RedactSpan<'_>],
+    strategy: RedactStrategy,
+    salt: &[u8],
+) {
+    out.push(b'"');
+    let (mut r, mut d) = (0, 0);
+    for (start, end, ids) in merged(spans) {
+        // Copy whole units up to the span, then skip the units it touches.
+        while r < raw.len() {
+            let (rl, dl) = raw_unit(raw, r);
+            if d + dl > start {
+                break;
+            }
+            out.extend_from_slice(&raw[r..r + rl]);
+            (r, d) = (r + rl, d + dl);
+        }
+        while r < raw.len() && d < end {
+            let (rl, dl) = raw_unit(raw, r);
+            (r, d) = (r + rl, d + dl);
+        }
+        let mut m = String::new();
+        write_json_string(&mut m, &marker(&decoded[start..end], &ids, strategy, salt));
+        out.extend_from_slice(&m.as_bytes()[1..m.len() - 1]);
+    }
+    out.extend_from_slice(&raw[r..]);
+    out.push(b'"');
+}
+
+/// The unit of raw string content at `at`, as `(raw length, decoded length)`: a plain
+/// character, a short escape, a `\uXXXX` escape, or a surrogate pair of them. A lone
+/// surrogate decodes as U+FFFD (3 bytes), its [stand-in](crate::mcp::standins).
+fn raw_unit(raw: &[u8], at: usize) -> (usize, usize) {
+    use crate::mcp::strict::hex4;
+    match raw[at] {
+        b'\\' if raw.get(at + 1) == Some(&b'u') => match hex4(raw, at + 2) {
+            Some(0xD800..=0xDBFF)
+                if raw.get(at + 6..at + 8) == Some(b"\\u")
+                    && matches!(hex4(raw, at + 8), Some(0xDC00..=0xDFFF)) =>
+            {
+                (12, 4)
+            }
+            Some(u) => (6, char::from_u32(u).map_or(3, char::len_utf8)),
+            None => (2, 1),
+        },
+        b'\\' => (2, 1),
+        b if b < 0x80 => (1, 1),
+        b if b >= 0xF0 => (4, 4),
+        b if b >= 0xE0 => (3, 3),
+        _ => (2, 2),
+    }
+}
+
+/// The spans sorted and merged where they overlap: `(start, end, rule ids)`, each rule once.
+fn merged<'r>(spans: &mut [RedactSpan<'r>]) -> Vec<(usize, usize, Vec<&'r str>)> {
+    spans.sort_by_key(|s| (s.start, s.end));
+    let mut out: Vec<(usize, usize, Vec<&str>)> = Vec::new();
+    for s in spans.iter() {
+        match out.last_mut() {
+            Some((_, end, ids)) if s.start < *end => {
+                *end = (*end).max(s.end);
+                if !ids.contains(&s.rule_id) {
+                    ids.push(s.rule_id);
+                }
+            }
+            _ if s.start < s.end => out.push((s.start, s.end, vec![s.rule_id])),
+            _ => {}
+        }
+    }
     out
 }
 
@@ -206,5 +272,71 @@ mod tests {
         assert_eq!(back, "a\"b\\c\nd\u{1}é");
         let raw = br#""x\"y" rest"#;
         assert_eq!(raw_string_end(raw, 1), 5);
+    }
+
+    fn raw_redact(raw: &str, decoded: &str, spans: &[(usize, usize)]) -> String {
+        let mut spans: Vec<RedactSpan<'_>> = spans
+            .iter()
+            .map(|&(start, end)| RedactSpan {
+                start,
+                end,
+                rule_id: "r",
+            })
+            .collect();
+        let mut out = Vec::new();
+        let (raw, decoded) = (raw.as_bytes(), decoded.as_bytes());
+        redact_raw_string(
+            &mut out,
+            raw,
+            decoded,
+            &mut spans,
+            RedactStrategy::Mask,
+            b"",
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn raw_rewrite_keeps_every_escape_outside_the_spans() {
+        // `\ud800` is lone: it decoded (from its stand-in) as U+FFFD.
+        let raw = r#"a\/b\ud800 KEY \u00e9x\ud83d\ude00\"\udc00"#;
+        let decoded = "a/b\u{FFFD} KEY éx😀\"\u{FFFD}";
+        let key = decoded.find("KEY").unwrap();
+        assert_eq!(
+            raw_redact(raw, decoded, &[(key, key + 3)]),
+            r#""a\/b\ud800 [REDACTED:r] \u00e9x\ud83d\ude00\"\udc00""#
+        );
+        // A span ending inside `é` (two bytes from one escape) or starting inside the emoji
+        // (four from a pair) takes the whole of it.
+        let e = decoded.find('é').unwrap();
+        assert_eq!(
+            raw_redact(raw, decoded, &[(key, e + 1), (e + 4, e + 5)]),
+            r#""a\/b\ud800 [REDACTED:r]x[REDACTED:r]\"\udc00""#
+        );
+        // The lone surrogate itself in a span goes with it; the spans merge.
+        assert_eq!(
+            raw_redact(raw, decoded, &[(3, 6), (5, 7)]),
+            r#""a\/b[REDACTED:r]KEY \u00e9x\ud83d\ude00\"\udc00""#
+        );
+        let out = raw_redact(raw, decoded, &[(0, decoded.len())]);
+        assert_eq!(out, r#""[REDACTED:r]""#);
+    }
+
+    #[test]
+    fn raw_rewrite_of_plain_text_is_the_decoded_rewrite() {
+        let text = "key AKIAABCDEFGHIJKLMNOP and mail a@b.io, ünï";
+        let spans = [(4, 24), (10, 20), (34, 40), (42, 45)];
+        let mut rs: Vec<RedactSpan<'_>> = spans
+            .iter()
+            .map(|&(start, end)| RedactSpan {
+                start,
+                end,
+                rule_id: "r",
+            })
+            .collect();
+        let mut want = String::new();
+        let red = redact_bytes(text.as_bytes(), &mut rs, RedactStrategy::Mask, b"");
+        write_json_string(&mut want, std::str::from_utf8(&red).unwrap());
+        assert_eq!(raw_redact(text, text, &spans), want);
     }
 }

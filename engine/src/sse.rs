@@ -55,8 +55,9 @@ pub enum EventOutcome {
     Streamed {
         /// One per distinct match of the streaming scan.
         findings: Vec<StreamedFinding>,
-        /// The stream was aborted at this event: a finding to block or redact, or the body ended
-        /// inside the event.
+        /// The stream was aborted at this event: a finding to block or redact, a `\u` escape
+        /// without its hex digits (unless the policy fails open), or the body ended inside the
+        /// event.
         aborted: bool,
     },
 }
@@ -514,7 +515,14 @@ impl BigEvent {
         let stop = self.matches[before..]
             .iter()
             .any(|m| policy.action_for(rules.rule(m.rule), scope) != Action::Monitor);
-        Ok(if stop { Flow::Abort } else { Flow::Continue })
+        // A `\u` escape without its hex digits: not JSON, and what the client makes of the
+        // rest cannot be known. Fail closed, as for a held event that does not parse.
+        let unreadable = self.json.malformed() && !policy.fail_open;
+        Ok(if stop || unreadable {
+            Flow::Abort
+        } else {
+            Flow::Continue
+        })
     }
 
     fn scanner_scope(&self) -> Scope {

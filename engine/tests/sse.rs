@@ -154,3 +154,38 @@ fn malformed_event_data_is_dropped_unless_fail_open() {
     let (out, _, _) = run(&[input], &open, 1 << 20);
     assert_eq!(out, input);
 }
+
+#[test]
+fn oversized_event_with_a_bad_unicode_escape_aborts_unless_fail_open() {
+    // `\u12"` used to swallow the quote as a digit: the decoder then took what follows for
+    // text outside strings and never scanned it.
+    let filler = "x ".repeat(100_000);
+    let payload = format!(r#"{filler}\u12","more":"{filler}"#);
+    let input = big_event(&payload);
+    let chunks: Vec<&[u8]> = input.chunks(4_096).collect();
+    let (out, flows, n) = run(&chunks, &Policy::default(), 64 << 10);
+    assert_eq!(flows.last(), Some(&Flow::Abort));
+    assert_eq!(
+        n, 1,
+        "the event is decided (aborted), the next one never read"
+    );
+    assert!(out.len() < input.len() / 2 + 4_096, "stopped at the escape");
+    assert!(
+        !String::from_utf8_lossy(&out).contains("\n\n"),
+        "unterminated"
+    );
+    let open = Policy {
+        fail_open: true,
+        ..Policy::default()
+    };
+    let (out, flows, _) = run(&chunks, &open, 64 << 10);
+    assert!(flows.iter().all(|f| *f == Flow::Continue));
+    assert_eq!(out, input);
+    // Lone surrogates are JSON: a big event with them streams through.
+    let payload = format!(r"{filler}\ud800 \udc00{filler}");
+    let input = big_event(&payload);
+    let chunks: Vec<&[u8]> = input.chunks(4_096).collect();
+    let (out, flows, _) = run(&chunks, &Policy::default(), 64 << 10);
+    assert!(flows.iter().all(|f| *f == Flow::Continue));
+    assert_eq!(out, input);
+}

@@ -52,21 +52,44 @@ impl MessageKind {
 }
 
 /// A JSON-RPC id, kept to answer a blocked request with an error carrying the same id.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonRpcId {
     /// A string id.
     Str(String),
     /// An integer id that fits `i64`.
     Int(i64),
-    /// An integer id above `i64::MAX`.
+    /// An integer id above `i64::MAX` that fits `u64`.
     UInt(u64),
-    /// A number id with a fraction or exponent.
-    Float(f64),
+    /// Any other number id (a fraction, an exponent, `-0`, more than 64 bits), as its JSON
+    /// text (RFC 8259 section 6 grammar), written back exactly: `1.0` is answered as `1.0`,
+    /// not `1`. JSON-RPC 2.0 (section 4) discourages fractions in ids but they occur.
+    Number(String),
     /// A `null` id, or one of a type JSON-RPC does not allow (object, array, boolean).
     Null,
 }
 
 impl JsonRpcId {
+    /// The id a JSON number's `text` names: [`JsonRpcId::UInt`] for a non-negative integer
+    /// that fits `u64`, [`JsonRpcId::Int`] for a negative one that fits `i64`, each only when
+    /// it prints back as `text`; [`JsonRpcId::Number`] otherwise. So
+    /// [`JsonRpcId::write_json`] gives `text` back either way. `text` is not checked against
+    /// the grammar.
+    pub fn from_number_text(text: &str) -> JsonRpcId {
+        let exact = |n: &dyn std::fmt::Display| n.to_string() == text;
+        if text.starts_with('-') {
+            if let Ok(i) = text.parse::<i64>() {
+                if exact(&i) {
+                    return JsonRpcId::Int(i);
+                }
+            }
+        } else if let Ok(u) = text.parse::<u64>() {
+            if exact(&u) {
+                return JsonRpcId::UInt(u);
+            }
+        }
+        JsonRpcId::Number(text.to_owned())
+    }
+
     /// Appends the id to `out` as JSON.
     pub fn write_json(&self, out: &mut String) {
         match self {
@@ -77,9 +100,7 @@ impl JsonRpcId {
             JsonRpcId::UInt(u) => {
                 let _ = write!(out, "{u}");
             }
-            JsonRpcId::Float(f) => {
-                let _ = write!(out, "{f}");
-            }
+            JsonRpcId::Number(text) => out.push_str(text),
             JsonRpcId::Null => out.push_str("null"),
         }
     }

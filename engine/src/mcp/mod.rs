@@ -1,6 +1,8 @@
 //! MCP's shape of JSON-RPC: message kinds, direction, and where each string sits.
 
+pub mod list_entries;
 mod message;
+pub mod standins;
 pub mod strict;
 pub mod walk;
 

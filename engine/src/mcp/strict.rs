@@ -1,9 +1,13 @@
-//! What simd-json lets through that JSON does not allow: it stops parsing a number at the
-//! first byte it does not expect (`12?34` reads as 12) and ends at a NUL byte. A proxy that
-//! reads a message differently from the upstream is a bypass, so every token outside strings
-//! is checked against the JSON grammar here, in one pass that skips strings 32 bytes at a
-//! time; raw control characters, which simd-json lets through inside strings, are caught in
-//! the same pass (RFC 8259 section 7).
+//! What simd-json lets through that JSON does not allow, and what it refuses or misreads
+//! that JSON does allow. It stops parsing a number at the first byte it does not expect
+//! (`12?34` reads as 12) and ends at a NUL byte; a proxy that reads a message differently
+//! from the upstream is a bypass, so every token outside strings is checked against the JSON
+//! grammar here, in one pass that skips strings 32 bytes at a time. Raw control characters,
+//! which simd-json lets through inside strings, and malformed escapes are caught in the same
+//! pass (RFC 8259 section 7). The other way round, simd-json refuses integers beyond 64 bits
+//! and numbers beyond `f64` (`1e400`), which RFC 8259 section 6 leaves to implementations,
+//! refuses a lone low surrogate escape and reads a lone high one as U+0000 (section 8.2 lets
+//! strings hold them): the pass records where those are, for [`super::standins`].
 
 /// Where and why the text is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,23 +18,42 @@ pub struct StrictError {
     pub reason: &'static str,
 }
 
-/// Checks every token outside strings; appends the `(start, end)` of each number, in document
-/// order, to `numbers` (the walk scans long ones: a card number sent as a JSON number is still
-/// a card number).
-pub fn check_tokens(msg: &[u8], numbers: &mut Vec<(usize, usize)>) -> Result<(), StrictError> {
+/// What the pass records about a message that is JSON.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// `(start, end)` byte offsets of each number, in document order (the walk scans long
+    /// ones: a card number sent as a JSON number is still a card number).
+    pub numbers: Vec<(usize, usize)>,
+    /// Byte offset of the backslash of each `\uXXXX` escape naming a surrogate that is not
+    /// half of a pair (a high one not followed by a low one, or a low one on its own), in
+    /// document order.
+    pub lone_surrogates: Vec<usize>,
+}
+
+impl Tokens {
+    /// Empties both lists, keeping their allocations.
+    pub fn clear(&mut self) {
+        self.numbers.clear();
+        self.lone_surrogates.clear();
+    }
+}
+
+/// Checks every token outside strings and every escape inside them; records the numbers and
+/// lone surrogate escapes in `out` (which it does not clear).
+pub fn check_tokens(msg: &[u8], out: &mut Tokens) -> Result<(), StrictError> {
     let err = |offset, reason| Err(StrictError { offset, reason });
     let mut i = 0;
     let n = msg.len();
     while i < n {
         match msg[i] {
-            b'"' => i = string_end(msg, i)?,
+            b'"' => i = string_end(msg, i, &mut out.lone_surrogates)?,
             b'{' | b'}' | b'[' | b']' | b',' | b':' | b' ' | b'\t' | b'\n' | b'\r' => i += 1,
             b't' => i = literal(msg, i, b"true")?,
             b'f' => i = literal(msg, i, b"false")?,
             b'n' => i = literal(msg, i, b"null")?,
             b'-' | b'0'..=b'9' => {
                 let end = number(msg, i)?;
-                numbers.push((i, end));
+                out.numbers.push((i, end));
                 i = end;
             }
             b if b < 0x20 => return err(i, "control character"),
@@ -41,14 +64,15 @@ pub fn check_tokens(msg: &[u8], numbers: &mut Vec<(usize, usize)>) -> Result<(),
 }
 
 /// The offset just past the closing quote of the string opened at `open`. A raw control
-/// character (U+0000 to U+001F) is not allowed in a string, escaped or not.
-fn string_end(msg: &[u8], open: usize) -> Result<usize, StrictError> {
+/// character (U+0000 to U+001F) is not allowed in a string, escaped or not; an escape is one
+/// of RFC 8259 section 7's. Lone surrogate escapes are appended to `lone`.
+fn string_end(msg: &[u8], open: usize, lone: &mut Vec<usize>) -> Result<usize, StrictError> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU was just found to have AVX2.
-        return unsafe { avx2::string_end(msg, open) };
+        return unsafe { avx2::string_end(msg, open, lone) };
     }
-    string_end_with(msg, open, |s| s.iter().position(|&b| is_special(b)))
+    string_end_with(msg, open, lone, |s| s.iter().position(|&b| is_special(b)))
 }
 
 /// [`string_end`] with `next_special` finding the first [`is_special`] byte of a slice:
@@ -57,6 +81,7 @@ fn string_end(msg: &[u8], open: usize) -> Result<usize, StrictError> {
 fn string_end_with(
     msg: &[u8],
     open: usize,
+    lone: &mut Vec<usize>,
     next_special: impl Fn(&[u8]) -> Option<usize>,
 ) -> Result<usize, StrictError> {
     let err = |offset, reason| Err(StrictError { offset, reason });
@@ -68,13 +93,47 @@ fn string_end_with(
         match msg[p] {
             b'"' => return Ok(p + 1),
             b'\\' => match msg.get(p + 1) {
-                Some(&c) if c >= 0x20 => j = p + 2,
-                Some(_) => return err(p + 1, "control character"),
+                Some(b'u') => j = unicode_escape(msg, p, lone)?,
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => j = p + 2,
+                Some(&c) if c < 0x20 => return err(p + 1, "control character"),
+                Some(_) => return err(p, "invalid escape"),
                 None => return err(open, "unterminated string"),
             },
             _ => return err(p, "control character"),
         }
     }
+}
+
+/// The offset just past the `\uXXXX` escape at `at` (12 bytes on for a surrogate pair);
+/// a surrogate without its other half is appended to `lone`.
+fn unicode_escape(msg: &[u8], at: usize, lone: &mut Vec<usize>) -> Result<usize, StrictError> {
+    let Some(unit) = hex4(msg, at + 2) else {
+        return Err(StrictError {
+            offset: at,
+            reason: "invalid \\u escape (four hex digits expected)",
+        });
+    };
+    match unit {
+        0xD800..=0xDBFF
+            if msg.get(at + 6..at + 8) == Some(b"\\u")
+                && matches!(hex4(msg, at + 8), Some(0xDC00..=0xDFFF)) =>
+        {
+            Ok(at + 12)
+        }
+        0xD800..=0xDFFF => {
+            lone.push(at);
+            Ok(at + 6)
+        }
+        _ => Ok(at + 6),
+    }
+}
+
+/// The value of the four hex digits at `at`; `None` when there are not four.
+pub(crate) fn hex4(msg: &[u8], at: usize) -> Option<u32> {
+    let digits = msg.get(at..at + 4)?;
+    digits
+        .iter()
+        .try_fold(0u32, |v, &d| Some(v << 4 | (d as char).to_digit(16)?))
 }
 
 /// Whether `b` ends a run of plain string bytes: a quote, a backslash or a control character.
@@ -88,8 +147,12 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn string_end(msg: &[u8], open: usize) -> Result<usize, StrictError> {
-        super::string_end_with(msg, open, |s| next_special(s))
+    pub(super) fn string_end(
+        msg: &[u8],
+        open: usize,
+        lone: &mut Vec<usize>,
+    ) -> Result<usize, StrictError> {
+        super::string_end_with(msg, open, lone, |s| next_special(s))
     }
 
     /// The position of the first [`is_special`](super::is_special) byte of `s`.
@@ -224,28 +287,81 @@ mod tests {
             "[0]",
             " { } ",
         ] {
-            assert_eq!(check_tokens(ok.as_bytes(), &mut Vec::new()), Ok(()), "{ok}");
+            assert_eq!(
+                check_tokens(ok.as_bytes(), &mut Tokens::default()),
+                Ok(()),
+                "{ok}"
+            );
         }
         for bad in [
             "[22?2]", "[01]", "[1.]", "[tru]", "[nulll]", "[1e]", "[\"a]", "[+1]", "[1]x",
         ] {
             assert!(
-                check_tokens(bad.as_bytes(), &mut Vec::new()).is_err(),
+                check_tokens(bad.as_bytes(), &mut Tokens::default()).is_err(),
                 "{bad}"
             );
         }
-        assert!(check_tokens(b"[222\0\0]", &mut Vec::new()).is_err());
+        assert!(check_tokens(b"[222\0\0]", &mut Tokens::default()).is_err());
         for (bad, at) in [
             (&b"[\"a\x01b\"]"[..], 3),
             (b"[\"a\\\x1f\"]", 4),
             (b"[\"0123456789012345678901234567890123456789\tx\"]", 42),
             (b"[\"a\"\0]", 4),
         ] {
-            let e = check_tokens(bad, &mut Vec::new()).unwrap_err();
+            let e = check_tokens(bad, &mut Tokens::default()).unwrap_err();
             assert_eq!((e.offset, e.reason), (at, "control character"), "{bad:?}");
         }
-        let mut nums = Vec::new();
-        check_tokens(br#"{"a":[12,"3",-4.5e1]}"#, &mut nums).unwrap();
-        assert_eq!(nums, vec![(6, 8), (13, 19)]);
+        let mut t = Tokens::default();
+        check_tokens(br#"{"a":[12,"3",-4.5e1]}"#, &mut t).unwrap();
+        assert_eq!(t.numbers, vec![(6, 8), (13, 19)]);
+    }
+
+    #[test]
+    fn numbers_beyond_f64_and_u64_are_json() {
+        let msg = br#"[123456789012345678901234567890,1e400,-1E-400,-0.000000000000000000000000000001,1.2345678901234567890123456789]"#;
+        let mut t = Tokens::default();
+        check_tokens(msg, &mut t).unwrap();
+        let texts: Vec<&[u8]> = t.numbers.iter().map(|&(a, b)| &msg[a..b]).collect();
+        assert_eq!(
+            texts,
+            [
+                &b"123456789012345678901234567890"[..],
+                b"1e400",
+                b"-1E-400",
+                b"-0.000000000000000000000000000001",
+                b"1.2345678901234567890123456789"
+            ]
+        );
+    }
+
+    #[test]
+    fn escapes_are_checked_and_lone_surrogates_found() {
+        let lone = |s: &str| {
+            let mut t = Tokens::default();
+            check_tokens(s.as_bytes(), &mut t).map(|()| t.lone_surrogates)
+        };
+        assert_eq!(lone(r#"["\ud83d\ude00\u00e9\n\/"]"#), Ok(vec![]));
+        assert_eq!(lone(r#"["\ud800"]"#), Ok(vec![2]));
+        assert_eq!(lone(r#"["\udc00"]"#), Ok(vec![2]));
+        assert_eq!(lone(r#"["a\ud800b"]"#), Ok(vec![3]));
+        // A high one before another high one, a pair, then a low one on its own.
+        assert_eq!(
+            lone(r#"["\uD800\uD83D\uDE00\uDFFF","\udbff"]"#),
+            Ok(vec![2, 20, 29])
+        );
+        // A high one before an escape that is not `\u`.
+        assert_eq!(lone(r#"["\ud800\n"]"#), Ok(vec![2]));
+        let hex = "invalid \\u escape (four hex digits expected)";
+        for (bad, at, reason) in [
+            (r#"["\u00zz"]"#, 2, hex),
+            (r#"["\u12"]"#, 2, hex),
+            (r#"["\ud800\u12"]"#, 8, hex),
+            (r#"["\u"#, 2, hex),
+            (r#"["\x41"]"#, 2, "invalid escape"),
+            (r#"["\U0041"]"#, 2, "invalid escape"),
+        ] {
+            let e = check_tokens(bad.as_bytes(), &mut Tokens::default()).unwrap_err();
+            assert_eq!((e.offset, e.reason), (at, reason), "{bad}");
+        }
     }
 }

@@ -91,6 +91,8 @@ pub const MIN_NUMBER_LEN: usize = 9;
 
 struct Walker<'w, 'n> {
     nodes: &'n [Node<'n>],
+    /// The message as received, where numbers are read (the tape holds stand-ins).
+    raw: &'w [u8],
     /// Raw spans of the message's numbers in document order (the tape's order too).
     numbers: &'w [(usize, usize)],
     next_number: usize,
@@ -101,20 +103,39 @@ struct Walker<'w, 'n> {
     method_hint: Option<&'w str>,
 }
 
-/// Walks `nodes` (parsed from the buffer starting at `base`).
-#[allow(clippy::too_many_arguments)]
+/// The parsed message a walk reads.
+#[derive(Clone, Copy)]
+pub struct Parsed<'a> {
+    /// The simd-json tape, parsed from a copy of `raw` with
+    /// [stand-ins](super::standins) for numbers and lone surrogates.
+    pub nodes: &'a [Node<'a>],
+    /// Start of the buffer the tape was parsed from (its strings are decoded in place).
+    pub base: *const u8,
+    /// The message as received.
+    pub raw: &'a [u8],
+    /// `(start, end)` of each number in `raw`, in document order
+    /// ([`Tokens::numbers`](super::strict::Tokens::numbers)).
+    pub numbers: &'a [(usize, usize)],
+}
+
+/// Walks a parsed message.
 pub fn walk(
-    nodes: &[Node<'_>],
-    numbers: &[(usize, usize)],
-    base: *const u8,
+    parsed: Parsed<'_>,
     dir: Direction,
     method_hint: Option<&str>,
     max_depth: usize,
     out: &mut Walk,
 ) -> Result<(), WalkError> {
     out.clear();
+    let Parsed {
+        nodes,
+        base,
+        raw,
+        numbers,
+    } = parsed;
     let mut w = Walker {
         nodes,
+        raw,
         numbers,
         next_number: 0,
         base: base as usize,
@@ -153,6 +174,14 @@ fn node_str<'n>(n: &Node<'n>) -> Option<&'n str> {
     }
 }
 
+/// Whether `n` is a number (on the tape, always the stand-in `0`).
+fn is_number(n: &Node<'_>) -> bool {
+    matches!(
+        n,
+        Node::Static(StaticNode::I64(_) | StaticNode::U64(_) | StaticNode::F64(_))
+    )
+}
+
 /// Index just past the value at `idx`.
 fn skip(nodes: &[Node<'_>], idx: usize) -> usize {
     match nodes[idx] {
@@ -175,16 +204,8 @@ impl<'w, 'n> Walker<'w, 'n> {
             let v = i + 1;
             match key {
                 "method" => info.method = node_str(&self.nodes[v]).map(str::to_owned),
-                "id" => {
-                    has_id = true;
-                    info.id = Some(match self.nodes[v] {
-                        Node::String(s) => JsonRpcId::Str(s.to_owned()),
-                        Node::Static(StaticNode::I64(n)) => JsonRpcId::Int(n),
-                        Node::Static(StaticNode::U64(n)) => JsonRpcId::UInt(n),
-                        Node::Static(StaticNode::F64(n)) => JsonRpcId::Float(n),
-                        _ => JsonRpcId::Null,
-                    });
-                }
+                // Read in the second pass, where the number it may be is counted.
+                "id" => has_id = true,
                 "result" => has_result = true,
                 "error" => has_error = true,
                 "params" => {
@@ -226,7 +247,6 @@ impl<'w, 'n> Walker<'w, 'n> {
             info.method.as_deref(),
             Some("tools/call") | Some("prompts/get")
         );
-        self.out.messages.push(info);
 
         // Second pass: every string, with its scope.
         let data = match self.dir {
@@ -245,18 +265,13 @@ impl<'w, 'n> Walker<'w, 'n> {
             let key_idx = self.string(i, Scope::Metadata, true, false);
             if key == "id" {
                 // The JSON-RPC id is correlation, not content: never scanned, never rewritten
-                // (a redacted id would orphan the response). Its numbers still count.
+                // (a redacted id would orphan the response). Its numbers still count. With
+                // the key twice, the last one is the id, as the proxy and the SDKs read it.
+                info.id = Some(self.id(i + 1));
                 let end = skip(self.nodes, i + 1);
                 self.next_number += self.nodes[i + 1..end]
                     .iter()
-                    .filter(|n| {
-                        matches!(
-                            n,
-                            Node::Static(
-                                StaticNode::I64(_) | StaticNode::U64(_) | StaticNode::F64(_)
-                            )
-                        )
-                    })
+                    .filter(|n| is_number(n))
                     .count();
                 i = end;
                 continue;
@@ -266,7 +281,22 @@ impl<'w, 'n> Walker<'w, 'n> {
             i = self.value(i + 1, ctx, 2)?;
             self.out.path.pop();
         }
+        self.out.messages.push(info);
         Ok(i)
+    }
+
+    /// The JSON-RPC id at `idx`; a number as its text in the message, so the answer sluice
+    /// writes carries the id exactly as sent (`1.0` stays `1.0`).
+    fn id(&self, idx: usize) -> JsonRpcId {
+        match self.nodes[idx] {
+            Node::String(s) => JsonRpcId::Str(s.to_owned()),
+            ref n if is_number(n) => match self.numbers.get(self.next_number) {
+                Some(&(start, end)) => std::str::from_utf8(&self.raw[start..end])
+                    .map_or(JsonRpcId::Null, JsonRpcId::from_number_text),
+                None => JsonRpcId::Null,
+            },
+            _ => JsonRpcId::Null,
+        }
     }
 
     /// Root-level contexts are resolved here so `value` only deals with fixed scopes and the
@@ -355,7 +385,7 @@ impl<'w, 'n> Walker<'w, 'n> {
                 }
                 Ok(i)
             }
-            Node::Static(StaticNode::I64(_) | StaticNode::U64(_) | StaticNode::F64(_)) => {
+            ref n if is_number(n) => {
                 let span = self.numbers.get(self.next_number).copied();
                 self.next_number += 1;
                 if let Some((start, end)) = span {
@@ -416,14 +446,23 @@ mod tests {
     use super::*;
 
     fn run(json: &str, dir: Direction) -> (Walk, Vec<u8>) {
-        let mut buf = json.as_bytes().to_vec();
+        let raw = json.as_bytes();
+        let mut tokens = crate::mcp::strict::Tokens::default();
+        crate::mcp::strict::check_tokens(raw, &mut tokens).unwrap();
+        let mut buf = raw.to_vec();
+        crate::mcp::standins::put(&mut buf, &tokens);
         let base = buf.as_ptr();
         let tape = simd_json::to_tape(&mut buf).unwrap();
         let mut w = Walk::default();
-        let mut nums = Vec::new();
-        crate::mcp::strict::check_tokens(json.as_bytes(), &mut nums).unwrap();
-        walk(&tape.0, &nums, base, dir, None, 64, &mut w).unwrap();
+        let parsed = Parsed {
+            nodes: &tape.0,
+            base,
+            raw,
+            numbers: &tokens.numbers,
+        };
+        walk(parsed, dir, None, 64, &mut w).unwrap();
         drop(tape);
+        crate::mcp::standins::restore_numbers(&mut buf, raw, &tokens);
         (w, buf)
     }
 
@@ -486,21 +525,79 @@ mod tests {
             "[".repeat(100),
             "]".repeat(100)
         );
-        let mut buf = deep.into_bytes();
+        let mut buf = deep.clone().into_bytes();
         let base = buf.as_ptr();
         let tape = simd_json::to_tape(&mut buf).unwrap();
         let mut w = Walk::default();
+        let parsed = Parsed {
+            nodes: &tape.0,
+            base,
+            raw: deep.as_bytes(),
+            numbers: &[],
+        };
         assert_eq!(
-            walk(
-                &tape.0,
-                &[],
-                base,
-                Direction::ServerToClient,
-                None,
-                64,
-                &mut w
-            ),
+            walk(parsed, Direction::ServerToClient, None, 64, &mut w),
             Err(WalkError::TooDeep(64))
+        );
+    }
+
+    #[test]
+    fn number_ids_are_read_from_their_text() {
+        for (id, want) in [
+            ("7", JsonRpcId::UInt(7)),
+            ("-7", JsonRpcId::Int(-7)),
+            ("18446744073709551615", JsonRpcId::UInt(u64::MAX)),
+            ("1.0", JsonRpcId::Number("1.0".into())),
+            ("-0", JsonRpcId::Number("-0".into())),
+            ("1E2", JsonRpcId::Number("1E2".into())),
+            (
+                "123456789012345678901234567890",
+                JsonRpcId::Number("123456789012345678901234567890".into()),
+            ),
+            ("1e400", JsonRpcId::Number("1e400".into())),
+            ("\"a\"", JsonRpcId::Str("a".into())),
+            ("null", JsonRpcId::Null),
+            ("[1]", JsonRpcId::Null),
+        ] {
+            let msg = format!(
+                r#"{{"jsonrpc":"2.0","params":{{"n":[12345678901,2]}},"id":{id},"method":"m"}}"#
+            );
+            let (w, _) = run(&msg, Direction::ClientToServer);
+            assert_eq!(w.messages[0].id, Some(want), "{msg}");
+            assert_eq!(w.messages[0].kind, MessageKind::Request);
+        }
+        // The key twice: the last is the id, whichever kinds they are.
+        let (w, _) = run(
+            r#"{"jsonrpc":"2.0","id":"a","id":2.50,"method":"m"}"#,
+            Direction::ClientToServer,
+        );
+        assert_eq!(w.messages[0].id, Some(JsonRpcId::Number("2.50".into())));
+        let (w, _) = run(
+            r#"{"jsonrpc":"2.0","id":2.50,"id":"a","method":"m"}"#,
+            Direction::ClientToServer,
+        );
+        assert_eq!(w.messages[0].id, Some(JsonRpcId::Str("a".into())));
+    }
+
+    #[test]
+    fn numbers_beyond_64_bits_are_walked_as_text() {
+        let (w, buf) = run(
+            r#"{"jsonrpc":"2.0","id":1,"result":{"big":123456789012345678901234567890,"e":[1e400,-1E-400],"f":0.10000000000000000000000000001}}"#,
+            Direction::ServerToClient,
+        );
+        let numbers: Vec<String> = w
+            .strings
+            .iter()
+            .filter(|s| s.number)
+            .map(|s| String::from_utf8(buf[s.start..s.start + s.len].to_vec()).unwrap())
+            .collect();
+        // `1e400` and `-1E-400` are shorter than anything a rule looks for.
+        assert_eq!(
+            numbers,
+            [
+                "123456789012345678901234567890",
+                "0.10000000000000000000000000001"
+            ]
         );
     }
 }

@@ -642,8 +642,7 @@ pub fn jsonrpc_id(id: Option<&Value>) -> sluice_engine::mcp::JsonRpcId {
             .as_i64()
             .map(JsonRpcId::Int)
             .or(n.as_u64().map(JsonRpcId::UInt))
-            .or(n.as_f64().map(JsonRpcId::Float))
-            .unwrap_or(JsonRpcId::Null),
+            .unwrap_or_else(|| JsonRpcId::Number(n.to_string())),
         Some(Value::String(s)) => JsonRpcId::Str(s.clone()),
         _ => JsonRpcId::Null,
     }
