@@ -104,7 +104,8 @@ impl AuditLog {
         self.shared.checkpoint()
     }
 
-    /// Records an inspected message: who and when, its kind, method and tool, the verdict,
+    /// Records an inspected message (a method or tool name with a finding in it shown as
+    /// [`WITHHELD`]): who and when, its kind, method and tool, the verdict,
     /// findings (rule ids, pointers, fingerprints), its size in bytes and the inspection time in
     /// microseconds. Skipped when clean, unless the trail records every message.
     pub fn record(
@@ -121,11 +122,23 @@ impl AuditLog {
         }
         let info = inspection.info();
         let findings: Vec<_> = inspection.findings.iter().map(|f| f.to_json()).collect();
+        // A method or tool name that holds a finding is itself matched text: never written.
+        let unless_found = |value: Option<&'static str>, field: &str| {
+            let found = inspection
+                .findings
+                .iter()
+                .any(|f| f.pointer.ends_with(field));
+            if found {
+                Some(WITHHELD)
+            } else {
+                value
+            }
+        };
         let mut row = who_and_when(transport, origin, dir);
         row.extend(json_fields(json!({
             "kind": info.map(|i| i.kind.as_str()),
-            "method": info.and_then(|i| i.method.as_deref()),
-            "tool": info.and_then(|i| i.tool.as_deref()),
+            "method": unless_found(None, "/method").or(info.and_then(|i| i.method.as_deref())),
+            "tool": unless_found(None, "/params/name").or(info.and_then(|i| i.tool.as_deref())),
             "verdict": inspection.verdict.name(),
             "findings": findings,
             "bytes": size,
@@ -313,3 +326,6 @@ fn json_fields(v: serde_json::Value) -> serde_json::Map<String, serde_json::Valu
 
 #[cfg(test)]
 mod tests;
+
+/// Written in place of a method or tool name that a rule matched.
+pub const WITHHELD: &str = "(withheld: matched a rule)";

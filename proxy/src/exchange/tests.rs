@@ -141,6 +141,28 @@ async fn a_redacted_request_is_forwarded_with_what_it_asked_and_audited() {
 }
 
 #[tokio::test]
+async fn a_secret_used_as_the_tool_name_is_not_written_to_the_audit() {
+    let f = fixture(Action::Redact, "", true, 1 << 20);
+    let w = who(Transport::Http);
+    let sent =
+        f.x.request(&f.live, &w, call(8, "tkn_abcdef123456", "{}"))
+            .await;
+    assert!(
+        matches!(sent, Sent::Forward { redacted: true, .. }),
+        "{sent:?}"
+    );
+    let rows = f.rows.all();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["tool"], crate::audit::WITHHELD);
+    assert_eq!(rows[0]["method"], "tools/call");
+    assert!(
+        !rows[0].to_string().contains("abcdef123456"),
+        "secret in audit: {}",
+        rows[0]
+    );
+}
+
+#[tokio::test]
 async fn a_blocked_request_is_answered_and_a_blocked_notification_dropped() {
     let f = fixture(Action::Block, "", true, 1 << 20);
     let w = who(Transport::Http);
