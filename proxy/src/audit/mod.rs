@@ -1,16 +1,23 @@
 //! Audit rows: one JSON line per inspected message that found something (or per message, if
 //! asked), and one per gateway event (auth failure, denial, approval, reload, pin change).
-//! Rule ids, pointers and salted fingerprints; never the matched text.
+//! Rule ids, pointers and salted fingerprints; never the matched text, never a session id
+//! (a keyed digest of it), never a name a rule matched ([`withheld`]).
 //!
 //! Rows are chained ([`chain`]): each carries `seq`, the previous row's seal as `prev`, and
 //! its own seal, an HMAC-SHA-256 under the audit key ([`key`]) or, without a key, a plain
 //! SHA-256. `sluice audit verify` recomputes the chain, so an edited, removed or reordered row
 //! shows; the [`checkpoint`] file, rewritten every interval and at shutdown, shows rows cut
 //! from the end. One process writes a file: [`AuditLog::open`] locks it.
+//!
+//! Every row is bounded ([`bound`]: strings clipped at 256 bytes, lists at 32 items, a row at
+//! 64 KiB), whatever the client or the upstream sent. A row that cannot be written (a full
+//! disk) leaves no torn line, and the trail refuses traffic until it can write again
+//! ([`AuditLog::writable`]; the `audit-gap` row counts what was lost).
 
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,24 +25,29 @@ use serde_json::json;
 use sluice_engine::sse::StreamedFinding;
 use sluice_engine::{Direction, Inspection};
 
+pub mod bound;
 pub mod chain;
 pub mod checkpoint;
 pub mod key;
 mod lock;
 mod open;
 mod ticker;
+pub mod withheld;
+mod write;
 
 pub use chain::{Seal, SealKind, GENESIS};
 pub use checkpoint::Checkpoint;
 pub use key::{AuditKey, KeyError};
 pub use open::{AuditError, AuditOptions, CheckpointOptions};
+pub use withheld::{Matched, WITHHELD};
 
 /// Who a message belongs to, where the transport knows.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Origin<'a> {
     /// The client's address (HTTP) or `stdio`.
     pub client: Option<&'a str>,
-    /// `Mcp-Session-Id`, when the protocol has sessions.
+    /// `Mcp-Session-Id`, when the protocol has sessions (written as its digest,
+    /// [`withheld::session_digest`]).
     pub session: Option<&'a str>,
     /// The authenticated client's name, when clients are configured.
     pub identity: Option<&'a str>,
@@ -45,11 +57,15 @@ struct Sink {
     out: Box<dyn Write + Send>,
     seq: u64,
     prev: String,
+    /// Rows lost since the last write that failed, until a row is written again.
+    gap: Option<write::Gap>,
 }
 
 /// What the writers and the checkpoint thread share.
 struct Shared {
     sink: Mutex<Sink>,
+    /// Set while the last write failed: lets [`AuditLog::writable`] answer without the lock.
+    failing: AtomicBool,
     seal: Seal,
     every_message: bool,
     /// The audit file, to sync before a checkpoint vouches for its rows.
@@ -87,7 +103,9 @@ impl AuditLog {
                     out,
                     seq: 0,
                     prev: GENESIS.to_string(),
+                    gap: None,
                 }),
+                failing: AtomicBool::new(false),
                 seal,
                 every_message,
                 file: None,
@@ -105,9 +123,10 @@ impl AuditLog {
     }
 
     /// Records an inspected message (a method or tool name with a finding in it shown as
-    /// [`WITHHELD`]): who and when, its kind, method and tool, the verdict,
-    /// findings (rule ids, pointers, fingerprints), its size in bytes and the inspection time in
-    /// microseconds. Skipped when clean, unless the trail records every message.
+    /// [`WITHHELD`]): who and when, its kind, method and tool, the verdict, findings (rule
+    /// ids, pointers, fingerprints; at most [`bound::MAX_LIST`], the rest counted), its size in
+    /// bytes and the inspection time in microseconds. Skipped when clean, unless the trail
+    /// records every message.
     pub fn record(
         &self,
         transport: &str,
@@ -121,30 +140,22 @@ impl AuditLog {
             return;
         }
         let info = inspection.info();
-        let findings: Vec<_> = inspection.findings.iter().map(|f| f.to_json()).collect();
         // A method or tool name that holds a finding is itself matched text: never written.
-        let unless_found = |value: Option<&'static str>, field: &str| {
-            let found = inspection
-                .findings
-                .iter()
-                .any(|f| f.pointer.ends_with(field));
-            if found {
-                Some(WITHHELD)
-            } else {
-                value
-            }
-        };
-        let mut row = who_and_when(transport, origin, dir);
+        let pointers = inspection.findings.iter().map(|f| f.pointer.as_str());
+        let matched = Matched::in_message(pointers, 0);
+        let mut row = self.who_and_when(transport, origin, dir);
+        let findings = inspection.findings.iter().map(|f| f.to_json()).collect();
+        let findings = bound::cap_findings(findings, &mut row);
         row.extend(json_fields(json!({
             "kind": info.map(|i| i.kind.as_str()),
-            "method": unless_found(None, "/method").or(info.and_then(|i| i.method.as_deref())),
-            "tool": unless_found(None, "/params/name").or(info.and_then(|i| i.tool.as_deref())),
+            "method": matched.method(info.and_then(|i| i.method.as_deref())),
+            "tool": matched.tool(info.and_then(|i| i.tool.as_deref())),
             "verdict": inspection.verdict.name(),
             "findings": findings,
             "bytes": size,
             "inspect_us": took.as_secs_f64() * 1e6,
         })));
-        self.write(&row.into());
+        self.shared.write(row);
     }
 
     /// A message that could not be inspected.
@@ -157,18 +168,19 @@ impl AuditLog {
         error: &str,
         forwarded: bool,
     ) {
-        let mut row = who_and_when(transport, origin, dir);
+        let mut row = self.who_and_when(transport, origin, dir);
         row.extend(json_fields(json!({
             "error": error,
             "forwarded": forwarded,
             "bytes": size,
         })));
-        self.write(&row.into());
+        self.shared.write(row);
     }
 
     /// A server-sent event too large to hold whole, scanned as it streamed by: its findings
-    /// (rule and action; the event could not be rewritten, so no pointer or span) and whether
-    /// the stream was cut off at it, for a finding or because the stream ended inside it.
+    /// (rule and action; the event could not be rewritten, so no pointer or span; at most
+    /// [`bound::MAX_LIST`], the rest counted) and whether the stream was cut off at it, for a
+    /// finding or because the stream ended inside it.
     pub fn streamed(
         &self,
         transport: &str,
@@ -181,11 +193,12 @@ impl AuditLog {
         if findings.is_empty() && !aborted && !self.shared.every_message {
             return;
         }
-        let found: Vec<_> = findings
+        let mut row = self.who_and_when(transport, origin, dir);
+        let found = findings
             .iter()
             .map(|f| json!({"rule": f.rule_id, "action": f.action.as_str()}))
             .collect();
-        let mut row = who_and_when(transport, origin, dir);
+        let found = bound::cap_findings(found, &mut row);
         row.extend(json_fields(json!({
             "kind": "event-over-cap",
             "verdict": if aborted { "block" } else { "forward" },
@@ -193,10 +206,12 @@ impl AuditLog {
             "findings": found,
             "bytes": size,
         })));
-        self.write(&row.into());
+        self.shared.write(row);
     }
 
     /// A gateway event: `kind` (auth, denied, approval, reload, pin, ...) and its fields.
+    /// Strings are clipped and lists capped like every row's ([`bound`]); a caller that
+    /// puts client text in `fields` withholds what a rule matched in it ([`Matched`]).
     pub fn event(
         &self,
         kind: &str,
@@ -208,16 +223,38 @@ impl AuditLog {
             "time": rfc3339(SystemTime::now()),
             "event": kind,
             "transport": transport,
-            "client": origin.client,
-            "identity": origin.identity,
-            "session": origin.session,
         }));
+        row.extend(self.origin_fields(origin));
         row.extend(json_fields(fields));
-        self.write(&row.into());
+        self.shared.write(row);
     }
 
-    fn write(&self, row: &serde_json::Value) {
-        self.shared.write(row)
+    /// The fields every message row starts with: when, over what, from whom, which way.
+    fn who_and_when(
+        &self,
+        transport: &str,
+        origin: Origin<'_>,
+        dir: Direction,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut row = json_fields(json!({
+            "time": rfc3339(SystemTime::now()),
+            "transport": transport,
+        }));
+        row.extend(self.origin_fields(origin));
+        row.insert("direction".into(), dir.as_str().into());
+        row
+    }
+
+    /// `client`, `identity` and the session's digest (never the id: a bearer credential).
+    fn origin_fields(&self, origin: Origin<'_>) -> serde_json::Map<String, serde_json::Value> {
+        let session = origin
+            .session
+            .map(|id| withheld::session_digest(&self.shared.seal, id));
+        json_fields(json!({
+            "client": origin.client,
+            "identity": origin.identity,
+            "session": session,
+        }))
     }
 }
 
@@ -230,26 +267,6 @@ impl Drop for AuditLog {
 }
 
 impl Shared {
-    fn write(&self, row: &serde_json::Value) {
-        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-        let mut row = row.clone();
-        if let Some(m) = row.as_object_mut() {
-            m.insert("seq".into(), (sink.seq + 1).into());
-            m.insert("prev".into(), sink.prev.clone().into());
-        }
-        let (line, tag) = self.seal.seal(&row.to_string());
-        // An audit sink that fails must not take the traffic down with it; stderr says so.
-        if writeln!(sink.out, "{line}")
-            .and_then(|_| sink.out.flush())
-            .is_err()
-        {
-            eprintln!("sluice: cannot write an audit row");
-            return;
-        }
-        sink.seq += 1;
-        sink.prev = tag;
-    }
-
     fn checkpoint(&self) -> std::io::Result<()> {
         let Some(cp) = &self.checkpoint else {
             return Ok(());
@@ -301,22 +318,6 @@ pub fn rfc3339(t: SystemTime) -> String {
     at.format(FORMAT).unwrap_or_default()
 }
 
-/// The fields every row starts with: when, over what, from whom, which way.
-fn who_and_when(
-    transport: &str,
-    origin: Origin<'_>,
-    dir: Direction,
-) -> serde_json::Map<String, serde_json::Value> {
-    json_fields(json!({
-        "time": rfc3339(SystemTime::now()),
-        "transport": transport,
-        "client": origin.client,
-        "identity": origin.identity,
-        "session": origin.session,
-        "direction": dir.as_str(),
-    }))
-}
-
 fn json_fields(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     match v {
         serde_json::Value::Object(m) => m,
@@ -326,6 +327,3 @@ fn json_fields(v: serde_json::Value) -> serde_json::Map<String, serde_json::Valu
 
 #[cfg(test)]
 mod tests;
-
-/// Written in place of a method or tool name that a rule matched.
-pub const WITHHELD: &str = "(withheld: matched a rule)";

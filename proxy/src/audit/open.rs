@@ -6,6 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -125,7 +126,9 @@ impl AuditLog {
                 out: Box::new(file),
                 seq,
                 prev,
+                gap: None,
             }),
+            failing: AtomicBool::new(false),
             seal: opts.seal,
             every_message: opts.every_message,
             file: Some(sync),

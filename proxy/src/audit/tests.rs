@@ -350,3 +350,261 @@ fn formats_utc_times() {
         "9999-12-31T23:59:59.999Z"
     );
 }
+
+/// The rows written to `buf`, parsed; each also checked against [`bound::MAX_ROW`].
+fn parsed(buf: &Buf) -> Vec<serde_json::Value> {
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    text.lines()
+        .map(|l| {
+            assert!(l.len() <= bound::MAX_ROW, "row of {} bytes", l.len());
+            serde_json::from_str(l).unwrap()
+        })
+        .collect()
+}
+
+fn text_of(buf: &Buf) -> String {
+    String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+}
+
+/// A fabricated token shape, inspected by the real engine.
+fn inspect(msg: &[u8]) -> Inspection {
+    use sluice_engine::{Action, CompiledRules, Inspector, Policy, Ruleset};
+    let rules = "[[rule]]\nid = \"test-token\"\nname = \"Test token\"\ncategory = \"secret\"\n\
+                 pattern = 'tkn_[a-z0-9]{12}'\n";
+    let rules = CompiledRules::compile(Ruleset::from_toml(rules, "t.toml").unwrap()).unwrap();
+    let policy = Policy::with_mode(Action::Redact);
+    Inspector::new(rules)
+        .unwrap()
+        .inspect(msg, Direction::ClientToServer, None, &policy)
+        .unwrap()
+}
+
+#[test]
+fn clipping_cuts_on_a_char_boundary_and_says_how_long_the_text_was() {
+    let euros = "€".repeat(200); // 600 bytes, 3 per char
+    let clipped = bound::clip(&euros);
+    assert_eq!(
+        clipped,
+        format!("{}…(truncated, 600 bytes)", "€".repeat(85))
+    );
+    assert_eq!(bound::clip("short"), "short");
+    let exact = "a".repeat(bound::MAX_TEXT);
+    assert_eq!(bound::clip(&exact), exact);
+}
+
+/// A megabyte tool name, a long key and a hundred secrets (one of them a key name): the row
+/// stays small, says what it cut, names no secret, and the chain verifies.
+#[test]
+fn a_huge_message_gives_a_bounded_row() {
+    let tool = "t".repeat(1 << 20);
+    let long_key = "k".repeat(1000);
+    let mut args = vec![r#""tkn_keyname00001":"tkn_valuename001""#.to_string()];
+    args.extend((0..100).map(|i| format!(r#""a{i}":"tkn_abcdef12{i:04}""#)));
+    args.push(format!(r#""{long_key}":"tkn_zzzzzz999999""#));
+    let msg = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{{{}}}}}}}"#,
+        args.join(",")
+    );
+    let found = inspect(msg.as_bytes());
+    assert_eq!(found.findings.len(), 103);
+    let buf = Buf::default();
+    let log = AuditLog::with_seal(Box::new(buf.clone()), false, mac(KEY));
+    log.record(
+        "http",
+        Origin::default(),
+        Direction::ClientToServer,
+        msg.len(),
+        Duration::ZERO,
+        &found,
+    );
+    let text = text_of(&buf);
+    assert!(text.len() < 48 * 1024, "row of {} bytes", text.len());
+    let row = &parsed(&buf)[0];
+    let shown = row["tool"].as_str().unwrap();
+    assert!(shown.ends_with("…(truncated, 1048576 bytes)"), "{shown}");
+    assert_eq!(row["findings"].as_array().unwrap().len(), bound::MAX_LIST);
+    assert_eq!(row["findings_omitted"], 103 - bound::MAX_LIST);
+    assert_eq!(row["omitted_rules"], json!(["test-token"]));
+    let secrets = ["abcdef12", "keyname0", "valuename0"];
+    assert!(!secrets.iter().any(|s| text.contains(s)), "{text}");
+    // A key a rule matched is `*` in the pointers of what lies under it.
+    assert!(
+        text.contains(r#""pointer":"/params/arguments/*""#),
+        "{text}"
+    );
+    assert_eq!(verify(&text, &mac(KEY)).unwrap().rows, 1);
+    // The long key's pointer, among the omitted findings above, is clipped too.
+    let only_long = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"x","arguments":{{"{long_key}":"tkn_zzzzzz999999"}}}}}}"#
+    );
+    let found = inspect(only_long.as_bytes());
+    log.record(
+        "http",
+        Origin::default(),
+        Direction::ClientToServer,
+        only_long.len(),
+        Duration::ZERO,
+        &found,
+    );
+    let pointer = parsed(&buf)[1]["findings"][0]["pointer"].clone();
+    assert!(
+        pointer
+            .as_str()
+            .unwrap()
+            .ends_with("…(truncated, 1018 bytes)"),
+        "{pointer}"
+    );
+}
+
+/// Fields that JSON escaping makes six times longer than their clipped length: the row is
+/// written in its short form, under the cap, and the chain goes on.
+#[test]
+fn a_row_still_over_the_cap_is_written_short() {
+    let buf = Buf::default();
+    let log = AuditLog::with_seal(Box::new(buf.clone()), true, Seal::Hash);
+    let noise = "\u{1}".repeat(4096);
+    let mut fields = serde_json::Map::new();
+    for c in 'a'..='z' {
+        fields.insert(c.to_string(), noise.clone().into());
+    }
+    fields.insert("names".into(), vec![noise.clone(); 100].into());
+    fields.insert("control".into(), "catalog".into());
+    log.event("denied", "http", Origin::default(), fields.into());
+    events(&log, 1);
+    let rows = parsed(&buf);
+    assert_eq!(rows[0]["event"], "denied");
+    assert_eq!(rows[0]["control"], "catalog");
+    assert!(rows[0]["cut"].as_u64().unwrap() > bound::MAX_ROW as u64);
+    assert!(rows[0].get("a").is_none() && rows[0].get("names").is_none());
+    assert_eq!(verify(&text_of(&buf), &Seal::Hash).unwrap().rows, 2);
+    // Lists under the cap's size are capped at MAX_LIST, the rest counted.
+    log.event(
+        "filtered",
+        "http",
+        Origin::default(),
+        json!({"hidden_by_catalog": vec!["x"; 40]}),
+    );
+    let row = &parsed(&buf)[2];
+    assert_eq!(row["hidden_by_catalog"].as_array().unwrap().len(), 32);
+    assert_eq!(row["hidden_by_catalog_omitted"], 8);
+}
+
+/// `Mcp-Session-Id` is a bearer credential: rows carry the documented keyed digest of it.
+#[test]
+fn a_session_id_is_written_as_its_digest() {
+    let id = "sess-fabricated-3f9a7c21d4e8b6a0";
+    let origin = Origin {
+        session: Some(id),
+        ..Origin::default()
+    };
+    let buf = Buf::default();
+    let log = AuditLog::with_seal(Box::new(buf.clone()), true, mac(KEY));
+    log.event("denied", "http", origin, json!({}));
+    log.error(
+        "http",
+        origin,
+        Direction::ClientToServer,
+        1,
+        "bad JSON",
+        false,
+    );
+    let rows = parsed(&buf);
+    assert!(!text_of(&buf).contains("fabricated-3f9a"));
+    // As README says to compute it: HMAC-SHA-256 under the key's text.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, KEY);
+    let want = hex::encode(ring::hmac::sign(
+        &key,
+        format!("mcp-session-id:{id}").as_bytes(),
+    ));
+    assert_eq!(rows[0]["session"], want[..32]);
+    assert_eq!(
+        rows[1]["session"], rows[0]["session"],
+        "one session, one value"
+    );
+    // Unkeyed: plain SHA-256.
+    let buf = Buf::default();
+    AuditLog::new(Box::new(buf.clone()), true).event("denied", "http", origin, json!({}));
+    let want = sha256(format!("mcp-session-id:{id}").as_bytes());
+    assert_eq!(parsed(&buf)[0]["session"], want[..32]);
+}
+
+/// A disk that fills: a short write, then ENOSPC, on the real audit file.
+struct Full {
+    file: File,
+    full: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Write for Full {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if !self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.file.write(b);
+        }
+        if b.len() > 1 {
+            return self.file.write(&b[..b.len() / 2]);
+        }
+        Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// While the disk is full no torn row stays in the file and the trail says it cannot write;
+/// once it can, an `audit-gap` row counts what was lost and the chain verifies throughout.
+#[test]
+fn a_full_disk_leaves_no_torn_row_and_the_gap_is_recorded() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let d = tmp("full");
+    let path = d.join("audit.jsonl");
+    let opts = AuditOptions {
+        every_message: true,
+        seal: mac(KEY),
+        checkpoint: None,
+    };
+    let log = AuditLog::open(&path, opts).unwrap();
+    events(&log, 2);
+    let full = Arc::new(AtomicBool::new(true));
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    log.shared.sink.lock().unwrap().out = Box::new(Full {
+        file,
+        full: full.clone(),
+    });
+    events(&log, 3);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(verify(&text, &mac(KEY)).unwrap().rows, 2, "no torn row");
+    assert!(!log.writable());
+    assert!(!log.writable());
+    full.store(false, Ordering::SeqCst);
+    assert!(log.writable());
+    events(&log, 1);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(verify(&text, &mac(KEY)).unwrap().rows, 4);
+    let gap: serde_json::Value = serde_json::from_str(text.lines().nth(2).unwrap()).unwrap();
+    assert_eq!(gap["event"], "audit-gap");
+    assert_eq!(
+        (gap["lost"].as_u64(), gap["refused"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert!(
+        gap["error"].as_str().unwrap().contains("No space left"),
+        "{gap}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// The kernel's always-full device: every write fails with ENOSPC.
+#[test]
+fn a_trail_on_a_full_device_is_not_writable() {
+    let opts = AuditOptions {
+        every_message: true,
+        seal: Seal::Hash,
+        checkpoint: None,
+    };
+    let log = AuditLog::open(Path::new("/dev/full"), opts).unwrap();
+    assert!(log.writable(), "nothing failed yet");
+    events(&log, 1);
+    assert!(!log.writable());
+}

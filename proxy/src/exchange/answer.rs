@@ -8,6 +8,7 @@ use sluice_engine::verdict::error_response;
 use sluice_engine::{Direction, Scope};
 
 use super::inspect::Decided;
+use super::lists::Found;
 use super::request::unavailable;
 use super::{Answered, Asked, Exchange, Reply, ReplyKind, Who, UPSTREAM_ERROR};
 use crate::live::Live;
@@ -39,7 +40,10 @@ impl Exchange {
                     live,
                     who,
                     method.as_deref(),
-                    &inspected.categories,
+                    Found {
+                        categories: &inspected.categories,
+                        pointers: &inspected.pointers,
+                    },
                     original,
                     &forwarded,
                 );

@@ -33,6 +33,9 @@ pub(super) struct Inspected {
     pub rule_ids: Vec<String>,
     /// Their categories, each once (for session marks).
     pub categories: Vec<&'static str>,
+    /// The JSON pointers of the findings: a name a rule matched is withheld from
+    /// audit rows ([`crate::audit::Matched`]).
+    pub pointers: Vec<String>,
 }
 
 impl Inspected {
@@ -74,6 +77,7 @@ impl Exchange {
             messages: Vec::new(),
             rule_ids: Vec::new(),
             categories: Vec::new(),
+            pointers: Vec::new(),
         };
         let verdict_label = match &res {
             Ok(Ok(i)) => i.verdict.name(),
@@ -121,6 +125,7 @@ impl Exchange {
                     }
                 }
                 out.categories = categories(&insp.findings);
+                out.pointers = pointers(&insp.findings);
                 out.decided = match insp.verdict {
                     Verdict::Forward => Decided::Pass {
                         bytes,
@@ -162,6 +167,11 @@ impl Exchange {
             body: error_response(&JsonRpcId::Null, e.jsonrpc_code(), &message, &[]).into_bytes(),
         }
     }
+}
+
+/// The JSON pointers of `findings`, in the order found.
+pub(super) fn pointers(findings: &[sluice_engine::Finding]) -> Vec<String> {
+    findings.iter().map(|f| f.pointer.clone()).collect()
 }
 
 /// The categories of `findings`, each once, in the order found (for session marks).

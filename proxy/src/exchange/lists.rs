@@ -3,29 +3,33 @@
 //! tools the engine took out, tool pins and this client's catalog filter. A list answer is
 //! parsed once for all of them, and only when one of them needs it.
 
+use std::collections::HashSet;
+
 use serde_json::{json, Value};
 
 use super::{Exchange, Who};
+use crate::audit::WITHHELD;
 use crate::live::Live;
 
 impl Exchange {
     /// Learns from `forwarded` (what the engine let through; `original` is what the upstream
-    /// sent when the engine changed it). Returns the bytes to send this client instead when a
-    /// list was filtered for it. `Err(Unreadable)` when a list answer the controls must read
-    /// does not parse for them: it must not go out unfiltered and unpinned.
+    /// sent when the engine changed it) and what the engine `found` in it. Returns the bytes
+    /// to send this client instead when a list was filtered for it. `Err(Unreadable)` when a
+    /// list answer the controls must read does not parse for them: it must not go out
+    /// unfiltered and unpinned.
     pub(super) fn learn(
         &self,
         live: &Live,
         who: &Who,
         method: Option<&str>,
-        categories: &[&str],
+        found: Found<'_>,
         original: Option<&[u8]>,
         forwarded: &[u8],
     ) -> Result<Option<Vec<u8>>, Unreadable> {
         let g = &live.gateway;
         let rt = &self.runtime;
         let caller = who.caller();
-        let marks = g.finding_marks(categories.iter().copied());
+        let marks = g.finding_marks(found.categories.iter().copied());
         rt.sessions
             .mark(&who.session_key, marks.iter().map(String::as_str));
         g.count_answer(rt, &caller, forwarded.len());
@@ -50,6 +54,14 @@ impl Exchange {
             // Even a clean list may clear a tool quarantined earlier.
             rt.note_tool_list(&who.upstream_url, &before, &after);
         }
+        // Names a rule matched (a monitor-only rule lets them through as sent) are not
+        // written to the row: read them before the filter moves the list's items.
+        let matched: HashSet<String> = found
+            .pointers
+            .iter()
+            .filter_map(|p| message.pointer(p).and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
         let Some(removed) = g.filter_list(rt, &caller, method, &mut message) else {
             return Ok(None);
         };
@@ -57,7 +69,10 @@ impl Exchange {
             removed
                 .iter()
                 .filter(|(_, w)| *w == why)
-                .map(|(n, _)| n.as_str())
+                .map(|(n, _)| match matched.contains(n) {
+                    true => WITHHELD,
+                    false => n.as_str(),
+                })
                 .collect()
         };
         self.audit_event(
@@ -72,6 +87,15 @@ impl Exchange {
         );
         Ok(Some(message.to_string().into_bytes()))
     }
+}
+
+/// What the engine found in an answer, as the controls learn from it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Found<'a> {
+    /// The findings' categories, each once (for session marks).
+    pub categories: &'a [&'static str],
+    /// The findings' JSON pointers.
+    pub pointers: &'a [String],
 }
 
 /// A list answer the controls must read did not parse for them.

@@ -9,6 +9,7 @@ use sluice_engine::Direction;
 
 use super::inspect::{Decided, Inspected};
 use super::{Asked, Exchange, Reply, ReplyKind, Sent, Who};
+use crate::audit::{Matched, WITHHELD};
 use crate::live::Live;
 use crate::policy::approval::{Decision, Held};
 use crate::policy::{Admitted, ControlKind, Denial, Hold};
@@ -17,11 +18,15 @@ impl Exchange {
     /// Runs a client's message through every step. The bytes are the message as framed by the
     /// transport (one JSON-RPC message or a batch).
     pub async fn request(&self, live: &Live, who: &Who, bytes: Bytes) -> Sent {
+        // No decision without its audit row: while the trail cannot be written, nothing goes.
+        if !self.audit_writable() {
+            return Sent::Reply(audit_unwritable(&bytes));
+        }
         let gateway = &live.gateway;
         if let Err(d) = gateway.admit_traffic(&self.runtime, &who.caller(), bytes.len()) {
             // Refused before the engine parsed it: the id is read on its own.
             let id = super::Pending::message_id(&bytes).unwrap_or(JsonRpcId::Null);
-            return Sent::Reply(self.refuse(who, &id, None, None, &d));
+            return Sent::Reply(self.refuse(who, &id, Named::default(), &d));
         }
         let mut inspected = self
             .inspect(live, who, bytes, Direction::ClientToServer, None)
@@ -47,6 +52,10 @@ impl Exchange {
                 self.runtime
                     .sessions
                     .mark(&who.session_key, admitted.marks.iter().map(String::as_str));
+                // This message's row, or another's meanwhile, could not be written.
+                if !self.audit_writable() {
+                    return Sent::Reply(audit_unwritable(&bytes));
+                }
                 Sent::Forward {
                     bytes,
                     redacted,
@@ -98,12 +107,14 @@ impl Exchange {
         };
         let caller = who.caller();
         let mut all = Admitted::default();
+        let pointers = || inspected.pointers.iter().map(String::as_str);
         for (i, m) in messages.iter().enumerate() {
+            let matched = Matched::in_message(pointers(), i);
             match g.admit(rt, &caller, m).await {
                 Ok(a) => {
                     all.marks.extend(a.marks);
                     if all.hold.is_none() {
-                        all.hold = a.hold;
+                        all.hold = a.hold.map(|h| withhold_tool(h, matched));
                     }
                 }
                 Err(d) => {
@@ -114,9 +125,12 @@ impl Exchange {
                         (1, Some(id)) => id,
                         _ => JsonRpcId::Null,
                     };
-                    let method = info.and_then(|m| m.method.as_deref());
-                    let tool = info.and_then(|m| m.tool.as_deref());
-                    return Err(self.refuse(who, &id, method, tool, &d));
+                    let named = Named {
+                        method: info.and_then(|m| m.method.as_deref()),
+                        tool: info.and_then(|m| m.tool.as_deref()),
+                        matched,
+                    };
+                    return Err(self.refuse(who, &id, named, &d));
                 }
             }
         }
@@ -130,10 +144,13 @@ impl Exchange {
         if all.hold.is_none() && !held_rules.is_empty() {
             let info = inspected.messages.first();
             let m = messages.first().copied().unwrap_or(&Value::Null);
+            let matched = Matched::in_message(pointers(), 0);
+            let tool = info.and_then(|i| {
+                let method = matched.method(i.method.as_deref());
+                matched.tool(i.tool.as_deref()).or(method)
+            });
             all.hold = Some(Hold {
-                tool: info
-                    .and_then(|i| i.tool.clone().or(i.method.clone()))
-                    .unwrap_or_default(),
+                tool: tool.unwrap_or_default().to_string(),
                 arguments: m
                     .pointer("/params/arguments")
                     .cloned()
@@ -151,7 +168,11 @@ impl Exchange {
                 ControlKind::Approval,
                 "this call needs human approval, which `sluice stdio` cannot ask for (run the server behind `sluice serve` with [admin])".into(),
             );
-            return Err(self.refuse(who, id, None, Some(&hold.tool), &d));
+            let named = Named {
+                tool: Some(&hold.tool),
+                ..Named::default()
+            };
+            return Err(self.refuse(who, id, named, &d));
         }
         let cfg = &live.gateway.approval;
         let Hold {
@@ -214,26 +235,26 @@ impl Exchange {
     }
 
     /// The answer to a refusal by a control: the JSON-RPC error with the request's id,
-    /// audited, logged and counted.
-    pub(super) fn refuse(
-        &self,
-        who: &Who,
-        id: &JsonRpcId,
-        method: Option<&str>,
-        tool: Option<&str>,
-        d: &Denial,
-    ) -> Reply {
+    /// audited, logged and counted. The log and the row show a name a rule matched, in its
+    /// field and in the reason, as [`crate::audit::WITHHELD`].
+    pub(super) fn refuse(&self, who: &Who, id: &JsonRpcId, named: Named<'_>, d: &Denial) -> Reply {
         let control = d.control.as_str();
         self.metrics.denials.inc_static([control]);
-        tracing::info!(control, identity = who.identity.as_deref(), reason = %d.message, "denied");
+        let Named {
+            method,
+            tool,
+            matched,
+        } = named;
+        let reason = matched.scrub(&d.message, method, tool);
+        tracing::info!(control, identity = who.identity.as_deref(), reason = %reason, "denied");
         self.audit_event(
             who,
             "denied",
             json!({
                 "control": control,
-                "reason": d.message,
-                "method": method,
-                "tool": tool,
+                "reason": reason,
+                "method": matched.method(method),
+                "tool": matched.tool(tool),
                 "retry_after_s": d.retry_after.map(|r| r.as_secs_f64().ceil() as u64),
             }),
         );
@@ -255,6 +276,39 @@ impl Exchange {
         if let Some(a) = &self.audit {
             a.event(kind, who.transport.as_str(), who.origin(), fields);
         }
+    }
+
+    /// Whether the audit trail (if any) can take rows ([`crate::audit::AuditLog::writable`]).
+    fn audit_writable(&self) -> bool {
+        self.audit.as_ref().is_none_or(|a| a.writable())
+    }
+}
+
+/// The method and tool name of a refused message as the engine read them, and which of them
+/// a rule matched.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Named<'a> {
+    pub method: Option<&'a str>,
+    pub tool: Option<&'a str>,
+    pub matched: Matched,
+}
+
+/// A hold of a call whose method or tool name a rule matched names it [`WITHHELD`]: the
+/// name goes to the audit rows and to the approver.
+fn withhold_tool(mut hold: Hold, matched: Matched) -> Hold {
+    if matched.any() {
+        hold.tool = WITHHELD.to_string();
+    }
+    hold
+}
+
+/// The refusal of a request while the audit trail cannot be written (HTTP 503).
+fn audit_unwritable(bytes: &[u8]) -> Reply {
+    let id = super::Pending::message_id(bytes).unwrap_or(JsonRpcId::Null);
+    let message = "sluice cannot write its audit trail; requests are refused until it can";
+    Reply {
+        kind: ReplyKind::Unavailable,
+        body: error_response(&id, -32603, message, &[]).into_bytes(),
     }
 }
 

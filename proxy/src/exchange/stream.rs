@@ -135,11 +135,16 @@ impl AnswerStream {
                     .and_then(|m| m.method.clone())
                     .or(self.asked.method.clone());
                 let categories = super::inspect::categories(&i.findings);
+                let pointers = super::inspect::pointers(&i.findings);
+                let found = super::lists::Found {
+                    categories: &categories,
+                    pointers: &pointers,
+                };
                 let learnt = self.exchange.learn(
                     &self.live,
                     &self.who,
                     method.as_deref(),
-                    &categories,
+                    found,
                     original,
                     d.forwarded_data()?,
                 );

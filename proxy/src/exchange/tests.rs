@@ -440,3 +440,118 @@ async fn a_message_the_controls_cannot_read_is_refused_not_waved_through() {
     assert_eq!(r.kind, ReplyKind::AnswerUninspectable);
     assert_eq!(json(&r.body)["id"], 5);
 }
+
+/// A secret sent as the name of a tool the allowlist refuses: the denial row neither names
+/// it nor quotes it in the reason, whether the engine redacted it on the wire or (monitor)
+/// let it through as sent; and the session id is written as its digest.
+#[tokio::test]
+async fn a_secret_as_a_denied_tool_name_is_withheld_from_the_denial_row() {
+    let gw = "[[upstream]]\nurl = \"http://up/mcp\"\ntools = [\"read_*\"]\n";
+    for mode in [Action::Redact, Action::Monitor] {
+        let f = fixture(mode, gw, true, 1 << 20);
+        let w = who(Transport::Http);
+        let sent =
+            f.x.request(&f.live, &w, call(1, "tkn_abcdef123456", "{}"))
+                .await;
+        let Sent::Reply(r) = sent else {
+            panic!("{mode:?}: a hidden tool was called")
+        };
+        assert_eq!(r.kind, ReplyKind::Denied(ControlKind::Catalog));
+        let rows = f.rows.all();
+        let all = serde_json::to_string(&rows).unwrap();
+        assert!(!all.contains("abcdef123456"), "{mode:?}: {all}");
+        let denied = rows.iter().find(|r| r["event"] == "denied").unwrap();
+        assert_eq!(denied["tool"], crate::audit::WITHHELD, "{mode:?}");
+        assert_eq!(denied["method"], "tools/call");
+        let reason = denied["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("is not available to this client"),
+            "{reason}"
+        );
+        let session = denied["session"].as_str().unwrap();
+        assert_eq!(session.len(), 32, "a digest, not the id: {session}");
+    }
+}
+
+/// A call held for approval by a tool glob, its name a secret: the refusal (no approver
+/// under stdio) names it as withheld.
+#[tokio::test]
+async fn a_secret_in_a_held_tool_name_is_withheld() {
+    let gw = "[[tool]]\nname = \"deploy_*\"\napprove = true\n";
+    let f = fixture(Action::Monitor, gw, false, 1 << 20);
+    let w = Who::stdio("stdio:srv".into());
+    let sent =
+        f.x.request(&f.live, &w, call(3, "deploy_tkn_abcdef123456", "{}"))
+            .await;
+    let Sent::Reply(r) = sent else {
+        panic!("forwarded without approval")
+    };
+    assert_eq!(r.kind, ReplyKind::Denied(ControlKind::Approval));
+    let rows = f.rows.all();
+    let all = serde_json::to_string(&rows).unwrap();
+    assert!(!all.contains("abcdef123456"), "{all}");
+    let denied = rows.iter().find(|r| r["event"] == "denied").unwrap();
+    assert_eq!(denied["tool"], crate::audit::WITHHELD);
+}
+
+/// An upstream's tool named like a secret, let through by a monitor-only rule and hidden by
+/// the allowlist: the `filtered` row counts it without its name.
+#[tokio::test]
+async fn a_filtered_tool_named_like_a_secret_is_withheld() {
+    let gw = "[[upstream]]\nurl = \"http://up/mcp\"\ntools = [\"read_*\"]\n";
+    let f = fixture(Action::Monitor, gw, true, 1 << 20);
+    let w = who(Transport::Http);
+    let asked = Asked {
+        method: Some("tools/list".into()),
+        tool: None,
+        id: Some(JsonRpcId::Int(1)),
+    };
+    let answer = Bytes::from_static(
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"read_a"},{"name":"tkn_abcdef123456"},{"name":"rm"}]}}"#,
+    );
+    let Answered::Send(sent) = f.x.answer(&f.live, &w, &asked, answer).await else {
+        panic!("list withheld")
+    };
+    assert!(!String::from_utf8_lossy(&sent).contains("tkn_"));
+    let rows = f.rows.all();
+    let filtered = rows.iter().find(|r| r["event"] == "filtered").unwrap();
+    assert_eq!(
+        filtered["hidden_by_catalog"],
+        serde_json::json!([crate::audit::WITHHELD, "rm"])
+    );
+    let all = serde_json::to_string(&rows).unwrap();
+    assert!(!all.contains("abcdef123456"), "{all}");
+}
+
+/// An audit trail on a full device: the request whose row cannot be written is not
+/// forwarded, nor is the next (503-kind replies with the request's id).
+#[tokio::test]
+async fn requests_are_refused_while_the_audit_trail_cannot_be_written() {
+    let f = fixture(Action::Redact, "", true, 1 << 20);
+    let opts = crate::audit::AuditOptions {
+        every_message: true,
+        seal: crate::audit::Seal::Hash,
+        checkpoint: None,
+    };
+    let full = AuditLog::open(std::path::Path::new("/dev/full"), opts).unwrap();
+    let x = Exchange::new(
+        Arc::new(crate::policy::Runtime::default()),
+        Some(Arc::new(full)),
+        Arc::new(Metrics::default()),
+        1 << 20,
+        true,
+    );
+    let w = who(Transport::Http);
+    for id in [4, 5] {
+        let Sent::Reply(r) = x.request(&f.live, &w, call(id, "note", "{}")).await else {
+            panic!("forwarded without its audit row")
+        };
+        assert_eq!(r.kind, ReplyKind::Unavailable);
+        let body = json(&r.body);
+        assert_eq!(body["id"], id);
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("audit trail"));
+    }
+}
