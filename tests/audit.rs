@@ -269,3 +269,126 @@ fn a_keyed_audit_catches_a_rewritten_verdict_a_cut_tail_and_a_second_writer() {
     assert_eq!(restart.status.code(), Some(2), "{err}");
     assert!(err.contains("rows were cut from the end"), "{err}");
 }
+
+/// `sluice serve` on `toml` (`PORT` replaced by a free port, written in `d`), its stderr in
+/// `d/sluice.stderr`; (the process, its port).
+fn serve(d: &Path, toml: &str) -> (common::Kill, u16) {
+    let port = common::free_port();
+    let config = d.join("sluice.toml");
+    std::fs::write(&config, toml.replace("PORT", &port.to_string())).unwrap();
+    let child = sluice()
+        .args(["serve", "--threads", "2", "--config"])
+        .arg(&config)
+        .stderr(std::fs::File::create(d.join("sluice.stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let child = common::Kill(child);
+    common::wait_for(port);
+    (child, port)
+}
+
+/// POSTs `body` with `Mcp-Session-Id: session` over HTTP/1.1; (status, whole answer).
+fn post(port: u16, session: &str, body: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMcp-Session-Id: {session}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, text)
+}
+
+fn tools_call(id: u64, tool: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}}}"#
+    )
+}
+
+/// What an attack on the rows found (issue 15), against a real `sluice serve` whose
+/// allowlist refuses every tool but `add`: a fabricated GitHub token as the tool name and
+/// another as the `Mcp-Session-Id` never reach the file; a 2 MiB tool name gives a row of a
+/// few hundred bytes; the rows verify under the key.
+#[test]
+fn audit_rows_are_bounded_and_hold_no_client_secret() {
+    let d = dir("audit-bounds");
+    let audit = d.join("audit.jsonl");
+    let _ = std::fs::remove_file(&audit);
+    let key = d.join("audit.key");
+    std::fs::write(&key, format!("{}\n", "b0a7".repeat(16))).unwrap();
+    let (_closed, upstream) = common::closed_port();
+    let (_sluice, port) = serve(
+        &d,
+        &format!(
+            "[listen]\naddress = \"127.0.0.1:PORT\"\n[policy]\nmode = \"redact\"\n\
+             [audit]\npath = \"audit.jsonl\"\nkey_file = \"audit.key\"\nall = true\n\
+             [[upstream]]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\ntools = [\"add\"]\n"
+        ),
+    );
+    // Fabricated, in the shape `github.pat-classic` matches.
+    let tool_secret = "ghp_Q7vK2mX9pL4wR8tY1nB6cZ3sD5fH0jG2aE7u";
+    let session_secret = "ghp_W3eR5tY7uI9oP1aS3dF5gH7jK9lZ2xC4vB6n";
+    let (status, answer) = post(port, session_secret, &tools_call(1, tool_secret));
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("not available to this client"), "{answer}");
+    let huge = "x".repeat(2 << 20);
+    let (status, _) = post(port, "s-2", &tools_call(2, &huge));
+    assert_eq!(status, 200);
+
+    let text = std::fs::read_to_string(&audit).unwrap();
+    for secret in [
+        tool_secret,
+        session_secret,
+        &tool_secret[4..],
+        &session_secret[4..],
+    ] {
+        assert!(
+            !text.contains(secret),
+            "{secret} in the audit file:\n{text}"
+        );
+    }
+    assert!(text.len() < 16 * 1024, "{} bytes of rows", text.len());
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let denied: Vec<&Value> = rows.iter().filter(|r| r["event"] == "denied").collect();
+    assert_eq!(denied.len(), 2, "{text}");
+    assert_eq!(denied[0]["tool"], "(withheld: matched a rule)");
+    assert_eq!(denied[0]["session"].as_str().unwrap().len(), 32);
+    let clipped = denied[1]["tool"].as_str().unwrap();
+    assert!(
+        clipped.ends_with("…(truncated, 2097152 bytes)"),
+        "{clipped}"
+    );
+    assert!(text.lines().all(|l| l.len() < 2048), "{text}");
+    let (code, said) = verify(&audit, &[Path::new("--key-file"), &key]);
+    assert_eq!(code, 0, "{said}");
+}
+
+/// An audit file that cannot be written (the kernel's always-full device: every write fails
+/// with ENOSPC): requests are refused with 503, never forwarded unaudited.
+#[test]
+fn requests_are_refused_while_the_audit_file_cannot_be_written() {
+    let d = dir("audit-full");
+    let (_closed, upstream) = common::closed_port();
+    let (_sluice, port) = serve(
+        &d,
+        &format!(
+            "[listen]\naddress = \"127.0.0.1:PORT\"\n[audit]\npath = \"/dev/full\"\nall = true\n\
+             [[upstream]]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n"
+        ),
+    );
+    for id in [1, 2] {
+        let (status, answer) = post(port, "s-1", &tools_call(id, "add"));
+        assert_eq!(status, 503, "{answer}");
+        assert!(answer.contains("cannot write its audit trail"), "{answer}");
+    }
+    let said = std::fs::read_to_string(d.join("sluice.stderr")).unwrap();
+    assert!(said.contains("cannot write the audit trail"), "{said}");
+}

@@ -289,7 +289,7 @@ fn session_based_sdk(transport: &str, path: &str) {
     if transport == "streamable-http" {
         assert!(
             audit.contains("\"session\":\""),
-            "the session id is audited: {audit}"
+            "the session is audited (as a digest of its id): {audit}"
         );
     }
     assert!(!audit.contains(AWS));

@@ -4,9 +4,9 @@
 //! let one request write megabytes of audit file: the bounds make a flood cost the disk at
 //! most [`MAX_ROW`] per row.
 //!
-//! The bounds hold for every row, whoever builds it: [`bound_row`] runs on each row before it
+//! The bounds hold for every row, whoever builds it: `bound_row` runs on each row before it
 //! is sealed, and a row still over [`MAX_ROW`] (JSON escapes can make a clipped string six
-//! times longer) is written in its [`short_form`].
+//! times longer) is written in its `short_form`.
 
 use std::borrow::Cow;
 
@@ -66,7 +66,7 @@ pub fn clip(s: &str) -> Cow<'_, str> {
 
 /// Clips every string of `row`, keys included, caps every list at [`MAX_LIST`] (writing the
 /// number left out as `<field>_omitted`), and cuts nesting below [`MAX_DEPTH`].
-pub fn bound_row(row: &mut Map<String, Value>) {
+pub(super) fn bound_row(row: &mut Map<String, Value>) {
     bound_object(row, 0);
 }
 
@@ -113,14 +113,11 @@ fn bound(v: &mut Value, depth: usize) -> Option<usize> {
 
 /// A row over [`MAX_ROW`]: only its [`SHORT_FORM`] scalars, and `cut` with the bytes the
 /// full row would have taken.
-pub fn short_form(row: &Map<String, Value>, full: usize) -> Map<String, Value> {
+pub(super) fn short_form(row: &Map<String, Value>, full: usize) -> Map<String, Value> {
     let mut out = Map::new();
     for &k in SHORT_FORM {
-        match row.get(k) {
-            Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
-                out.insert(k.into(), v.clone());
-            }
-            _ => {}
+        if let Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) = row.get(k) {
+            out.insert(k.into(), v.clone());
         }
     }
     out.insert("cut".into(), full.into());
@@ -130,7 +127,7 @@ pub fn short_form(row: &Map<String, Value>, full: usize) -> Map<String, Value> {
 /// At most [`MAX_LIST`] `findings` (`{"rule": ...}` objects), and when some were left out,
 /// `findings_omitted` with their number and `omitted_rules` with their rules, each once: so
 /// a rule that fired only past the cap still shows.
-pub fn cap_findings(mut findings: Vec<Value>, row: &mut Map<String, Value>) -> Vec<Value> {
+pub(super) fn cap_findings(mut findings: Vec<Value>, row: &mut Map<String, Value>) -> Vec<Value> {
     if findings.len() <= MAX_LIST {
         return findings;
     }

@@ -47,12 +47,12 @@ impl Matched {
     }
 
     /// `method` as a row may show it: [`WITHHELD`] when matched.
-    pub fn method<'a>(self, method: Option<&'a str>) -> Option<&'a str> {
+    pub fn method(self, method: Option<&str>) -> Option<&str> {
         method.map(|m| if self.method { WITHHELD } else { m })
     }
 
     /// `tool` as a row may show it: [`WITHHELD`] when matched.
-    pub fn tool<'a>(self, tool: Option<&'a str>) -> Option<&'a str> {
+    pub fn tool(self, tool: Option<&str>) -> Option<&str> {
         tool.map(|t| if self.tool { WITHHELD } else { t })
     }
 
