@@ -124,24 +124,26 @@ pub(super) fn short_form(row: &Map<String, Value>, full: usize) -> Map<String, V
     out
 }
 
-/// At most [`MAX_LIST`] `findings` (`{"rule": ...}` objects), and when some were left out,
-/// `findings_omitted` with their number and `omitted_rules` with their rules, each once: so
+/// The first [`MAX_LIST`] of `findings` (only those are turned into JSON: a flood of
+/// findings costs no more than 32); when some are left out, `findings_omitted` with their
+/// number and `omitted_rules` with their rules (`rule_of` each), each once, go into `row`: so
 /// a rule that fired only past the cap still shows.
-pub(super) fn cap_findings(mut findings: Vec<Value>, row: &mut Map<String, Value>) -> Vec<Value> {
+pub(super) fn cap_findings<'a, T>(
+    findings: &'a [T],
+    rule_of: impl Fn(&T) -> &str,
+    row: &mut Map<String, Value>,
+) -> &'a [T] {
     if findings.len() <= MAX_LIST {
         return findings;
     }
-    let rest = findings.split_off(MAX_LIST);
-    let mut rules: Vec<&Value> = Vec::new();
-    for r in rest.iter().filter_map(|f| f.get("rule")) {
+    let (shown, rest) = findings.split_at(MAX_LIST);
+    let mut rules: Vec<&str> = Vec::new();
+    for r in rest.iter().map(&rule_of) {
         if !rules.contains(&r) {
             rules.push(r);
         }
     }
     row.insert("findings_omitted".into(), rest.len().into());
-    row.insert(
-        "omitted_rules".into(),
-        rules.into_iter().cloned().collect::<Vec<_>>().into(),
-    );
-    findings
+    row.insert("omitted_rules".into(), rules.into());
+    shown
 }

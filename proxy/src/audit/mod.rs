@@ -144,8 +144,8 @@ impl AuditLog {
         let pointers = inspection.findings.iter().map(|f| f.pointer.as_str());
         let matched = Matched::in_message(pointers, 0);
         let mut row = self.who_and_when(transport, origin, dir);
-        let findings = inspection.findings.iter().map(|f| f.to_json()).collect();
-        let findings = bound::cap_findings(findings, &mut row);
+        let shown = bound::cap_findings(&inspection.findings, |f| &f.rule_id, &mut row);
+        let findings: Vec<_> = shown.iter().map(|f| f.to_json()).collect();
         row.extend(json_fields(json!({
             "kind": info.map(|i| i.kind.as_str()),
             "method": matched.method(info.and_then(|i| i.method.as_deref())),
@@ -194,11 +194,11 @@ impl AuditLog {
             return;
         }
         let mut row = self.who_and_when(transport, origin, dir);
-        let found = findings
+        let shown = bound::cap_findings(findings, |f| f.rule_id.as_str(), &mut row);
+        let found: Vec<_> = shown
             .iter()
             .map(|f| json!({"rule": f.rule_id, "action": f.action.as_str()}))
             .collect();
-        let found = bound::cap_findings(found, &mut row);
         row.extend(json_fields(json!({
             "kind": "event-over-cap",
             "verdict": if aborted { "block" } else { "forward" },

@@ -114,10 +114,12 @@ impl Shared {
         bound_row(&mut row);
         row.insert("seq".into(), (sink.seq + 1).into());
         row.insert("prev".into(), sink.prev.clone().into());
-        let (mut line, mut tag) = self.seal.seal(&Value::Object(row.clone()).to_string());
+        let text = serde_json::to_string(&row).map_err(std::io::Error::other)?;
+        let (mut line, mut tag) = self.seal.seal(&text);
         if line.len() > MAX_ROW {
             let short = short_form(&row, line.len());
-            (line, tag) = self.seal.seal(&Value::Object(short).to_string());
+            let text = serde_json::to_string(&short).map_err(std::io::Error::other)?;
+            (line, tag) = self.seal.seal(&text);
         }
         line.push('\n');
         let start = match &self.file {
