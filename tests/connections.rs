@@ -199,3 +199,113 @@ fn one_address_can_be_capped() {
     let answer = call(port);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// An HTTP/2 client that opens no flow-control window can never take its answer: its
+/// connection is closed after the send timeout, and before that it makes room for a new
+/// client when every slot is taken.
+#[test]
+fn answers_nobody_takes_do_not_hold_slots() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = replay_upstream(&rt);
+    let (_proxy, port) = serve(
+        "conns-untaken",
+        "max_connections = 4\nclient_send_timeout = \"3s\"",
+        up,
+    );
+    let stalled = rt.block_on(async {
+        let mut conns = Vec::new();
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let (mut send, conn) =
+                hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .initial_stream_window_size(0)
+                    .handshake(hyper_util::rt::TokioIo::new(tcp))
+                    .await
+                    .unwrap();
+            conns.push(tokio::spawn(conn));
+            let req = hyper::Request::post(format!("http://127.0.0.1:{port}/mcp"))
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(Full::new(Bytes::from(CALL)))
+                .unwrap();
+            let resp = send.send_request(req).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            // Kept, never read: its body cannot be sent through a window of 0.
+            answers.push((send, resp));
+        }
+        (conns, answers)
+    });
+    let t = Instant::now();
+    let answer = call(port);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "answered after {:?} with every slot held by an untaken answer",
+        t.elapsed()
+    );
+    let (conns, _answers) = stalled;
+    rt.block_on(async {
+        for conn in conns {
+            tokio::time::timeout(Duration::from_secs(6), conn)
+                .await
+                .expect("a connection whose answer is never taken kept open")
+                .unwrap()
+                .ok();
+        }
+    });
+}
+
+/// Slowloris without end: connections that trickle header lines and reopen when closed. The
+/// ones evicted for new clients are dropped at once, not after the header timeout, so an
+/// ordinary client keeps getting in.
+#[test]
+fn sustained_slowloris_leaves_room_for_others() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = replay_upstream(&rt);
+    let (_proxy, port) = serve(
+        "conns-slowloris",
+        "max_connections = 4\nclient_header_timeout = \"20s\"",
+        up,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers: Vec<_> = (0..12)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+                        continue;
+                    };
+                    let mut line: &[u8] = b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+                    while !stop.load(Ordering::Relaxed) && s.write_all(line).is_ok() {
+                        line = b"X-Slow: y\r\n";
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let answer = call(port);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        slowest = slowest.max(t.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        a.join().unwrap();
+    }
+    assert!(
+        slowest < Duration::from_secs(3),
+        "slowest answer {slowest:?} among connections trickling headers"
+    );
+}

@@ -462,6 +462,11 @@ pub struct Limits {
     /// ... and its whole request body within this time.
     #[serde(default = "secs::<30>", deserialize_with = "de_duration")]
     pub client_body_timeout: Duration,
+    /// A client must take each next piece of an answer within this time (nginx's
+    /// `send_timeout`), else its connection is closed: an HTTP/2 client that opens no
+    /// flow-control window, or a client that stops reading, would hold the answer forever.
+    #[serde(default = "secs::<60>", deserialize_with = "de_duration")]
+    pub client_send_timeout: Duration,
     /// TLS handshakes that take longer are dropped.
     #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
     pub tls_handshake_timeout: Duration,
@@ -492,6 +497,7 @@ impl Default for Limits {
             client_header_timeout: secs::<10>(),
             client_idle_timeout: secs::<60>(),
             client_body_timeout: secs::<30>(),
+            client_send_timeout: secs::<60>(),
             tls_handshake_timeout: secs::<10>(),
             max_connections: default_max_connections(),
             max_connections_per_client: 0,
