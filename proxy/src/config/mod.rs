@@ -787,6 +787,12 @@ impl Config {
                 "[audit] checkpoint_interval must be at least {MIN_CHECKPOINT_INTERVAL:?}: each checkpoint syncs the audit file"
             )));
         }
+        if cfg.admin.as_ref().is_some_and(|a| a.max_connections == 0) {
+            return Err(invalid(
+                "[admin] max_connections must be at least 1: 0 would refuse every connection"
+                    .into(),
+            ));
+        }
         for h in &cfg.listen.allowed_hosts {
             if !is_host_name(h) {
                 return Err(invalid(format!(
@@ -1073,6 +1079,10 @@ mod tests {
             ),
             ("[listen]\nallowed_hosts = [\"\"]\n", "is not a host name"),
             (
+                "[admin]\nlisten = \"127.0.0.1:7071\"\nmax_connections = 0\n",
+                "[admin] max_connections must be at least 1",
+            ),
+            (
                 "[http]\nallowed_origins = [\"app.example\"]\n",
                 "`app.example` is not an origin",
             ),
@@ -1114,6 +1124,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.listen.allowed_hosts.len(), 3);
+    }
+
+    #[test]
+    fn admin_connections_default_to_a_small_cap() {
+        let cfg = Config::from_str("[admin]\nlisten = \"127.0.0.1:7071\"\n", "x.toml").unwrap();
+        let admin = cfg.admin.unwrap();
+        assert_eq!(admin.max_connections, gw::DEFAULT_ADMIN_CONNECTIONS);
+        assert_eq!(admin.max_connections, 64);
+        let cfg = Config::from_str(
+            "[admin]\nlisten = \"127.0.0.1:7071\"\nmax_connections = 3\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.admin.unwrap().max_connections, 3);
     }
 
     #[test]
