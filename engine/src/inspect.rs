@@ -55,16 +55,22 @@ pub enum InspectError {
 impl InspectError {
     /// Whether a policy that fails open may forward the message uninspected after this error.
     /// Not when its decoded views pass the budget: nesting encodings that deep is a way to hide
-    /// something, and the plain text beside them was not scanned either.
+    /// something, and the plain text beside them was not scanned either. Nor when an object key
+    /// is one parsers read differently: the sender chose that, and forwarding it uninspected
+    /// would make one escape in a key a way past every rule.
     pub fn may_fail_open(&self) -> bool {
-        !matches!(self, InspectError::Decode(_))
+        !matches!(
+            self,
+            InspectError::Decode(_) | InspectError::Walk(WalkError::AmbiguousKey { .. })
+        )
     }
 
     /// JSON-RPC error code for this failure, for answering the peer.
     pub fn jsonrpc_code(&self) -> i64 {
         match self {
             InspectError::Json { .. } | InspectError::InvalidUtf8 => -32700,
-            InspectError::Walk(WalkError::NotJsonRpc) | InspectError::TooLarge { .. } => -32600,
+            InspectError::Walk(WalkError::NotJsonRpc | WalkError::AmbiguousKey { .. })
+            | InspectError::TooLarge { .. } => -32600,
             _ => -32603,
         }
     }
@@ -268,6 +274,7 @@ impl Inspector {
             base,
             raw: msg,
             numbers: &self.tokens.numbers,
+            lone_surrogates: &self.tokens.lone_surrogates,
         };
         let walked = walk(parsed, dir, method_hint, max_depth, &mut self.walk);
         drop(tape);
