@@ -248,6 +248,44 @@ fn members_a_c_parser_reads_as_the_result_or_a_description_are_refused() {
 }
 
 #[test]
+fn a_member_named_like_the_result_in_another_case_is_read_as_data() {
+    // Go's encoding/json takes each of these for `result` (case-insensitive, Unicode folding:
+    // U+017F is an `s`). Before, the engine read them as metadata, where injection rules do
+    // not look, and forwarded them.
+    let mut insp = inspector();
+    let text = serde_json::to_string(INJECTION).unwrap();
+    for name in ["Result", "RESULT", "re\\u017Fult", "reſult", "x-result"] {
+        let msg = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"{name}":{{"content":[{{"type":"text","text":{text}}}]}}}}"#
+        );
+        let res = insp
+            .inspect(
+                msg.as_bytes(),
+                Direction::ServerToClient,
+                None,
+                &Policy::default(),
+            )
+            .unwrap();
+        assert!(matches!(res.verdict, Verdict::Block { .. }), "{msg}");
+        assert!(res
+            .findings
+            .iter()
+            .any(|f| f.rule_id.starts_with("injection.")));
+    }
+    // The envelope's own members stay metadata: a method name is no injection.
+    let msg = format!(r#"{{"jsonrpc":"2.0","id":1,"method":{text}}}"#);
+    let res = insp
+        .inspect(
+            msg.as_bytes(),
+            Direction::ServerToClient,
+            None,
+            &Policy::default(),
+        )
+        .unwrap();
+    assert_eq!(res.verdict, Verdict::Forward);
+}
+
+#[test]
 fn the_same_characters_in_values_are_inspected_and_forwarded_as_sent() {
     let mut insp = inspector();
     for dir in BOTH {

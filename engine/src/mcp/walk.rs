@@ -276,13 +276,19 @@ impl<'w, 'n> Walker<'w, 'n> {
         let mut i = idx + 1;
         for _ in 0..len {
             let key = node_str(&self.nodes[i]).unwrap_or_default();
-            let ctx = match key {
-                "params" => Ctx::Params,
-                "result" => Ctx::Result,
-                "error" => Ctx::Fixed(data),
-                _ => Ctx::Fixed(Scope::Metadata),
+            let (ctx, key_scope) = match key {
+                "params" => (Ctx::Params, Scope::Metadata),
+                "result" => (Ctx::Result, Scope::Metadata),
+                "error" => (Ctx::Fixed(data), Scope::Metadata),
+                "jsonrpc" | "method" | "id" => (Ctx::Fixed(Scope::Metadata), Scope::Metadata),
+                // A member JSON-RPC does not define is read as data, key and value: Go's
+                // `encoding/json` matches names case-insensitively (Unicode folding, so
+                // `"Result"` and `"reſult"` are its `result`), and an upstream may take an
+                // unknown name for a known one; metadata would hide it from the rules that
+                // read only results and descriptions.
+                _ => (Ctx::Fixed(data), data),
             };
-            let key_idx = self.key(i, Scope::Metadata)?;
+            let key_idx = self.key(i, key_scope)?;
             if key == "id" {
                 // The JSON-RPC id is correlation, not content: never scanned, never rewritten
                 // (a redacted id would orphan the response). Its numbers still count. With
@@ -542,6 +548,32 @@ mod tests {
             Direction::ServerToClient,
         );
         assert!(scopes(&w, &buf).contains(&("out".into(), Scope::Results, false)));
+    }
+
+    #[test]
+    fn members_json_rpc_does_not_define_are_data() {
+        for (dir, data) in [
+            (Direction::ServerToClient, Scope::Results),
+            (Direction::ClientToServer, Scope::Arguments),
+        ] {
+            let (w, buf) = run(
+                r#"{"jsonrpc":"2.0","id":1,"method":"m","Result":{"k":"v"},"extra":"x"}"#,
+                dir,
+            );
+            let s = scopes(&w, &buf);
+            for (text, scope, is_key) in [
+                ("jsonrpc", Scope::Metadata, true),
+                ("2.0", Scope::Metadata, false),
+                ("m", Scope::Metadata, false),
+                ("Result", data, true),
+                ("k", data, true),
+                ("v", data, false),
+                ("extra", data, true),
+                ("x", data, false),
+            ] {
+                assert!(s.contains(&(text.into(), scope, is_key)), "{text} in {s:?}");
+            }
+        }
     }
 
     #[test]
