@@ -13,6 +13,7 @@ use crate::mcp::{standins, Direction, MessageInfo};
 use crate::redact::{
     fingerprint, raw_string_end, redact_bytes, redact_raw_string, write_json_bytes, RedactSpan,
 };
+use crate::redact_keys::merging_rules;
 use crate::rules::{Action, Category, Scope, Severity};
 use crate::scan::{Match, ScanError, Scanner, Segment, View};
 use crate::verdict::{block_response, Policy, Verdict};
@@ -518,6 +519,12 @@ impl Inspector {
                 response: self.block_body(&in_numbers),
             };
         }
+        let merging = merging_rules(&self.walk, &self.parse_buf, findings, sources, policy);
+        if !merging.is_empty() {
+            return Verdict::Block {
+                response: self.block_body(&merging),
+            };
+        }
         Verdict::Redacted(self.redacted(msg, findings, sources, policy))
     }
 
@@ -552,8 +559,11 @@ impl Inspector {
             }
             drop.push((list.to_string(), idx.parse().ok()?));
         }
-        // Redactions elsewhere in the message still apply.
+        // Redactions elsewhere in the message still apply, unless one would merge two keys.
         let base = if findings.iter().any(|f| f.action == Action::Redact) {
+            if !merging_rules(&self.walk, &self.parse_buf, findings, sources, policy).is_empty() {
+                return None;
+            }
             self.redacted(msg, findings, sources, policy)
         } else {
             msg.to_vec()

@@ -8,7 +8,7 @@ use crate::rules::Scope;
 
 /// One element of a JSON pointer: an object member (by the string index of its key) or an
 /// array index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PathElem {
     /// A member of an object; the `u32` is the index in [`Walk::strings`] of its key.
     Key(u32),
