@@ -57,6 +57,9 @@ pub(crate) fn merging_rules<'f>(
     ids
 }
 
+/// A member name in one object: the object's pointer and the name.
+type Member<'a> = (&'a [PathElem], &'a [u8]);
+
 /// The renamed keys (indices into `walk.strings`) whose new name equals that of another
 /// member of their object, renamed or not, whose name as sent was different.
 fn merged_keys<'b>(
@@ -69,7 +72,7 @@ fn merged_keys<'b>(
         .map(|&k| walk.path_of(&walk.strings[k]))
         .collect();
     // Per object and name after redaction: the name as sent and the key that first had it.
-    let mut seen: HashMap<(&[PathElem], &[u8]), (&[u8], usize)> = HashMap::new();
+    let mut seen: HashMap<Member<'_>, (&[u8], usize)> = HashMap::new();
     let mut merged = HashSet::new();
     for (i, s) in walk.strings.iter().enumerate() {
         let object = walk.path_of(s);

@@ -269,8 +269,10 @@ fn a_list_whose_redactions_would_merge_keys_is_blocked_whole() {
 #[test]
 fn keys_parsers_read_differently_are_refused_and_never_failed_open() {
     let mut insp = inspector();
-    let mut fail_open = Policy::default();
-    fail_open.fail_open = true;
+    let fail_open = Policy {
+        fail_open: true,
+        ..Policy::default()
+    };
     for dir in BOTH {
         for esc in AMBIGUOUS {
             // A plain key, one with a secret in it, deep inside, and beside clean members.
