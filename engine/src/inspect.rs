@@ -13,6 +13,7 @@ use crate::mcp::{standins, Direction, MessageInfo};
 use crate::redact::{
     fingerprint, raw_string_end, redact_bytes, redact_raw_string, write_json_bytes, RedactSpan,
 };
+use crate::redact_keys::merging_rules;
 use crate::rules::{Action, Category, Scope, Severity};
 use crate::scan::{Match, ScanError, Scanner, Segment, View};
 use crate::verdict::{block_response, Policy, Verdict};
@@ -55,16 +56,22 @@ pub enum InspectError {
 impl InspectError {
     /// Whether a policy that fails open may forward the message uninspected after this error.
     /// Not when its decoded views pass the budget: nesting encodings that deep is a way to hide
-    /// something, and the plain text beside them was not scanned either.
+    /// something, and the plain text beside them was not scanned either. Nor when an object key
+    /// is one parsers read differently: the sender chose that, and forwarding it uninspected
+    /// would make one escape in a key a way past every rule.
     pub fn may_fail_open(&self) -> bool {
-        !matches!(self, InspectError::Decode(_))
+        !matches!(
+            self,
+            InspectError::Decode(_) | InspectError::Walk(WalkError::AmbiguousKey { .. })
+        )
     }
 
     /// JSON-RPC error code for this failure, for answering the peer.
     pub fn jsonrpc_code(&self) -> i64 {
         match self {
             InspectError::Json { .. } | InspectError::InvalidUtf8 => -32700,
-            InspectError::Walk(WalkError::NotJsonRpc) | InspectError::TooLarge { .. } => -32600,
+            InspectError::Walk(WalkError::NotJsonRpc | WalkError::AmbiguousKey { .. })
+            | InspectError::TooLarge { .. } => -32600,
             _ => -32603,
         }
     }
@@ -268,6 +275,7 @@ impl Inspector {
             base,
             raw: msg,
             numbers: &self.tokens.numbers,
+            lone_surrogates: &self.tokens.lone_surrogates,
         };
         let walked = walk(parsed, dir, method_hint, max_depth, &mut self.walk);
         drop(tape);
@@ -511,6 +519,12 @@ impl Inspector {
                 response: self.block_body(&in_numbers),
             };
         }
+        let merging = merging_rules(&self.walk, &self.parse_buf, findings, sources, policy);
+        if !merging.is_empty() {
+            return Verdict::Block {
+                response: self.block_body(&merging),
+            };
+        }
         Verdict::Redacted(self.redacted(msg, findings, sources, policy))
     }
 
@@ -545,8 +559,11 @@ impl Inspector {
             }
             drop.push((list.to_string(), idx.parse().ok()?));
         }
-        // Redactions elsewhere in the message still apply.
+        // Redactions elsewhere in the message still apply, unless one would merge two keys.
         let base = if findings.iter().any(|f| f.action == Action::Redact) {
+            if !merging_rules(&self.walk, &self.parse_buf, findings, sources, policy).is_empty() {
+                return None;
+            }
             self.redacted(msg, findings, sources, policy)
         } else {
             msg.to_vec()

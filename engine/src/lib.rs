@@ -13,6 +13,7 @@ pub mod mcp;
 pub mod normalize;
 pub mod pool;
 pub mod redact;
+mod redact_keys;
 pub mod rules;
 pub mod scan;
 pub mod sse;

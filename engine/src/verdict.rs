@@ -86,7 +86,9 @@ pub enum Verdict {
     Forward,
     /// Forward these bytes: the message with sensitive spans replaced.
     Redacted(Vec<u8>),
-    /// Do not forward.
+    /// Do not forward: a finding whose action is block, or one to redact where a rewrite
+    /// would change more than the secret (a span in a JSON number; keys of one object that
+    /// their markers would give one name).
     Block {
         /// The JSON-RPC error to answer with, or `None` for a notification (or a message
         /// without an id), which has no one to answer.
