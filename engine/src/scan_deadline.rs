@@ -83,7 +83,9 @@ mod tests {
                 limit: Duration::ZERO
             })
         );
-        assert!(Deadline::after(Some(Duration::from_secs(3600))).check().is_ok());
+        assert!(Deadline::after(Some(Duration::from_secs(3600)))
+            .check()
+            .is_ok());
     }
 
     #[test]

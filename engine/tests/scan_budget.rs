@@ -57,7 +57,10 @@ fn past_the_budget_is_an_error_of_its_own_that_no_policy_forwards() {
     let res = insp
         .inspect(&msg, Direction::ServerToClient, None, &policy(None))
         .unwrap();
-    assert!(res.findings.iter().any(|f| f.rule_id == "aws.access-key-id"));
+    assert!(res
+        .findings
+        .iter()
+        .any(|f| f.rule_id == "aws.access-key-id"));
 }
 
 #[test]
@@ -75,7 +78,10 @@ fn without_a_budget_or_with_an_ample_one_the_result_is_the_same() {
             .unwrap();
         assert_eq!(unbounded.findings, bounded.findings, "{filler}");
         assert!(
-            bounded.findings.iter().any(|f| f.rule_id == "aws.access-key-id"),
+            bounded
+                .findings
+                .iter()
+                .any(|f| f.rule_id == "aws.access-key-id"),
             "{filler}"
         );
         let (Verdict::Redacted(a), Verdict::Redacted(b)) = (&unbounded.verdict, &bounded.verdict)
