@@ -403,9 +403,9 @@ fn yes() -> bool {
 }
 
 impl PolicyConfig {
-    /// The engine policy; the salt is set by whoever owns the audit trail. Errors:
-    /// [`ValueError::Redaction`].
-    pub fn to_policy(&self, max_message_bytes: usize) -> Result<Policy, ValueError> {
+    /// The engine policy under `limits` (`max_body`, `scan_timeout`); the salt is set by
+    /// whoever owns the audit trail. Errors: [`ValueError::Redaction`].
+    pub fn to_policy(&self, limits: &Limits) -> Result<Policy, ValueError> {
         let redaction: RedactStrategy = self.redaction.parse().map_err(ValueError::Redaction)?;
         Ok(Policy {
             mode: self.mode.action(),
@@ -415,7 +415,8 @@ impl PolicyConfig {
             redaction,
             salt: Vec::new(),
             max_depth: self.max_depth,
-            max_message_bytes,
+            max_message_bytes: limits.max_body,
+            scan_timeout: (!limits.scan_timeout.is_zero()).then_some(limits.scan_timeout),
             fail_open: self.fail_open,
             remove_blocked_list_items: self.remove_blocked_list_items,
         })
@@ -482,6 +483,14 @@ pub struct Limits {
     /// SSE chunks over it, by the scan workers, where clients take turns. 0: all on workers.
     #[serde(default = "default_scan_inline_max", deserialize_with = "de_size")]
     pub scan_inline_max: usize,
+    /// Longest one message's inspection may take, wall clock from when a thread starts on it
+    /// (time queued for a worker does not count); past it the message is refused as one that
+    /// cannot be inspected, even under `fail_open`. 0: no limit. The default, 10 s, is about
+    /// 40 times what 16 MiB (the default `max_body`) of prose costs in CPU (0.25 s measured),
+    /// since a loaded machine stretches wall time: the same message took 3 s of wall time on
+    /// a 2-core machine running 12 jobs at once.
+    #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
+    pub scan_timeout: Duration,
     /// Concurrent HTTP/2 streams per connection.
     #[serde(default = "default_h2_streams")]
     pub max_streams_per_connection: u32,
@@ -502,6 +511,7 @@ impl Default for Limits {
             max_connections: default_max_connections(),
             max_connections_per_client: 0,
             scan_inline_max: default_scan_inline_max(),
+            scan_timeout: secs::<10>(),
             max_streams_per_connection: default_h2_streams(),
         }
     }
@@ -755,7 +765,7 @@ impl Config {
             message,
         };
         cfg.policy
-            .to_policy(cfg.limits.max_body)
+            .to_policy(&cfg.limits)
             .map_err(|source| ConfigError::Policy {
                 path: shown.to_string(),
                 source,
@@ -1024,6 +1034,7 @@ mod tests {
             Some(&Action::Block)
         );
         assert_eq!(cfg.limits.max_body, 16 << 20);
+        assert_eq!(cfg.limits.scan_timeout, Duration::from_secs(10));
         assert!(cfg.listen.tls.is_none(), "TLS is commented out");
         assert_eq!(cfg.tools.len(), 4);
         assert_eq!(cfg.sequences.len(), 2);
@@ -1054,6 +1065,7 @@ mod tests {
             ("[policy]\nredaction = \"blur\"\n", "blur"),
             ("[limits]\nmax_body = \"16 parsecs\"\n", "parsecs"),
             ("[limits]\nupstream_timeout = \"soon\"\n", "soon"),
+            ("[limits]\nscan_timeout = \"-1s\"\n", "-1s"),
             ("[[upstream]]\nurl = \"ftp://h/x\"\n", "http://"),
             (
                 "[[upstream]]\nurl = \"http://a:1/mcp\"\n[[upstream]]\nurl = \"http://b:1/mcp\"\n",
