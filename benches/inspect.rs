@@ -1,8 +1,9 @@
 //! Inspection throughput with the default ruleset: whole JSON-RPC messages (1 KB, 64 KB,
-//! 4 MB; clean and with findings), raw Hyperscan scanning, and the same patterns through
-//! `regex::bytes::RegexSet` as the baseline.
+//! 4 MB; clean and with findings; each also under a scan time budget), raw Hyperscan
+//! scanning, and the same patterns through `regex::bytes::RegexSet` as the baseline.
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sluice_engine::corpus::synth::{benign_text, tool_result, Rng};
@@ -23,19 +24,27 @@ fn inspect(c: &mut Criterion) {
     let rules = CompiledRules::compile(Ruleset::embedded_default()).unwrap();
     let mut insp = Inspector::new(rules).unwrap();
     let policy = Policy::with_mode(Action::Redact);
+    // The same with a scan time budget, so the cost of reading the clock shows side by side.
+    let budget = Policy {
+        scan_timeout: Some(Duration::from_secs(10)),
+        ..Policy::with_mode(Action::Redact)
+    };
     let mut g = c.benchmark_group("inspect");
     for (name, size) in sizes() {
         for (kind, secrets) in [("clean", &[][..]), ("findings", SECRETS)] {
             let msg = tool_result(7, size, secrets);
             g.throughput(Throughput::Bytes(msg.len() as u64));
-            g.bench_with_input(BenchmarkId::new(kind, name), &msg, |b, msg| {
-                b.iter(|| {
-                    let r = insp
-                        .inspect(black_box(msg), Direction::ServerToClient, None, &policy)
-                        .unwrap();
-                    black_box(r.findings.len())
-                })
-            });
+            for (suffix, policy) in [("", &policy), ("-budget", &budget)] {
+                let id = BenchmarkId::new(format!("{kind}{suffix}"), name);
+                g.bench_with_input(id, &msg, |b, msg| {
+                    b.iter(|| {
+                        let r = insp
+                            .inspect(black_box(msg), Direction::ServerToClient, None, policy)
+                            .unwrap();
+                        black_box(r.findings.len())
+                    })
+                });
+            }
         }
     }
     // Structured results full of numbers (metrics, coordinates, ids): every number is a token

@@ -771,8 +771,8 @@ fn client_keys_authenticate_and_are_not_forwarded() {
 
 /// The DNS-rebinding defence and path normalisation from outside: a rebound name in `Host`
 /// (with its matching `Origin`), an `Origin` that only starts like a loopback address, and
-/// dot segments (plain and percent-encoded) that would climb out of a route's prefix are
-/// refused before anything reaches the upstream, each with an audit row and a count in
+/// dot segments (plain and percent-encoded) that would climb out of a route's prefix, and
+/// what other servers read as dot segments (`..;`, `%252e`, overlong UTF-8) are refused before anything reaches the upstream, each with an audit row and a count in
 /// /metrics; loopback names, configured names and in-prefix paths are served, the latter
 /// normalised on their way upstream.
 #[test]
@@ -845,6 +845,19 @@ prefix = "/a"
     assert_eq!(s, 400, "{a}");
     let (s, a) = post("/a/%2F..%2Fadmin", &local, "");
     assert_eq!(s, 400, "{a}");
+    // (d) What other servers resolve as a dot segment: path parameters on `..` (Tomcat,
+    // Jetty), double encoding, overlong UTF-8.
+    for (path, why) in [
+        ("/a/..;/mcp", "dot segment with ;parameters"),
+        ("/a/%2e%2e;/mcp", "dot segment with ;parameters"),
+        ("/a/..%3b/mcp", "dot segment with ;parameters"),
+        ("/a/%252e%252e/mcp", "double percent-encoded"),
+        ("/a/%c0%ae%c0%ae/mcp", "not UTF-8"),
+    ] {
+        let (s, a) = post(path, &local, "");
+        assert_eq!(s, 400, "{path}: {a}");
+        assert!(a.contains(why), "{path}: {a}");
+    }
     assert!(
         requests.try_recv().is_err(),
         "a refused request reached the upstream"
@@ -879,7 +892,10 @@ prefix = "/a"
         .collect();
     assert_eq!(
         controls,
-        ["host", "origin", "path", "path", "path"],
+        ["host", "origin"]
+            .into_iter()
+            .chain(["path"; 8])
+            .collect::<Vec<_>>(),
         "{rows}"
     );
     let metrics = raw(
@@ -887,7 +903,7 @@ prefix = "/a"
         "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         Duration::from_secs(5),
     );
-    for (control, n) in [("host", 1), ("origin", 1), ("path", 3)] {
+    for (control, n) in [("host", 1), ("origin", 1), ("path", 8)] {
         let line = format!("sluice_denials_total{{control=\"{control}\"}} {n}");
         assert!(metrics.contains(&line), "{line} in {metrics}");
     }

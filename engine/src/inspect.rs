@@ -13,8 +13,10 @@ use crate::mcp::{standins, Direction, MessageInfo};
 use crate::redact::{
     fingerprint, raw_string_end, redact_bytes, redact_raw_string, write_json_bytes, RedactSpan,
 };
+use crate::redact_keys::merging_rules;
 use crate::rules::{Action, Category, Scope, Severity};
 use crate::scan::{Match, ScanError, Scanner, Segment, View};
+use crate::scan_deadline::{Deadline, PastDeadline};
 use crate::verdict::{block_response, Policy, Verdict};
 use crate::views::{joined, make_utf8_in_place, BudgetExceeded, Decoder};
 
@@ -50,21 +52,34 @@ pub enum InspectError {
     /// The decoded views of the message would pass the decoding budget.
     #[error(transparent)]
     Decode(#[from] BudgetExceeded),
+    /// The inspection took longer than [`Policy::scan_timeout`]; it was abandoned where the
+    /// clock was last read, so nothing of it is used.
+    #[error(transparent)]
+    TimeBudget(#[from] PastDeadline),
 }
 
 impl InspectError {
     /// Whether a policy that fails open may forward the message uninspected after this error.
     /// Not when its decoded views pass the budget: nesting encodings that deep is a way to hide
-    /// something, and the plain text beside them was not scanned either.
+    /// something, and the plain text beside them was not scanned either. Nor when an object key
+    /// is one parsers read differently: the sender chose that, and forwarding it uninspected
+    /// would make one escape in a key a way past every rule. Nor when it passes the time
+    /// budget: a message made slow to scan would otherwise be a way through.
     pub fn may_fail_open(&self) -> bool {
-        !matches!(self, InspectError::Decode(_))
+        !matches!(
+            self,
+            InspectError::Decode(_)
+                | InspectError::TimeBudget(_)
+                | InspectError::Walk(WalkError::AmbiguousKey { .. })
+        )
     }
 
     /// JSON-RPC error code for this failure, for answering the peer.
     pub fn jsonrpc_code(&self) -> i64 {
         match self {
             InspectError::Json { .. } | InspectError::InvalidUtf8 => -32700,
-            InspectError::Walk(WalkError::NotJsonRpc) | InspectError::TooLarge { .. } => -32600,
+            InspectError::Walk(WalkError::NotJsonRpc | WalkError::AmbiguousKey { .. })
+            | InspectError::TooLarge { .. } => -32600,
             _ => -32603,
         }
     }
@@ -210,6 +225,10 @@ impl Inspector {
 
     /// Inspects one message sent in `dir`. `method_hint` is the method of the request a
     /// response answers, when the caller tracks ids (it sharpens scopes).
+    ///
+    /// Errors: see [`InspectError`]; [`InspectError::TimeBudget`] once
+    /// [`Policy::scan_timeout`] has passed since the call began, checked after parsing, per
+    /// batch of strings laid out, and inside the scan.
     pub fn inspect(
         &mut self,
         msg: &[u8],
@@ -223,11 +242,18 @@ impl Inspector {
                 limit: policy.max_message_bytes,
             });
         }
+        let deadline = Deadline::after(policy.scan_timeout);
         self.parse_and_walk(msg, dir, method_hint, policy.max_depth)?;
-        self.lay_out_segments(msg.len())?;
+        deadline.check()?;
+        self.lay_out_segments(msg.len(), deadline)?;
         self.matches.clear();
-        self.scanner
-            .scan(&self.scan_buf, &self.segments, &mut self.matches)?;
+        let scanned =
+            self.scanner
+                .scan_within(&self.scan_buf, &self.segments, &mut self.matches, deadline);
+        scanned.map_err(|e| match e {
+            ScanError::PastDeadline(past) => InspectError::TimeBudget(past),
+            other => InspectError::Scan(other),
+        })?;
         let (findings, sources) = self.findings(policy);
         let verdict = self.verdict(msg, &findings, &sources, policy);
         Ok(Inspection {
@@ -268,6 +294,7 @@ impl Inspector {
             base,
             raw: msg,
             numbers: &self.tokens.numbers,
+            lone_surrogates: &self.tokens.lone_surrogates,
         };
         let walked = walk(parsed, dir, method_hint, max_depth, &mut self.walk);
         drop(tape);
@@ -275,13 +302,22 @@ impl Inspector {
         Ok(walked?)
     }
 
-    fn lay_out_segments(&mut self, size: usize) -> Result<(), BudgetExceeded> {
+    /// Lays every string and its views out in the scan buffer. The deadline is checked every
+    /// [`LAY_OUT_CHECK_STRINGS`] strings and every [`LAY_OUT_CHECK_BYTES`] laid out.
+    fn lay_out_segments(&mut self, size: usize, deadline: Deadline) -> Result<(), InspectError> {
         let any_normalized = self.scanner.rules().any_normalized;
         self.scan_buf.clear();
         self.segments.clear();
         self.pieces.clear();
         self.decoder.begin(size);
+        let mut checked_at = 0;
         for (i, s) in self.walk.strings.iter().enumerate() {
+            if i % LAY_OUT_CHECK_STRINGS == 0
+                || self.scan_buf.len() - checked_at >= LAY_OUT_CHECK_BYTES
+            {
+                deadline.check()?;
+                checked_at = self.scan_buf.len();
+            }
             let text = &self.parse_buf[s.start..s.start + s.len];
             push_segment(
                 &mut self.scan_buf,
@@ -511,6 +547,12 @@ impl Inspector {
                 response: self.block_body(&in_numbers),
             };
         }
+        let merging = merging_rules(&self.walk, &self.parse_buf, findings, sources, policy);
+        if !merging.is_empty() {
+            return Verdict::Block {
+                response: self.block_body(&merging),
+            };
+        }
         Verdict::Redacted(self.redacted(msg, findings, sources, policy))
     }
 
@@ -545,8 +587,11 @@ impl Inspector {
             }
             drop.push((list.to_string(), idx.parse().ok()?));
         }
-        // Redactions elsewhere in the message still apply.
+        // Redactions elsewhere in the message still apply, unless one would merge two keys.
         let base = if findings.iter().any(|f| f.action == Action::Redact) {
+            if !merging_rules(&self.walk, &self.parse_buf, findings, sources, policy).is_empty() {
+                return None;
+            }
             self.redacted(msg, findings, sources, policy)
         } else {
             msg.to_vec()
@@ -647,6 +692,13 @@ impl Inspector {
         out
     }
 }
+
+/// Strings laid out between two reads of the clock: a message of many short strings pays for
+/// one read per this many.
+const LAY_OUT_CHECK_STRINGS: usize = 256;
+/// Bytes laid out (strings and their views) past which the clock is read before the next
+/// string: a few long strings with costly views still get checked.
+const LAY_OUT_CHECK_BYTES: usize = 64 << 10;
 
 fn push_segment(
     buf: &mut Vec<u8>,

@@ -1,5 +1,6 @@
 //! Decoding the strings of a JSON text that arrives in pieces, for events too large to hold:
-//! every string (keys too) comes out with escapes undone, followed by a newline, so the
+//! every string (keys too) comes out with escapes undone, followed by a newline, and so does
+//! every number and literal (digits are scanned as the block path scans them), so the
 //! streaming database sees what the block path would (a lone surrogate escape as U+FFFD, as
 //! [`crate::mcp::standins`] has it).
 
@@ -18,8 +19,11 @@ pub struct JsonStrings {
     state: State,
     /// A high surrogate waiting for its low half: written as U+FFFD if anything else comes.
     high: Option<u32>,
-    /// A `\u` escape without four hex digits was seen.
+    /// A `\u` escape without four hex digits, or a byte outside strings that no JSON
+    /// value has, was seen.
     malformed: bool,
+    /// Inside a number or literal (outside strings), whose bytes are being written out.
+    in_token: bool,
 }
 
 impl Default for JsonStrings {
@@ -28,14 +32,20 @@ impl Default for JsonStrings {
             state: State::Outside,
             high: None,
             malformed: false,
+            in_token: false,
         }
     }
 }
 
 impl JsonStrings {
-    /// Whether a `\u` escape so far lacked its four hex digits: the text is not JSON (RFC 8259
-    /// section 7). The decoder went on as if the escape were U+FFFD followed by the byte
-    /// that was not a digit, so a quote there still ends the string.
+    /// Whether the text so far is not JSON: a `\u` escape lacked its four hex digits (RFC 8259
+    /// section 7; the decoder went on as if the escape were U+FFFD followed by the byte that
+    /// was not a digit, so a quote there still ends the string), or a byte outside strings is
+    /// none of the structure, numbers and literals of section 2 (it was written out, and so
+    /// scanned, all the same).
+    ///
+    /// Not a full grammar check: what passes here may still not parse, but nothing outside
+    /// strings goes unscanned.
     pub fn malformed(&self) -> bool {
         self.malformed
     }
@@ -47,13 +57,25 @@ impl JsonStrings {
             let b = chunk[i];
             match self.state {
                 State::Outside => {
-                    // Skip to the next quote in one step.
-                    match memchr::memchr(b'"', &chunk[i..]) {
-                        Some(q) => {
-                            i += q;
+                    match b {
+                        b'"' => {
+                            self.end_token(out);
                             self.state = State::InString;
                         }
-                        None => return,
+                        b'{' | b'}' | b'[' | b']' | b',' | b':' | b' ' | b'\t' | b'\r' | b'\n' => {
+                            self.end_token(out)
+                        }
+                        // Numbers (a card number can be one) and literals are scanned too;
+                        // any other byte here is not JSON, and is scanned before it fails.
+                        _ => {
+                            if !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                                && !b"truefalsn".contains(&b)
+                            {
+                                self.malformed = true;
+                            }
+                            self.in_token = true;
+                            out.push(b);
+                        }
                     }
                 }
                 State::InString => match memchr::memchr2(b'"', b'\\', &chunk[i..]) {
@@ -124,6 +146,13 @@ impl JsonStrings {
         }
     }
 
+    /// Ends a number or literal written out from outside strings.
+    fn end_token(&mut self, out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.in_token) {
+            out.push(b'\n');
+        }
+    }
+
     fn push_code_unit(&mut self, u: u32, out: &mut Vec<u8>) {
         if let (Some(h), 0xDC00..=0xDFFF) = (self.high, u) {
             self.high = None;
@@ -164,7 +193,7 @@ mod tests {
         let json = br#"{"k\u0041y":"a\"b\\c\ud83d\ude00","n":1}"#;
         let mut whole = Vec::new();
         JsonStrings::default().feed(json, &mut whole);
-        assert_eq!(whole, "kAy\na\"b\\c😀\nn\n".as_bytes());
+        assert_eq!(whole, "kAy\na\"b\\c😀\nn\n1\n".as_bytes());
         for split in 1..json.len() {
             let mut js = JsonStrings::default();
             let mut out = Vec::new();
@@ -187,6 +216,21 @@ mod tests {
             assert_eq!(parts.malformed(), js.malformed());
         }
         (String::from_utf8(whole).unwrap(), js.malformed())
+    }
+
+    #[test]
+    fn numbers_and_literals_are_written_out_and_anything_else_is_not_json() {
+        assert_eq!(
+            decoded(br#"{"card":4111111111111111,"ok":true,"x":null,"f":-1.5e3}"#),
+            (
+                "card\n4111111111111111\nok\ntrue\nx\nnull\nf\n-1.5e3\n".into(),
+                false
+            )
+        );
+        // Text outside any string: scanned, and the event is not JSON.
+        let (text, malformed) = decoded(b"{\"a\":1} tkn_abcdef123456");
+        assert!(malformed);
+        assert_eq!(text, "a\n1\ntkn_abcdef123456");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! A [`Scanner`] belongs to one thread: it owns its Hyperscan scratch and a reusable hit buffer,
 //! so the hot path allocates nothing once warmed up.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use hyperscan::prelude::*;
 
 use crate::compile::CompiledRules;
 use crate::rules::{placeholder, Category, Scope};
+use crate::scan_deadline::{Deadline, PastDeadline, CHECK_EVERY_HITS};
 
 /// How far before a match keywords are looked for (in the same string).
 pub const KEYWORD_CONTEXT: usize = 256;
@@ -24,6 +26,10 @@ pub enum ScanError {
     /// The buffer is longer than Hyperscan scans in one call (`u32::MAX` bytes); holds its length.
     #[error("input of {0} bytes is over Hyperscan's 4 GiB limit for one scan")]
     TooLarge(usize),
+    /// The scan was stopped at its deadline ([`Scanner::scan_within`]); nothing it found is
+    /// kept.
+    #[error(transparent)]
+    PastDeadline(#[from] PastDeadline),
 }
 
 impl From<hyperscan::Error> for ScanError {
@@ -186,23 +192,53 @@ impl Scanner {
         segments: &[Segment],
         out: &mut Vec<Match>,
     ) -> Result<(), ScanError> {
+        self.scan_within(buf, segments, out, Deadline::NONE)
+    }
+
+    /// As [`Scanner::scan`], stopping at `deadline`: errors with
+    /// [`ScanError::PastDeadline`] when it passes before the scan is complete, `out` then
+    /// holding whatever it held before plus partial matches the caller must drop.
+    pub fn scan_within(
+        &mut self,
+        buf: &[u8],
+        segments: &[Segment],
+        out: &mut Vec<Match>,
+        deadline: Deadline,
+    ) -> Result<(), ScanError> {
         if buf.len() > u32::MAX as usize {
             return Err(ScanError::TooLarge(buf.len()));
         }
-        if self.find_hits(buf, true)? == Hits::GaveWay {
-            if self.scan_linear(buf, segments, out) {
+        if self.find_hits(buf, true, deadline)? == Hits::GaveWay {
+            if self.scan_linear(buf, segments, out, deadline)? {
                 return Ok(());
             }
             // The lazy DFA gave up too: Hyperscan, however slow, is linear.
-            self.find_hits(buf, false)?;
+            self.find_hits(buf, false, deadline)?;
         }
+        self.confirm_hits(buf, segments, out, deadline)
+    }
+
+    /// Confirms the hits [`Scanner::find_hits`] recorded, appending matches to `out`.
+    fn confirm_hits(
+        &mut self,
+        buf: &[u8],
+        segments: &[Segment],
+        out: &mut Vec<Match>,
+        deadline: Deadline,
+    ) -> Result<(), ScanError> {
         let first = out.len();
         // A bounded repeat reports every end it can reach (`{20,40}`: up to 21 per token), and
         // the longest match holds the others: per rule, confirm the last end of each run of
         // consecutive ends, then only ends at or before the start of what was confirmed.
         self.hits.sort_unstable();
         let mut i = 0;
+        let mut next_check = 0;
         while i < self.hits.len() {
+            // Each confirmation searches a window of at most a rule's length.
+            if i >= next_check {
+                deadline.check()?;
+                next_check = i + CHECK_EVERY_HITS as usize;
+            }
             let (rule, _) = self.hits[i];
             let mut j = i + 1;
             while j < self.hits.len() && self.hits[j] == (rule, self.hits[j - 1].1 + 1) {
@@ -232,6 +268,7 @@ impl Scanner {
             i = j;
         }
         for &(rule, from_end) in &self.dense {
+            deadline.check()?;
             confirm_dense(&self.rules, rule, buf, segments, from_end, out);
         }
         dedup(&mut out[first..].to_vec(), out, first);
@@ -241,12 +278,19 @@ impl Scanner {
     /// Runs Hyperscan over `buf`, recording hits per rule. A long buffer goes through the
     /// streaming database a chunk at a time ([`PROBE_FIRST`]); if two chunks in a row cost
     /// more than [`SLOW_NS_PER_BYTE`] and `may_give_way`, the scan stops there and the caller
-    /// scans the whole buffer with the linear set instead.
-    fn find_hits(&mut self, buf: &[u8], may_give_way: bool) -> Result<Hits, ScanError> {
+    /// scans the whole buffer with the linear set instead. The deadline is checked after each
+    /// chunk and every [`CHECK_EVERY_HITS`] hits.
+    fn find_hits(
+        &mut self,
+        buf: &[u8],
+        may_give_way: bool,
+        deadline: Deadline,
+    ) -> Result<Hits, ScanError> {
         self.hits.clear();
         self.dense.clear();
         self.hit_counts.fill(0);
         let (hits, counts, dense) = (&mut self.hits, &mut self.hit_counts, &mut self.dense);
+        let (mut seen, late) = (0u32, Cell::new(None));
         let mut on_hit = |id: u32, _from: u64, to: u64, _flags: u32| {
             let (rule, end) = (id as usize, to as usize);
             counts[rule] += 1;
@@ -255,10 +299,24 @@ impl Scanner {
                 n if n == DENSE_HITS + 1 => dense.push((rule, end)),
                 _ => {}
             }
+            seen = seen.wrapping_add(1);
+            if seen % CHECK_EVERY_HITS == 0 {
+                if let Err(e) = deadline.check() {
+                    late.set(Some(e));
+                    return Matching::Terminate;
+                }
+            }
             Matching::Continue
         };
-        if !may_give_way || buf.len() <= 2 * PROBE_FIRST + PROBE_CHUNK {
-            self.rules.block.scan(buf, &self.scratch, &mut on_hit)?;
+        // Hyperscan reports a callback's stop as an error of its own: the deadline's is ours.
+        let stopped = |e: hyperscan::Error| match late.get() {
+            Some(past) => ScanError::PastDeadline(past),
+            None => e.into(),
+        };
+        let chunked = may_give_way || deadline.is_set();
+        if !chunked || buf.len() <= 2 * PROBE_FIRST + PROBE_CHUNK {
+            let scanned = self.rules.block.scan(buf, &self.scratch, &mut on_hit);
+            scanned.map_err(stopped)?;
             return Ok(Hits::Complete);
         }
         let stream = self.rules.stream.open_stream()?;
@@ -273,42 +331,59 @@ impl Scanner {
             let started = Instant::now();
             if let Err(e) = stream.scan(chunk, &self.scratch, &mut on_hit) {
                 let _ = stream.close(&self.scratch, ());
-                return Err(e.into());
+                return Err(stopped(e));
             }
             at += chunk.len();
+            let now = Instant::now();
+            if let Err(past) = deadline.check_at(now) {
+                let _ = stream.close(&self.scratch, ());
+                return Err(past.into());
+            }
             // Two slow chunks in a row: one alone may be the thread losing its core.
             let budget = SLOW_NS_PER_BYTE * chunk.len() as u128;
-            slow_in_a_row = if started.elapsed().as_nanos() > budget {
+            slow_in_a_row = if (now - started).as_nanos() > budget {
                 slow_in_a_row + 1
             } else {
                 0
             };
-            if slow_in_a_row == 2 && at < buf.len() && self.rules.linear_set().is_some() {
+            if may_give_way
+                && slow_in_a_row == 2
+                && at < buf.len()
+                && self.rules.linear_set().is_some()
+            {
                 let _ = stream.close(&self.scratch, ());
                 return Ok(Hits::GaveWay);
             }
         }
-        stream.close(&self.scratch, &mut on_hit)?;
+        stream.close(&self.scratch, &mut on_hit).map_err(stopped)?;
         Ok(Hits::Complete)
     }
 
     /// Scans `buf` without Hyperscan: the linear set says which rules match anywhere, and each
     /// of those is confirmed by one pass of its own regex per segment. False, with nothing
-    /// added to `out`, if the set is not available or gave up on this input.
-    fn scan_linear(&mut self, buf: &[u8], segments: &[Segment], out: &mut Vec<Match>) -> bool {
+    /// added to `out`, if the set is not available or gave up on this input. The deadline is
+    /// checked after the set's pass and before each rule's.
+    fn scan_linear(
+        &mut self,
+        buf: &[u8],
+        segments: &[Segment],
+        out: &mut Vec<Match>,
+        deadline: Deadline,
+    ) -> Result<bool, PastDeadline> {
         let Some(set) = self.rules.linear_set() else {
-            return false;
+            return Ok(false);
         };
         let cache = self.linear_cache.get_or_insert_with(|| set.cache());
         let Some(matching) = set.matching(cache, buf) else {
-            return false;
+            return Ok(false);
         };
         let first = out.len();
         for rule in matching.iter() {
+            deadline.check()?;
             confirm_all(&self.rules, rule.as_usize(), buf, segments, 0, out);
         }
         dedup(&mut out[first..].to_vec(), out, first);
-        true
+        Ok(true)
     }
 
     /// One hit, in the segment that holds it, confirmed.
@@ -869,7 +944,8 @@ mod tests {
             let mut by_hyperscan = Vec::new();
             scanner.scan(&buf, &segs, &mut by_hyperscan).unwrap();
             let mut by_linear = Vec::new();
-            assert!(scanner.scan_linear(&buf, &segs, &mut by_linear), "{filler}");
+            let linear = scanner.scan_linear(&buf, &segs, &mut by_linear, Deadline::NONE);
+            assert_eq!(linear, Ok(true), "{filler}");
             assert_eq!(spans(&by_linear), spans(&by_hyperscan), "{filler}");
             let found: Vec<&str> = by_linear
                 .iter()

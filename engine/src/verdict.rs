@@ -2,6 +2,7 @@
 //! redacted copy, or block it and answer with a JSON-RPC error.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::mcp::{JsonRpcId, MessageInfo, MessageKind};
 use crate::redact::{write_json_string, RedactStrategy};
@@ -34,6 +35,10 @@ pub struct Policy {
     /// Largest message inspected, in bytes (default 64 MiB); a larger one fails inspection with
     /// [`InspectError::TooLarge`](crate::InspectError::TooLarge).
     pub max_message_bytes: usize,
+    /// Longest one inspection may take, wall clock from its start (`None`: no limit, the
+    /// default); past it the inspection fails with
+    /// [`InspectError::TimeBudget`](crate::InspectError::TimeBudget), which no policy forwards.
+    pub scan_timeout: Option<Duration>,
     /// Forward what could not be inspected (malformed data in a stream) instead of dropping it.
     pub fail_open: bool,
     /// A list result (tools, prompts, resources) with blocking findings only inside some
@@ -52,6 +57,7 @@ impl Default for Policy {
             salt: Vec::new(),
             max_depth: 128,
             max_message_bytes: 64 << 20,
+            scan_timeout: None,
             fail_open: false,
             remove_blocked_list_items: true,
         }
@@ -86,7 +92,9 @@ pub enum Verdict {
     Forward,
     /// Forward these bytes: the message with sensitive spans replaced.
     Redacted(Vec<u8>),
-    /// Do not forward.
+    /// Do not forward: a finding whose action is block, or one to redact where a rewrite
+    /// would change more than the secret (a span in a JSON number; keys of one object that
+    /// their markers would give one name).
     Block {
         /// The JSON-RPC error to answer with, or `None` for a notification (or a message
         /// without an id), which has no one to answer.

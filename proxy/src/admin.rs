@@ -1,24 +1,32 @@
 //! The operator's listener (`[admin] listen`), apart from client traffic so no upstream path
 //! can shadow it: `/healthz` (the process serves), `/readyz` (rules compiled, scan workers
-//! up), `/metrics` (OpenMetrics text, which Prometheus scrapes), and the approval queue, which needs the admin key:
-//! `GET /approvals`, `POST /approvals/ID/allow`, `POST /approvals/ID/deny`.
+//! up), `/metrics` (OpenMetrics text, which Prometheus scrapes), and the approval queue, which
+//! needs the admin key: `GET /approvals`, `POST /approvals/ID/allow`, `POST /approvals/ID/deny`.
+//!
+//! It gets the client listener's DNS-rebinding defence ([`crate::http::hosts`]): a request for
+//! `/metrics` or `/approvals` whose `Host` is not a loopback name, the admin address or one of
+//! `[listen] allowed_hosts` gets 403, as on the client listener, so a page whose name an
+//! attacker re-points at 127.0.0.1 cannot read the metrics. `/healthz` and `/readyz` answer
+//! any host: they carry nothing but liveness, and orchestrators probe them by the pod's
+//! address. Connections are bounded in [`listener`].
 
-use std::convert::Infallible;
+mod listener;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 use crate::audit::{AuditLog, Origin};
+use crate::http::hosts::{self, HostError};
 use crate::live::LiveHandle;
 use crate::metrics::Metrics;
 use crate::policy::approval::Decision;
@@ -30,6 +38,18 @@ pub struct Admin {
     pub listen: SocketAddr,
     /// SHA-256 of the admin key; without it the approval endpoints answer 403.
     pub key_sha256: Option<[u8; 32]>,
+    /// Names besides loopback and `listen` that requests may carry in `Host`
+    /// (`[listen] allowed_hosts`: host names or IP addresses, no port).
+    pub allowed_hosts: Vec<String>,
+    /// A connection's request head must arrive within this time of its opening or of the
+    /// previous answer (`[limits] client_header_timeout`).
+    pub header_timeout: Duration,
+    /// A connection with no new request for this long is closed (`[limits]
+    /// client_idle_timeout`).
+    pub idle_timeout: Duration,
+    /// Connections open at once (`[admin] max_connections`, at least 1); one more is closed
+    /// as soon as it is accepted.
+    pub max_connections: usize,
     /// The rules, policy and gateway in use, for `/readyz` and the generation in answers.
     pub live: LiveHandle,
     /// The approval queue and the other state the controls keep.
@@ -38,6 +58,28 @@ pub struct Admin {
     pub metrics: Arc<Metrics>,
     /// Where approval decisions are recorded, if anywhere.
     pub audit: Option<Arc<AuditLog>>,
+}
+
+/// The listener's state once bound.
+struct Served {
+    admin: Admin,
+    allowed: hosts::Allowed,
+}
+
+impl Served {
+    /// The answer to one request from `peer`: the `Host` check first, except on the probes.
+    fn answer(&self, req: Request<hyper::body::Incoming>, peer: SocketAddr) -> Answer {
+        let probe = matches!(
+            req.uri().path().trim_end_matches('/'),
+            "/healthz" | "/readyz"
+        );
+        if !probe {
+            if let Err(e) = self.allowed.check(req.uri(), req.headers()) {
+                return self.admin.refuse_host(&e, peer);
+            }
+        }
+        self.admin.route(req)
+    }
 }
 
 type Answer = Response<Full<Bytes>>;
@@ -56,29 +98,42 @@ fn json_answer(status: StatusCode, v: serde_json::Value) -> Answer {
 
 impl Admin {
     /// Binds the listener. Returns the bound address (the port chosen when `listen` has
-    /// port 0) and the future that serves it; errors: the address cannot be bound.
+    /// port 0) and the future that serves it; errors: the address cannot be bound, or an
+    /// allowed host does not parse.
     pub async fn bind(self) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
+        // Browser origins are not listed: a page calling the admin API has no business
+        // there, so only origins on the names the listener answers to pass.
+        let allowed = hosts::Allowed::new(self.listen, &self.allowed_hosts, &[])
+            .map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
-        let admin = Arc::new(self);
-        let serve = async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let admin = admin.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let admin = admin.clone();
-                        async move { Ok::<_, Infallible>(admin.route(req)) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        };
-        Ok((addr, serve))
+        let served = Arc::new(Served {
+            admin: self,
+            allowed,
+        });
+        Ok((addr, listener::serve(listener, served)))
+    }
+
+    /// 400 or 403 (as [`HostError::status`] says, the client listener's answer), counted and
+    /// audited like the client listener's refusals.
+    fn refuse_host(&self, e: &HostError, peer: SocketAddr) -> Answer {
+        let why = e.to_string();
+        let control = e.control();
+        self.metrics.denials.inc_static([control.as_str()]);
+        tracing::info!(control = control.as_str(), client = %peer, reason = why, "admin request refused");
+        if let Some(a) = &self.audit {
+            let peer = peer.to_string();
+            a.event(
+                "denied",
+                "admin",
+                Origin {
+                    client: Some(&peer),
+                    ..Origin::default()
+                },
+                json!({"control": control.as_str(), "reason": why}),
+            );
+        }
+        json_answer(e.status(), json!({"error": why}))
     }
 
     fn authorized(&self, req: &Request<hyper::body::Incoming>) -> Result<(), Box<Answer>> {

@@ -241,7 +241,7 @@ pub fn rules_and_policy(
     }
     let mut policy = cfg
         .policy
-        .to_policy(cfg.limits.max_body)
+        .to_policy(&cfg.limits)
         .map_err(|e| policy_error(e.to_string()))?;
     policy.salt = match &cfg.audit.salt_file {
         Some(p) => read_salt(p)?,

@@ -330,6 +330,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let (admin_addr, serve) = Admin {
                     listen: a.listen,
                     key_sha256: key,
+                    allowed_hosts: cfg.listen.allowed_hosts.clone(),
+                    header_timeout: cfg.limits.client_header_timeout,
+                    idle_timeout: cfg.limits.client_idle_timeout,
+                    max_connections: a.max_connections,
                     live: live.clone(),
                     runtime: runtime.clone(),
                     metrics: metrics.clone(),

@@ -1,5 +1,6 @@
 //! MCP's shape of JSON-RPC: message kinds, direction, and where each string sits.
 
+pub mod keys;
 pub mod list_entries;
 mod message;
 pub mod standins;

@@ -8,7 +8,7 @@ use crate::rules::Scope;
 
 /// One element of a JSON pointer: an object member (by the string index of its key) or an
 /// array index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PathElem {
     /// A member of an object; the `u32` is the index in [`Walk::strings`] of its key.
     Key(u32),
@@ -49,6 +49,19 @@ pub enum WalkError {
     /// The top-level value is neither an object nor an array.
     #[error("the message is not a JSON-RPC object or batch array")]
     NotJsonRpc,
+    /// An object key holds a character JSON parsers read differently (U+0000, a lone
+    /// surrogate escape), so the member it names cannot be known
+    /// ([`super::keys::check_name`]). Never forwarded uninspected, even by a policy that
+    /// fails open: that would make the escape a switch that turns inspection off.
+    #[error(
+        "the object key at byte {offset} holds {what}, which JSON parsers read as different names"
+    )]
+    AmbiguousKey {
+        /// Byte offset of the key's opening quote in the message.
+        offset: usize,
+        /// What it holds: `U+0000` or `a lone surrogate escape`.
+        what: &'static str,
+    },
 }
 
 /// Per-thread reusable output of a walk.
@@ -96,6 +109,8 @@ struct Walker<'w, 'n> {
     /// Raw spans of the message's numbers in document order (the tape's order too).
     numbers: &'w [(usize, usize)],
     next_number: usize,
+    /// Offsets of the message's lone surrogate escapes, for the check of each key.
+    lone_surrogates: &'w [usize],
     base: usize,
     out: &'w mut Walk,
     max_depth: usize,
@@ -116,6 +131,9 @@ pub struct Parsed<'a> {
     /// `(start, end)` of each number in `raw`, in document order
     /// ([`Tokens::numbers`](super::strict::Tokens::numbers)).
     pub numbers: &'a [(usize, usize)],
+    /// Offset in `raw` of each lone surrogate escape, ascending
+    /// ([`Tokens::lone_surrogates`](super::strict::Tokens::lone_surrogates)).
+    pub lone_surrogates: &'a [usize],
 }
 
 /// Walks a parsed message.
@@ -132,12 +150,14 @@ pub fn walk(
         base,
         raw,
         numbers,
+        lone_surrogates,
     } = parsed;
     let mut w = Walker {
         nodes,
         raw,
         numbers,
         next_number: 0,
+        lone_surrogates,
         base: base as usize,
         out,
         max_depth,
@@ -256,13 +276,19 @@ impl<'w, 'n> Walker<'w, 'n> {
         let mut i = idx + 1;
         for _ in 0..len {
             let key = node_str(&self.nodes[i]).unwrap_or_default();
-            let ctx = match key {
-                "params" => Ctx::Params,
-                "result" => Ctx::Result,
-                "error" => Ctx::Fixed(data),
-                _ => Ctx::Fixed(Scope::Metadata),
+            let (ctx, key_scope) = match key {
+                "params" => (Ctx::Params, Scope::Metadata),
+                "result" => (Ctx::Result, Scope::Metadata),
+                "error" => (Ctx::Fixed(data), Scope::Metadata),
+                "jsonrpc" | "method" | "id" => (Ctx::Fixed(Scope::Metadata), Scope::Metadata),
+                // A member JSON-RPC does not define is read as data, key and value: Go's
+                // `encoding/json` matches names case-insensitively (Unicode folding, so
+                // `"Result"` and `"reſult"` are its `result`), and an upstream may take an
+                // unknown name for a known one; metadata would hide it from the rules that
+                // read only results and descriptions.
+                _ => (Ctx::Fixed(data), data),
             };
-            let key_idx = self.string(i, Scope::Metadata, true, false);
+            let key_idx = self.key(i, key_scope)?;
             if key == "id" {
                 // The JSON-RPC id is correlation, not content: never scanned, never rewritten
                 // (a redacted id would orphan the response). Its numbers still count. With
@@ -357,7 +383,7 @@ impl<'w, 'n> Walker<'w, 'n> {
                 for _ in 0..len {
                     let key = node_str(&self.nodes[i]).unwrap_or_default();
                     let scope = self.child_scope(ctx, key);
-                    let key_idx = self.string(i, scope, true, false);
+                    let key_idx = self.key(i, scope)?;
                     let is_blob = key == "blob"
                         && matches!(scope, Scope::Results | Scope::Arguments)
                         && matches!(self.nodes[i + 1], Node::String(_));
@@ -401,6 +427,16 @@ impl<'w, 'n> Walker<'w, 'n> {
             }
             Node::Static(_) => Ok(idx + 1),
         }
+    }
+
+    /// The object key at `idx`, once [`check_name`](super::keys::check_name) finds that
+    /// every parser reads it as the same name.
+    fn key(&mut self, idx: usize, scope: Scope) -> Result<u32, WalkError> {
+        let n = self.string(idx, scope, true, false);
+        let s = self.out.strings[n as usize];
+        let decoded = node_str(&self.nodes[idx]).unwrap_or_default().as_bytes();
+        super::keys::check_name(self.raw, s.start, decoded, self.lone_surrogates)?;
+        Ok(n)
     }
 
     fn string(&mut self, idx: usize, scope: Scope, is_key: bool, blob: bool) -> u32 {
@@ -459,6 +495,7 @@ mod tests {
             base,
             raw,
             numbers: &tokens.numbers,
+            lone_surrogates: &tokens.lone_surrogates,
         };
         walk(parsed, dir, None, 64, &mut w).unwrap();
         drop(tape);
@@ -514,6 +551,32 @@ mod tests {
     }
 
     #[test]
+    fn members_json_rpc_does_not_define_are_data() {
+        for (dir, data) in [
+            (Direction::ServerToClient, Scope::Results),
+            (Direction::ClientToServer, Scope::Arguments),
+        ] {
+            let (w, buf) = run(
+                r#"{"jsonrpc":"2.0","id":1,"method":"m","Result":{"k":"v"},"extra":"x"}"#,
+                dir,
+            );
+            let s = scopes(&w, &buf);
+            for (text, scope, is_key) in [
+                ("jsonrpc", Scope::Metadata, true),
+                ("2.0", Scope::Metadata, false),
+                ("m", Scope::Metadata, false),
+                ("Result", data, true),
+                ("k", data, true),
+                ("v", data, false),
+                ("extra", data, true),
+                ("x", data, false),
+            ] {
+                assert!(s.contains(&(text.into(), scope, is_key)), "{text} in {s:?}");
+            }
+        }
+    }
+
+    #[test]
     fn blob_is_marked_and_depth_is_bounded() {
         let (w, _) = run(
             r#"{"jsonrpc":"2.0","id":3,"result":{"contents":[{"uri":"file:///a","blob":"aGk="}]}}"#,
@@ -534,6 +597,7 @@ mod tests {
             base,
             raw: deep.as_bytes(),
             numbers: &[],
+            lone_surrogates: &[],
         };
         assert_eq!(
             walk(parsed, Direction::ServerToClient, None, 64, &mut w),

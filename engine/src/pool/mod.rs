@@ -4,6 +4,7 @@
 //! (with that thread's own inspector): handing a 1 KB message to another thread and back costs
 //! more than scanning it, and a small call then never waits behind another client's large ones.
 
+mod budget;
 mod queue;
 
 use std::cell::RefCell;
@@ -11,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use budget::InlineBudget;
 use queue::FairQueue;
 
 use crate::compile::CompiledRules;
@@ -55,6 +57,8 @@ pub struct Pool {
     workers: Vec<JoinHandle<()>>,
     rules: Arc<CompiledRules>,
     inline_max: usize,
+    /// Inline scan time each client has spent lately.
+    budget: InlineBudget,
 }
 
 /// A job's result: computed already (inline), or to come from a worker.
@@ -103,6 +107,7 @@ impl Pool {
             workers,
             rules,
             inline_max: DEFAULT_INLINE_MAX,
+            budget: InlineBudget::new(),
         })
     }
 
@@ -144,7 +149,8 @@ impl Pool {
 
     /// Runs `f` for `client` (any stable number naming who sent the work: clients are served
     /// in turn) on work of `bytes` bytes: at once on this thread when `bytes` is at most the
-    /// inline size, else on a worker. The returned future resolves to its result.
+    /// inline size and the client has not spent its inline budget (10 ms of scanning per
+    /// 100 ms), else on a worker. The returned future resolves to its result.
     pub fn run_for<R, F>(
         &self,
         client: u64,
@@ -155,11 +161,16 @@ impl Pool {
         R: Send + 'static,
         F: FnOnce(&mut Inspector) -> R + Send + 'static,
     {
-        let ticket = match self.inline(bytes) {
-            true => match self.run_here(f) {
-                Ok(r) => Ticket::Done(r),
-                Err(f) => Ticket::Queued(self.queue(client, f)),
-            },
+        let ticket = match self.inline(bytes) && self.budget.allows(client) {
+            true => {
+                let start = std::time::Instant::now();
+                let ran = self.run_here(f);
+                self.budget.charge(client, start.elapsed());
+                match ran {
+                    Ok(r) => Ticket::Done(r),
+                    Err(f) => Ticket::Queued(self.queue(client, f)),
+                }
+            }
             false => Ticket::Queued(self.queue(client, f)),
         };
         async move {

@@ -213,7 +213,9 @@ pub struct EgressConfig {
 }
 
 /// `[admin]`: the operator's listener: `/healthz`, `/readyz`, `/metrics` and the approval
-/// queue (`/approvals`, with the admin key).
+/// queue (`/approvals`, with the admin key). It answers only to loopback names, its own
+/// address and `[listen] allowed_hosts` (the DNS-rebinding defence of the client listener),
+/// and closes connections after `[limits] client_header_timeout` and `client_idle_timeout`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
@@ -221,6 +223,18 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Hex SHA-256 of the admin key (`sluice keys new admin`); required for `/approvals`.
     pub key_sha256: Option<String>,
+    /// Admin connections open at once [default: 64, at least 1]; a connection past them is
+    /// closed at once, never queued, so idle sockets cannot pile up on the operator's port.
+    /// A scraper and a few operators need a handful.
+    #[serde(default = "default_admin_connections")]
+    pub max_connections: usize,
+}
+
+/// `[admin] max_connections` when not set.
+pub const DEFAULT_ADMIN_CONNECTIONS: usize = 64;
+
+fn default_admin_connections() -> usize {
+    DEFAULT_ADMIN_CONNECTIONS
 }
 
 /// `[auth.jwt]`: clients that come with OAuth access tokens (JWTs).

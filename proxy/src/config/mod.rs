@@ -403,9 +403,9 @@ fn yes() -> bool {
 }
 
 impl PolicyConfig {
-    /// The engine policy; the salt is set by whoever owns the audit trail. Errors:
-    /// [`ValueError::Redaction`].
-    pub fn to_policy(&self, max_message_bytes: usize) -> Result<Policy, ValueError> {
+    /// The engine policy under `limits` (`max_body`, `scan_timeout`); the salt is set by
+    /// whoever owns the audit trail. Errors: [`ValueError::Redaction`].
+    pub fn to_policy(&self, limits: &Limits) -> Result<Policy, ValueError> {
         let redaction: RedactStrategy = self.redaction.parse().map_err(ValueError::Redaction)?;
         Ok(Policy {
             mode: self.mode.action(),
@@ -415,7 +415,8 @@ impl PolicyConfig {
             redaction,
             salt: Vec::new(),
             max_depth: self.max_depth,
-            max_message_bytes,
+            max_message_bytes: limits.max_body,
+            scan_timeout: (!limits.scan_timeout.is_zero()).then_some(limits.scan_timeout),
             fail_open: self.fail_open,
             remove_blocked_list_items: self.remove_blocked_list_items,
         })
@@ -462,6 +463,11 @@ pub struct Limits {
     /// ... and its whole request body within this time.
     #[serde(default = "secs::<30>", deserialize_with = "de_duration")]
     pub client_body_timeout: Duration,
+    /// A client must take each next piece of an answer within this time (nginx's
+    /// `send_timeout`), else its connection is closed: an HTTP/2 client that opens no
+    /// flow-control window, or a client that stops reading, would hold the answer forever.
+    #[serde(default = "secs::<60>", deserialize_with = "de_duration")]
+    pub client_send_timeout: Duration,
     /// TLS handshakes that take longer are dropped.
     #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
     pub tls_handshake_timeout: Duration,
@@ -477,6 +483,14 @@ pub struct Limits {
     /// SSE chunks over it, by the scan workers, where clients take turns. 0: all on workers.
     #[serde(default = "default_scan_inline_max", deserialize_with = "de_size")]
     pub scan_inline_max: usize,
+    /// Longest one message's inspection may take, wall clock from when a thread starts on it
+    /// (time queued for a worker does not count); past it the message is refused as one that
+    /// cannot be inspected, even under `fail_open`. 0: no limit. The default, 10 s, is about
+    /// 40 times what 16 MiB (the default `max_body`) of prose costs in CPU (0.25 s measured),
+    /// since a loaded machine stretches wall time: the same message took 3 s of wall time on
+    /// a 2-core machine running 12 jobs at once.
+    #[serde(default = "secs::<10>", deserialize_with = "de_duration")]
+    pub scan_timeout: Duration,
     /// Concurrent HTTP/2 streams per connection.
     #[serde(default = "default_h2_streams")]
     pub max_streams_per_connection: u32,
@@ -492,10 +506,12 @@ impl Default for Limits {
             client_header_timeout: secs::<10>(),
             client_idle_timeout: secs::<60>(),
             client_body_timeout: secs::<30>(),
+            client_send_timeout: secs::<60>(),
             tls_handshake_timeout: secs::<10>(),
             max_connections: default_max_connections(),
             max_connections_per_client: 0,
             scan_inline_max: default_scan_inline_max(),
+            scan_timeout: secs::<10>(),
             max_streams_per_connection: default_h2_streams(),
         }
     }
@@ -749,7 +765,7 @@ impl Config {
             message,
         };
         cfg.policy
-            .to_policy(cfg.limits.max_body)
+            .to_policy(&cfg.limits)
             .map_err(|source| ConfigError::Policy {
                 path: shown.to_string(),
                 source,
@@ -780,6 +796,12 @@ impl Config {
             return Err(invalid(format!(
                 "[audit] checkpoint_interval must be at least {MIN_CHECKPOINT_INTERVAL:?}: each checkpoint syncs the audit file"
             )));
+        }
+        if cfg.admin.as_ref().is_some_and(|a| a.max_connections == 0) {
+            return Err(invalid(
+                "[admin] max_connections must be at least 1: 0 would refuse every connection"
+                    .into(),
+            ));
         }
         for h in &cfg.listen.allowed_hosts {
             if !is_host_name(h) {
@@ -1012,6 +1034,7 @@ mod tests {
             Some(&Action::Block)
         );
         assert_eq!(cfg.limits.max_body, 16 << 20);
+        assert_eq!(cfg.limits.scan_timeout, Duration::from_secs(10));
         assert!(cfg.listen.tls.is_none(), "TLS is commented out");
         assert_eq!(cfg.tools.len(), 4);
         assert_eq!(cfg.sequences.len(), 2);
@@ -1042,6 +1065,7 @@ mod tests {
             ("[policy]\nredaction = \"blur\"\n", "blur"),
             ("[limits]\nmax_body = \"16 parsecs\"\n", "parsecs"),
             ("[limits]\nupstream_timeout = \"soon\"\n", "soon"),
+            ("[limits]\nscan_timeout = \"-1s\"\n", "-1s"),
             ("[[upstream]]\nurl = \"ftp://h/x\"\n", "http://"),
             (
                 "[[upstream]]\nurl = \"http://a:1/mcp\"\n[[upstream]]\nurl = \"http://b:1/mcp\"\n",
@@ -1066,6 +1090,10 @@ mod tests {
                 "is not a host name",
             ),
             ("[listen]\nallowed_hosts = [\"\"]\n", "is not a host name"),
+            (
+                "[admin]\nlisten = \"127.0.0.1:7071\"\nmax_connections = 0\n",
+                "[admin] max_connections must be at least 1",
+            ),
             (
                 "[http]\nallowed_origins = [\"app.example\"]\n",
                 "`app.example` is not an origin",
@@ -1108,6 +1136,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.listen.allowed_hosts.len(), 3);
+    }
+
+    #[test]
+    fn admin_connections_default_to_a_small_cap() {
+        let cfg = Config::from_str("[admin]\nlisten = \"127.0.0.1:7071\"\n", "x.toml").unwrap();
+        let admin = cfg.admin.unwrap();
+        assert_eq!(admin.max_connections, gw::DEFAULT_ADMIN_CONNECTIONS);
+        assert_eq!(admin.max_connections, 64);
+        let cfg = Config::from_str(
+            "[admin]\nlisten = \"127.0.0.1:7071\"\nmax_connections = 3\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.admin.unwrap().max_connections, 3);
     }
 
     #[test]

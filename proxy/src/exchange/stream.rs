@@ -9,8 +9,23 @@ use std::time::Duration;
 use sluice_engine::sse::{replace_data, EventDecision, EventOutcome, Flow, SseInspector};
 use sluice_engine::{Direction, Verdict};
 
-use super::{Asked, Exchange, StreamEnd, Who};
+use sluice_engine::verdict::{error_response, BLOCKED_CODE};
+
+use super::{Asked, Exchange, StreamEnd, Who, UPSTREAM_ERROR};
 use crate::live::Live;
+
+/// JSON-RPC "internal error" (JSON-RPC 2.0 section 5.1): the answer could not be inspected.
+const UNINSPECTED: i64 = -32603;
+const CUT_FINDING: &str = "sluice blocked the rest of this answer: an event larger than \
+     max_event had a finding, and part of it had been sent";
+const CUT_UPSTREAM: &str =
+    "sluice cut this answer: the upstream ended it inside an event larger than max_event";
+
+/// Whether `out` (ending with `last`) ends at an event boundary: a blank line.
+fn ends_event(out: &[u8], last: u8) -> bool {
+    last == b'\n' && (out.ends_with(b"\n\n") || out.ends_with(b"\r\n\r\n"))
+        || last == b'\r' && out.ends_with(b"\r\r")
+}
 
 /// Maps the data of a legacy `endpoint` event (the URL where the client is to POST) to where
 /// the front end serves it; `None` keeps it.
@@ -26,6 +41,11 @@ pub struct AnswerStream {
     /// `None` while a chunk is on the pool, and after the stream was aborted.
     inspector: Option<SseInspector>,
     endpoint: Option<EndpointRewrite>,
+    /// Whether the bytes sent so far end inside an event (an oversized one is sent in part).
+    mid_event: bool,
+    /// Why the stream was cut, once it was: the JSON-RPC error code and message for the
+    /// request it answers.
+    cut: Option<(i64, &'static str)>,
 }
 
 impl Exchange {
@@ -41,6 +61,8 @@ impl Exchange {
             asked,
             inspector: Some(inspector),
             endpoint: None,
+            mid_event: false,
+            cut: None,
         }
     }
 }
@@ -67,16 +89,53 @@ impl AnswerStream {
             (inspector, out, decisions, flow)
         });
         let Ok((inspector, out, decisions, flow)) = job.await else {
+            self.cut = Some((
+                UNINSPECTED,
+                "sluice could not inspect the rest of this answer",
+            ));
             return (Vec::new(), Some(StreamEnd::Unavailable));
         };
         let out = self.decided(out, &decisions);
+        if let Some(&last) = out.last() {
+            self.mid_event = !ends_event(&out, last);
+        }
         match flow {
             Ok(Flow::Continue) => {
                 self.inspector = Some(inspector);
                 (out, None)
             }
-            Ok(Flow::Abort) | Err(_) => (out, Some(StreamEnd::Abort)),
+            Ok(Flow::Abort) => {
+                self.cut = Some((BLOCKED_CODE, CUT_FINDING));
+                (out, Some(StreamEnd::Abort))
+            }
+            Err(_) => {
+                self.cut = Some((
+                    UNINSPECTED,
+                    "sluice could not inspect the rest of this answer",
+                ));
+                (out, Some(StreamEnd::Abort))
+            }
         }
+    }
+
+    /// What to send the client after the stream was cut, before a clean end: when part of an
+    /// event went out, the rest of a line that makes that event's data invalid JSON and the
+    /// blank line that ends it (SSE has no way to take back an event's data lines, so the
+    /// client dispatches it, and fails to parse it), then an event with the JSON-RPC error
+    /// for the request this stream answers. Empty when it answers no request (a GET stream):
+    /// then the connection is reset instead, and the client discards any event in progress.
+    pub fn cut_events(&self) -> Vec<u8> {
+        let (Some(id), Some((code, message))) = (&self.asked.id, self.cut) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if self.mid_event {
+            out.extend_from_slice(b"\ndata: (cut off by sluice)\n\n");
+        }
+        out.extend_from_slice(b"event: message\ndata: ");
+        out.extend_from_slice(error_response(id, code, message, &[]).as_bytes());
+        out.extend_from_slice(b"\n\n");
+        out
     }
 
     /// The body ended. An event over the size cap that was cut off gets its decision and
@@ -87,6 +146,9 @@ impl AnswerStream {
         let flow = inspector.finish(&mut decisions);
         for d in &decisions {
             self.account(d);
+        }
+        if flow == Flow::Abort {
+            self.cut = Some((UPSTREAM_ERROR, CUT_UPSTREAM));
         }
         (flow == Flow::Abort).then_some(StreamEnd::Abort)
     }

@@ -348,6 +348,50 @@ async fn a_stream_ending_inside_an_oversized_event_is_aborted_and_audited() {
     assert_eq!(rows[0]["aborted"], true);
 }
 
+/// A finding in an event over the cap, after part of it went out: the client gets that part
+/// ended as invalid JSON, then the JSON-RPC error for its request, never the secret.
+#[tokio::test]
+async fn a_cut_stream_ends_with_the_requests_error_event() {
+    let f = fixture(Action::Block, "", true, 64);
+    let asked = Asked {
+        id: Some(JsonRpcId::Int(7)),
+        ..Asked::default()
+    };
+    let mut s = f.x.stream(f.live.clone(), who(Transport::Http), asked);
+    let head = format!(
+        "data: {{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"{}",
+        "a".repeat(300_000)
+    );
+    let (out, end) = s.feed(Bytes::from(head)).await;
+    assert_eq!(end, None);
+    assert!(!out.is_empty(), "part of the oversized event went out");
+    let (more, end) = s.feed(Bytes::from(" tkn_abcdef123456 \"}\n\n")).await;
+    assert_eq!(end, Some(StreamEnd::Abort));
+    let out = [out, more].concat();
+    let tail = s.cut_events();
+    let sent = [out, tail.clone()].concat();
+    assert!(!String::from_utf8_lossy(&sent).contains("tkn_"));
+    let tail = String::from_utf8(tail).unwrap();
+    let (ended, error) = tail.split_once("\n\n").unwrap();
+    assert_eq!(ended, "\ndata: (cut off by sluice)");
+    let data = error
+        .strip_prefix("event: message\ndata: ")
+        .and_then(|e| e.strip_suffix("\n\n"))
+        .unwrap_or_else(|| panic!("{error:?}"));
+    let v = json(data.as_bytes());
+    assert_eq!(v["id"], 7);
+    assert_eq!(v["error"]["code"], sluice_engine::verdict::BLOCKED_CODE);
+
+    // A stream that answers no request (a GET stream) is reset instead.
+    let mut get =
+        f.x.stream(f.live.clone(), who(Transport::Http), Asked::default());
+    let big = format!("data: {} tkn_abcdef123456\n\n", "a".repeat(300_000));
+    let (out, end) = get.feed(Bytes::from(big)).await;
+    assert!(!String::from_utf8_lossy(&out).contains("tkn_"));
+    assert_eq!(end, Some(StreamEnd::Abort));
+    assert!(get.cut_events().is_empty());
+}
+
 #[tokio::test]
 async fn oversized_and_uninspectable_messages_are_refused_and_audited() {
     let f = fixture(Action::Redact, "", true, 1 << 20);

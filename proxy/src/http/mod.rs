@@ -196,17 +196,8 @@ impl HttpProxy {
                     tracing::debug!(client = %peer, "connection refused: over the per-client limit");
                     continue;
                 };
-                let slot = match slots.clone().try_acquire_owned() {
-                    Ok(slot) => slot,
-                    Err(_) => {
-                        // Full: an idle keep-alive connection makes room; if every one is
-                        // busy, this client (and those behind it in the backlog) waits.
-                        conns.evict_idle(&registration);
-                        let Ok(slot) = slots.clone().acquire_owned().await else {
-                            return;
-                        };
-                        slot
-                    }
+                let Some(slot) = make_room(&slots, &conns, &registration).await else {
+                    return;
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
@@ -251,8 +242,35 @@ impl HttpProxy {
     }
 }
 
-/// How long a closing connection may take to finish the answers it is sending.
+/// A connection slot for `waiting`: when all are taken, an idle connection (or one whose
+/// answer has gone untaken) is asked to close, again every [`EVICT_RETRY`] until a slot is
+/// free; meanwhile this client, and those behind it in the kernel's backlog, wait. `None`
+/// when the semaphore is closed.
+async fn make_room(
+    slots: &Arc<Semaphore>,
+    conns: &conns::Conns,
+    waiting: &conns::Registration,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if let Ok(slot) = slots.clone().try_acquire_owned() {
+        return Some(slot);
+    }
+    loop {
+        conns.evict_idle(waiting);
+        tokio::select! {
+            slot = slots.clone().acquire_owned() => return slot.ok(),
+            _ = tokio::time::sleep(EVICT_RETRY) => {}
+        }
+    }
+}
+
+/// How often a client waiting for a slot looks again for a connection to close.
+const EVICT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long a connection closed while serving may take to finish the answers it is sending.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long an idle connection's close may take: time to send HTTP/2's GOAWAY, not to wait
+/// for a client that never acknowledges it.
+const IDLE_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn serve_connection<S>(
     state: Arc<State>,
@@ -290,10 +308,31 @@ async fn serve_connection<S>(
     });
     let served = builder.serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(served);
-    tokio::select! {
+    let timeouts = conns::Timeouts {
+        first: limits.client_header_timeout,
+        idle: limits.client_idle_timeout,
+        send: limits.client_send_timeout,
+    };
+    let why = tokio::select! {
         _ = served.as_mut() => return,
-        _ = activity.expired(limits.client_header_timeout, limits.client_idle_timeout) => {}
-    }
+        why = activity.expired(timeouts) => why,
+    };
+    let grace = match why {
+        // Its client is not reading: nothing more can be sent, and its slot is needed.
+        conns::Close::Stalled => {
+            tracing::debug!(client = %conn.peer, "answer not taken within client_send_timeout");
+            return;
+        }
+        // Idle or not reading, and its slot is needed now: one in the middle of its request
+        // head is dropped at once, not after the header timeout.
+        conns::Close::Evicted if !activity.busy() || activity.untaken() => {
+            tracing::debug!(client = %conn.peer, "connection closed for a new client");
+            return;
+        }
+        conns::Close::Idle if !activity.busy() => IDLE_CLOSE_GRACE,
+        // A request arrived as it was closed: let it finish.
+        _ => CLOSE_GRACE,
+    };
     served.as_mut().graceful_shutdown();
-    let _ = tokio::time::timeout(CLOSE_GRACE, served).await;
+    let _ = tokio::time::timeout(grace, served).await;
 }

@@ -180,6 +180,29 @@ mod tests {
     }
 
     #[test]
+    fn paths_other_servers_resolve_differently_are_refused() {
+        let r = routes(&[("http://up:1/mcp", Some("/a")), ("http://c:3", Some("/"))]);
+        for (p, why) in [
+            ("/a/..;/mcp", PathError::DotParams),
+            ("/a/%2e%2e;/mcp", PathError::DotParams),
+            ("/a/..%3b/mcp", PathError::DotParams),
+            ("/a/%252e%252e/mcp", PathError::DoubleEncoded),
+            ("/a/%c0%ae%c0%ae/mcp", PathError::NotUtf8),
+        ] {
+            assert_eq!(r.find(p).unwrap_err(), why, "{p}");
+        }
+        let to = |p: &str| r.find(p).unwrap().map(|(_, u)| u.to_string());
+        assert_eq!(
+            to("/a;jsessionid=1").as_deref(),
+            Some("http://c:3/a;jsessionid=1")
+        );
+        assert_eq!(
+            to("/a/x;v=2?q=..;").as_deref(),
+            Some("http://up:1/mcp/x;v=2?q=..;")
+        );
+    }
+
+    #[test]
     fn paths_are_forwarded_normalised() {
         let r = routes(&[("http://up:1/mcp", Some("/a")), ("http://c:3", Some("/"))]);
         let to = |p: &str| r.find(p).unwrap().map(|(_, u)| u.to_string());

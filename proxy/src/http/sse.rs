@@ -13,9 +13,10 @@ use tokio::sync::mpsc;
 use super::respond::{Body, BoxError};
 use crate::exchange::{AnswerStream, Exchange, StreamEnd, Who};
 
-/// The body to send the client: the inspected events, ending with an error (the connection
-/// or stream is reset, so the client discards the event in progress) when the stream was
-/// aborted.
+/// The body to send the client: the inspected events; when the stream was cut, the JSON-RPC
+/// error event for the request it answers ([`AnswerStream::cut_events`]), or for a stream
+/// that answers no request an error (the connection or stream is reset, so the client
+/// discards the event in progress).
 pub(super) fn inspected(
     exchange: Arc<Exchange>,
     who: Who,
@@ -38,18 +39,28 @@ pub(super) fn inspected(
                 return; // client gone
             }
             if let Some(end) = end {
-                let _ = tx.send(Err(why(end).into())).await;
+                cut(&tx, stream.cut_events(), end).await;
                 return;
             }
         }
         if let Some(end) = stream.finish() {
-            let _ = tx.send(Err(why(end).into())).await;
+            cut(&tx, stream.cut_events(), end).await;
         }
     });
     let frames = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
     StreamBody::new(frames).boxed()
+}
+
+/// Ends a stream that was cut: with the request's JSON-RPC error event and a clean end when
+/// it answers a request, else with an error (the connection or stream is reset).
+async fn cut(tx: &mpsc::Sender<Result<Frame<Bytes>, BoxError>>, events: Vec<u8>, end: StreamEnd) {
+    if events.is_empty() {
+        let _ = tx.send(Err(why(end).into())).await;
+    } else {
+        let _ = tx.send(Ok(Frame::data(Bytes::from(events)))).await;
+    }
 }
 
 fn why(end: StreamEnd) -> &'static str {
