@@ -297,7 +297,7 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
     let id = posted.as_ref().ok().and_then(|b| Pending::message_id(b));
     let header_rewrite = match headers::inspect(&state, &live, &who, &parts.headers, id).await {
         Ok(r) => r,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let out_body: Body = match posted {
         Ok(bytes) => match state.exchange.request(&live, &who, bytes.clone()).await {

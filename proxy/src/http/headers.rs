@@ -137,9 +137,9 @@ pub(super) async fn inspect(
     who: &Who,
     headers: &HeaderMap,
     id: Option<JsonRpcId>,
-) -> Result<Option<Rewrite>, Response<Body>> {
+) -> Result<Option<Rewrite>, Box<Response<Body>>> {
     let fields = fields(headers, &state.proxy.checks)
-        .map_err(|why| json_error(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why))?;
+        .map_err(|why| Box::new(json_error(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why)))?;
     if fields.is_empty() {
         return Ok(None);
     }
@@ -160,14 +160,18 @@ pub(super) async fn inspect(
             // Bounded by max_header_bytes, the message fails only on a broken rule set:
             // whatever the policy's fail_open, headers that were not scanned do not go on.
             let why = format!("sluice could not inspect the request headers: {e}");
-            return Err(json_error(StatusCode::BAD_REQUEST, INVALID_REQUEST, &why));
+            return Err(Box::new(json_error(
+                StatusCode::BAD_REQUEST,
+                INVALID_REQUEST,
+                &why,
+            )));
         }
         Err(_) => {
-            return Err(json_error(
+            return Err(Box::new(json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 INVALID_REQUEST,
                 "inspection is unavailable",
-            ))
+            )))
         }
     };
     decide(state, who, &fields, insp, id.unwrap_or(JsonRpcId::Null))
@@ -187,7 +191,7 @@ fn decide(
     fields: &[Field],
     insp: Inspection,
     id: JsonRpcId,
-) -> Result<Option<Rewrite>, Response<Body>> {
+) -> Result<Option<Rewrite>, Box<Response<Body>>> {
     let checks = &state.proxy.checks;
     let (mut blocked, mut redacted) = (BTreeSet::new(), BTreeSet::new());
     let (mut names, mut rules) = (BTreeSet::new(), BTreeSet::new());
@@ -229,10 +233,10 @@ fn decide(
             "Blocked by sluice: the request headers matched {}",
             rules.join(", ")
         );
-        return Err(reply(Reply {
+        return Err(Box::new(reply(Reply {
             kind: ReplyKind::Blocked,
             body: error_response(&id, BLOCKED_CODE, &why, &rules).into_bytes(),
-        }));
+        })));
     }
     if redacted.is_empty() {
         return Ok(None);
@@ -240,11 +244,11 @@ fn decide(
     rewrite(fields, &redacted, &insp.verdict)
         .map(Some)
         .ok_or_else(|| {
-            json_error(
+            Box::new(json_error(
                 StatusCode::BAD_REQUEST,
                 INVALID_REQUEST,
                 "sluice could not redact the request headers",
-            )
+            ))
         })
 }
 
