@@ -15,6 +15,7 @@ use serde::Deserialize;
 use sluice_engine::{Action, Category, Policy, RedactStrategy, Scope};
 
 pub mod gateway;
+pub mod headers;
 
 use self::gateway as gw;
 
@@ -603,6 +604,24 @@ pub struct HttpChecks {
     /// data to places it does not inspect, so unknown versions get 400 unless listed here.
     #[serde(default = "known_versions")]
     pub protocol_versions: Vec<String>,
+    /// Request headers scanned like body strings besides the `Mcp-*` ones (which always are):
+    /// names, case-insensitive; `"*"` stands for every header but
+    /// [`headers::EXEMPT_HEADERS`] (credentials meant for the upstream, framing). Default
+    /// `["*"]`; `[]` scans only `Mcp-*`.
+    #[serde(default = "headers::default_scan_headers")]
+    pub scan_headers: Vec<String>,
+    /// What a finding in a `scan_headers` header or in `Mcp-Session-Id` does: `monitor`
+    /// (default: recorded, forwarded) or `policy` (the policy's action, like `Mcp-*`).
+    #[serde(default)]
+    pub scan_headers_action: headers::HeaderAction,
+    /// Largest header section of a request, in bytes, counted as RFC 9113 section 6.5.2
+    /// counts a header list (name + value + 32 per field); a larger one gets 431. Default
+    /// 64 KiB, at least 4 KiB. (hyper refuses HTTP/2 header lists over 16 KiB before this.)
+    #[serde(
+        default = "headers::default_max_header_bytes",
+        deserialize_with = "de_size"
+    )]
+    pub max_header_bytes: usize,
 }
 
 impl Default for HttpChecks {
@@ -610,6 +629,9 @@ impl Default for HttpChecks {
         HttpChecks {
             allowed_origins: Vec::new(),
             protocol_versions: known_versions(),
+            scan_headers: headers::default_scan_headers(),
+            scan_headers_action: headers::HeaderAction::default(),
+            max_header_bytes: headers::DEFAULT_MAX_HEADER_BYTES,
         }
     }
 }
@@ -823,6 +845,13 @@ impl Config {
                     "http.protocol_versions: `{v}` is not a YYYY-MM-DD version"
                 )));
             }
+        }
+        headers::check_scan_headers(&cfg.http.scan_headers).map_err(invalid)?;
+        if cfg.http.max_header_bytes < headers::MIN_MAX_HEADER_BYTES {
+            return Err(invalid(format!(
+                "http.max_header_bytes must be at least {} bytes",
+                headers::MIN_MAX_HEADER_BYTES
+            )));
         }
         Ok(cfg)
     }
@@ -1072,6 +1101,9 @@ mod tests {
                 "share the prefix",
             ),
             ("[http]\nprotocol_versions = [\"v2\"]\n", "v2"),
+            ("[http]\nscan_headers = [\"x note\"]\n", "`x note`"),
+            ("[http]\nscan_headers_action = \"block\"\n", "block"),
+            ("[http]\nmax_header_bytes = 100\n", "at least 4096"),
             (
                 "[audit]\nkey_file = \"k\"\nkey_env = \"K\"\n",
                 "key_file or key_env, not both",

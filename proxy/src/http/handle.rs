@@ -16,9 +16,9 @@ use sluice_engine::verdict::error_response;
 use super::respond::{
     copy_headers, empty, json, json_error, reply, Body, INVALID_REQUEST, UPSTREAM_ERROR,
 };
-use super::{checks, params, sse, Conn, State};
+use super::{checks, headers, params, sse, Conn, State};
 use crate::audit::Origin;
-use crate::exchange::{Answered, Asked, ReplyKind, Sent, Transport, Who};
+use crate::exchange::{Answered, Asked, Pending, ReplyKind, Sent, Transport, Who};
 use crate::policy::auth::AuthOutcome;
 use crate::policy::ControlKind;
 
@@ -215,6 +215,9 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         (false, false) => Transport::Http,
     };
     p.metrics.requests.inc_static([transport.as_str()]);
+    if let Some(r) = headers::too_large(&parts.headers, p.checks.max_header_bytes) {
+        return r;
+    }
     // HTTP/2 carries the host in :authority, HTTP/1.1 in Host; check_transport has checked
     // both against the allowlist before the legacy endpoint rewrite below uses it.
     let host = parts
@@ -282,12 +285,22 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
 
     let mut asked = Asked::default();
     let mut param_headers: Option<HeaderMap> = None;
-    let out_body: Body = if parts.method == Method::POST {
-        let bytes = match read_body(body, p.limits.max_body, p.limits.client_body_timeout).await {
-            Ok(b) => b,
+    let posted = if parts.method == Method::POST {
+        match read_body(body, p.limits.max_body, p.limits.client_body_timeout).await {
+            Ok(b) => Ok(b),
             Err(r) => return r,
-        };
-        match state.exchange.request(&live, &who, bytes.clone()).await {
+        }
+    } else {
+        Err(body)
+    };
+    // Headers before the body: a refused request reaches no gateway control.
+    let id = posted.as_ref().ok().and_then(|b| Pending::message_id(b));
+    let header_rewrite = match headers::inspect(&state, &live, &who, &parts.headers, id).await {
+        Ok(r) => r,
+        Err(refusal) => return *refusal,
+    };
+    let out_body: Body = match posted {
+        Ok(bytes) => match state.exchange.request(&live, &who, bytes.clone()).await {
             Sent::Forward {
                 bytes: out,
                 redacted,
@@ -306,9 +319,8 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
             }
             Sent::Reply(r) => return reply(r),
             Sent::Drop => return empty(StatusCode::ACCEPTED),
-        }
-    } else {
-        body
+        },
+        Err(body) => body,
     };
 
     let mut up = Request::builder().method(parts.method.clone()).uri(uri);
@@ -327,6 +339,13 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         if let Some(auth) = &upstream.authorization {
             h.insert(hyper::header::AUTHORIZATION, auth.clone());
         }
+        for (k, vs) in header_rewrite.into_iter().flatten() {
+            h.remove(&k);
+            for v in vs {
+                h.append(k.clone(), v);
+            }
+        }
+        // After the headers' own redaction: an Mcp-Param header follows its body argument.
         for (k, v) in param_headers.iter().flatten() {
             h.insert(k.clone(), v.clone());
         }

@@ -7,6 +7,7 @@ mod checks;
 mod conns;
 mod h3;
 mod handle;
+mod headers;
 pub mod hosts;
 pub mod params;
 pub mod path;

@@ -26,15 +26,18 @@ fn decode(raw: &HeaderValue) -> Option<String> {
         .strip_prefix("=?base64?")
         .and_then(|r| r.strip_suffix("?="))
     {
-        Some(enc) => {
-            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(enc).ok()?).ok()
-        }
+        Some(enc) => String::from_utf8(base64_decode(enc.as_bytes())?).ok(),
         None => Some(raw.to_string()),
     }
 }
 
+/// The bytes of the base64 text (RFC 4648 section 4, padded) inside `=?base64?...?=`.
+pub(super) fn base64_decode(enc: &[u8]) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(enc).ok()
+}
+
 /// Plain when the value is visible ASCII with no surrounding spaces, else `=?base64?...?=`.
-fn encode(v: &str) -> Option<HeaderValue> {
+pub(super) fn encode(v: &str) -> Option<HeaderValue> {
     let plain = v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.trim() == v;
     let s = if plain {
         v.to_string()
