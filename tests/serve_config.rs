@@ -324,6 +324,13 @@ url = "http://{up}/mcp"
         v.starts_with("HTTP/1.1 400") && v.contains("2031-01-01"),
         "{v}"
     );
+    // A compressed (or otherwise encoded) request body is refused, not forwarded unread.
+    for coding in ["gzip", "br", "identity, zstd"] {
+        let e = raw(port, &post(&format!("Content-Encoding: {coding}\r\n")), w);
+        assert!(e.starts_with("HTTP/1.1 415") && e.contains("-32600"), "{e}");
+    }
+    let id = raw(port, &post("Content-Encoding: identity\r\n"), w);
+    assert!(id.starts_with("HTTP/1.1 200"), "{id}");
 
     // Headers that never finish: the connection is dropped after client_header_timeout.
     let t = Instant::now();
@@ -343,7 +350,7 @@ url = "http://{up}/mcp"
     assert!(raw(port, &post(""), w).starts_with("HTTP/1.1 200"));
     assert_eq!(
         server.take_received().len(),
-        5,
+        6,
         "only the accepted calls arrived"
     );
 }

@@ -1,5 +1,5 @@
-//! The `MCP-Protocol-Version` check made before anything is forwarded (`Host` and `Origin`,
-//! the spec's DNS-rebinding defence, are [`super::hosts`]).
+//! The `MCP-Protocol-Version` and request `Content-Encoding` checks made before anything is
+//! forwarded (`Host` and `Origin`, the spec's DNS-rebinding defence, are [`super::hosts`]).
 
 use hyper::header::HeaderMap;
 
@@ -39,6 +39,31 @@ pub fn protocol_version(headers: &HeaderMap, allowed: &[String]) -> Result<(), V
     }
 }
 
+/// A request body with a content coding (RFC 9110 section 8.4) other than `identity`: sluice
+/// would inspect bytes the upstream decodes into something else, so it is refused with 415
+/// (RFC 9110 section 15.5.16) rather than decompressed. MCP clients send plain JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request bodies with a Content-Encoding other than identity are not accepted: send the JSON-RPC message uncompressed")]
+pub struct EncodedBody;
+
+/// `Err` when the request declares a content coding other than `identity` (the value is a
+/// comma-separated list, case-insensitive; several headers count as one list).
+pub fn request_encoding(headers: &HeaderMap) -> Result<(), EncodedBody> {
+    for value in headers.get_all(hyper::header::CONTENT_ENCODING) {
+        let Ok(text) = value.to_str() else {
+            return Err(EncodedBody);
+        };
+        let other = text
+            .split(',')
+            .map(str::trim)
+            .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"));
+        if other {
+            return Err(EncodedBody);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +73,27 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(name, HeaderValue::from_static(v));
         h
+    }
+
+    #[test]
+    fn only_identity_bodies_are_accepted() {
+        assert!(request_encoding(&HeaderMap::new()).is_ok());
+        assert!(request_encoding(&with("content-encoding", "identity")).is_ok());
+        assert!(request_encoding(&with("content-encoding", "Identity, ")).is_ok());
+        for coding in [
+            "gzip",
+            "br",
+            "zstd",
+            "deflate",
+            "identity, gzip",
+            "x-custom",
+        ] {
+            assert_eq!(
+                request_encoding(&with("content-encoding", coding)),
+                Err(EncodedBody),
+                "{coding}"
+            );
+        }
     }
 
     #[test]

@@ -166,6 +166,13 @@ fn check_transport(
             &why.to_string(),
         )));
     }
+    if let Err(why) = checks::request_encoding(headers) {
+        return Err(Box::new(json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            INVALID_REQUEST,
+            &why.to_string(),
+        )));
+    }
     let (challenge, why) = match gateway.clients.authenticate(headers, gateway.jwt.as_ref()) {
         AuthOutcome::Open => return Ok(None),
         AuthOutcome::Client(name) => return Ok(Some(name)),
