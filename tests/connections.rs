@@ -4,32 +4,23 @@
 //! can be capped. The admin listener is bounded too (a hard cap, timeouts, a Host check).
 
 mod common;
-use common::{dir, free_port, wait_for, Kill};
+use common::{dir, free_port, serve_toml, wait_for, Kill};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn serve(name: &str, limits: &str, up: SocketAddr) -> (Kill, u16) {
     let d = dir(name);
     let port = free_port();
-    let cfg = d.join("sluice.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let child = serve_toml(
+        &d.join("sluice.toml"),
+        &format!(
             "[listen]\naddress = \"127.0.0.1:{port}\"\n[limits]\n{limits}\n[[upstream]]\nurl = \"http://{up}/mcp\"\n"
         ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--threads", "2", "--config"])
-        .arg(&cfg)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    );
     wait_for(port);
-    (Kill(child), port)
+    (child, port)
 }
 
 const CALL: &str =
@@ -313,23 +304,15 @@ fn sustained_slowloris_leaves_room_for_others() {
 fn serve_admin(name: &str, config: &str, up: SocketAddr) -> (Kill, u16, u16) {
     let d = dir(name);
     let (port, admin) = (free_port(), free_port());
-    let cfg = d.join("sluice.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let child = serve_toml(
+        &d.join("sluice.toml"),
+        &format!(
             "[listen]\naddress = \"127.0.0.1:{port}\"\nallowed_hosts = [\"ops.example\"]\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{config}\n[[upstream]]\nurl = \"http://{up}/mcp\"\n"
         ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--threads", "2", "--config"])
-        .arg(&cfg)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    );
     wait_for(port);
     wait_for(admin);
-    (Kill(child), port, admin)
+    (child, port, admin)
 }
 
 /// One GET on the admin port with this `Host`, on a fresh connection: (status, answer).

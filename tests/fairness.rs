@@ -3,10 +3,9 @@
 //! wait for the scan workers in their client's turn.
 
 mod common;
-use common::{dir, free_port, wait_for, Kill};
+use common::{dir, free_port, serve_toml, wait_for};
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,21 +93,11 @@ fn flood(name: &str, bytes: usize, senders: usize) {
     let (up, flood_up) = (upstream(&upstream_rt), upstream(&flood_rt));
     let d = dir(name);
     let port = free_port();
-    let cfg = d.join("sluice.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let _proxy = serve_toml(
+        &d.join("sluice.toml"),
+        &format!(
             "[listen]\naddress = \"127.0.0.1:{port}\"\n[[upstream]]\nurl = \"http://{up}/mcp\"\n[[upstream]]\nprefix = \"/flood\"\nurl = \"http://{flood_up}/mcp\"\n"
         ),
-    )
-    .unwrap();
-    let _proxy = Kill(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--threads", "2", "--config"])
-            .arg(&cfg)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
     );
     wait_for(port);
 

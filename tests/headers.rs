@@ -4,11 +4,10 @@
 //! policy says; credentials meant for the upstream pass; an oversized head gets 431.
 
 mod common;
-use common::{dir, free_port, wait_for, Kill};
+use common::{dir, free_port, serve_toml, wait_for, Kill};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,23 +70,15 @@ impl Proxy {
         let audit = d.join("audit.jsonl");
         let _ = std::fs::remove_file(&audit);
         let port = free_port();
-        let cfg = d.join("sluice.toml");
-        std::fs::write(
-            &cfg,
-            format!(
+        let child = serve_toml(
+            &d.join("sluice.toml"),
+            &format!(
                 "[listen]\naddress = \"127.0.0.1:{port}\"\n[policy]\nmode = \"{mode}\"\n[audit]\npath = \"audit.jsonl\"\n[http]\n{http}\n[[upstream]]\nurl = \"http://127.0.0.1:{up}/mcp\"\n"
             ),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--threads", "2", "--config"])
-            .arg(&cfg)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        );
         wait_for(port);
         Proxy {
-            _child: Kill(child),
+            _child: child,
             port,
             audit,
             heads,

@@ -3,11 +3,10 @@
 //! the upstream; a small call in the same budget passes.
 
 mod common;
-use common::{dir, free_port, wait_for, Kill, AWS};
+use common::{dir, free_port, serve_toml, wait_for, AWS};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,21 +64,11 @@ fn a_call_past_scan_timeout_is_refused_and_audited() {
     let d = dir("scan-budget");
     let (up, seen) = upstream();
     let port = free_port();
-    let cfg = d.join("budget.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let _proxy = serve_toml(
+        &d.join("budget.toml"),
+        &format!(
             "[listen]\naddress = \"127.0.0.1:{port}\"\n[policy]\nfail_open = true\n[limits]\nscan_timeout = \"1ms\"\n[audit]\npath = \"audit.jsonl\"\n[[upstream]]\nurl = \"http://127.0.0.1:{up}/mcp\"\n"
         ),
-    )
-    .unwrap();
-    let _proxy = Kill(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--threads", "2", "--config"])
-            .arg(&cfg)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
     );
     wait_for(port);
 

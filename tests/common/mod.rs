@@ -61,6 +61,20 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
+/// Writes `toml` to `cfg` and starts `sluice serve --threads 2` on it (stderr discarded);
+/// the caller waits for its ports.
+pub fn serve_toml(cfg: &Path, toml: &str) -> Kill {
+    std::fs::write(cfg, toml).unwrap();
+    Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--threads", "2", "--config"])
+            .arg(cfg)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 pub fn wait_for(port: u16) {
     let t = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
