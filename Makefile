@@ -50,6 +50,7 @@ bench: deps
 	$(CARGO) bench --locked --bench inspect
 	$(CARGO) bench --locked --bench proxy_load
 	$(CARGO) bench --locked --bench h3_vs_h2
+	$(CARGO) bench --locked --bench soak
 
 clean:
 	$(CARGO) clean

@@ -71,6 +71,17 @@ pub(super) struct Timeouts {
     pub send: Duration,
 }
 
+impl Timeouts {
+    /// The `[limits]` that bound a client connection.
+    pub fn of(limits: &crate::config::Limits) -> Self {
+        Timeouts {
+            first: limits.client_header_timeout,
+            idle: limits.client_idle_timeout,
+            send: limits.client_send_timeout,
+        }
+    }
+}
+
 /// An answer left untaken this long may be closed for a new client when no connection is
 /// idle: long enough that a client reading at any pace has taken something.
 const EVICT_UNTAKEN_AFTER: Duration = Duration::from_secs(1);

@@ -15,6 +15,7 @@ pub mod respond;
 pub mod routes;
 mod sse;
 pub mod tls;
+mod wire;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -213,13 +214,25 @@ impl HttpProxy {
                         h3: false,
                     };
                     match acceptor {
-                        None => serve_connection(state, conn, stream, activity).await,
+                        None => {
+                            let timeouts = conns::Timeouts::of(&state.proxy.limits);
+                            let wire = match tokio::select! {
+                                sniffed = wire::sniff(&stream) => sniffed,
+                                _ = activity.expired(timeouts) => wire::Sniffed::Closed,
+                            } {
+                                wire::Sniffed::Speaks(wire) => Some(wire),
+                                wire::Sniffed::Unsure => None,
+                                wire::Sniffed::Closed => return,
+                            };
+                            serve_connection(state, conn, stream, activity, wire).await;
+                        }
                         Some(acc) => {
                             let limit = state.proxy.limits.tls_handshake_timeout;
                             if let Ok(Ok(tls)) =
                                 tokio::time::timeout(limit, acc.accept(stream)).await
                             {
-                                serve_connection(state, conn, tls, activity).await;
+                                let wire = wire::alpn(tls.get_ref().1.alpn_protocol());
+                                serve_connection(state, conn, tls, activity, wire).await;
                             }
                         }
                     }
@@ -278,11 +291,17 @@ async fn serve_connection<S>(
     conn: Conn,
     stream: S,
     activity: Arc<conns::Activity>,
+    wire: Option<wire::Wire>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &state.proxy.limits;
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder = match wire {
+        Some(wire::Wire::Http1) => builder.http1_only(),
+        Some(wire::Wire::Http2) => builder.http2_only(),
+        None => builder,
+    };
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -297,7 +316,10 @@ async fn serve_connection<S>(
         let state = svc_state.clone();
         let in_flight = svc_activity.begin();
         let req = req.map(respond::boxed);
-        async move {
+        // Boxed: an HTTP/1.1 connection keeps a slot the size of this future for as long as
+        // it is open (8 KB unboxed, most of the memory of an idle SSE stream); boxed, the slot
+        // is a pointer and the future's memory goes back when the answer's head is sent.
+        Box::pin(async move {
             let mut resp = handle::handle(state.clone(), conn, req).await;
             if let Some(v) = &state.alt_svc {
                 resp.headers_mut().insert("alt-svc", v.clone());
@@ -305,18 +327,13 @@ async fn serve_connection<S>(
             // The request counts as in flight until its answer's body is sent or dropped.
             let resp = resp.map(|body| conns::Held::new(body, in_flight).boxed());
             Ok::<_, Infallible>(resp)
-        }
+        })
     });
     let served = builder.serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(served);
-    let timeouts = conns::Timeouts {
-        first: limits.client_header_timeout,
-        idle: limits.client_idle_timeout,
-        send: limits.client_send_timeout,
-    };
     let why = tokio::select! {
         _ = served.as_mut() => return,
-        why = activity.expired(timeouts) => why,
+        why = activity.expired(conns::Timeouts::of(limits)) => why,
     };
     let grace = match why {
         // Its client is not reading: nothing more can be sent, and its slot is needed.
