@@ -84,6 +84,12 @@ fn inputs() -> Vec<(&'static str, String)> {
             repeat_to("call 020 7946 0958 or +44 20 7946 0959, ", SIZE),
         ),
         ("digit-pairs", repeat_to("phone 12 34 56 78 90 ", SIZE)),
+        // A decoded view full of hits of one rule in one string: base64 of a fabricated AWS
+        // key id (AKIAQX7ZR2M4KD5T6WYB), repeated; each hit is checked against those kept.
+        (
+            "base64-key-ids",
+            repeat_to("QUtJQVFYN1pSMk00S0Q1VDZXWUI= ", SIZE),
+        ),
     ];
     v.shrink_to_fit();
     v

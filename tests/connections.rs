@@ -526,3 +526,120 @@ fn admin_answers_only_to_its_own_names() {
         .count();
     assert_eq!(denied, 6, "{rows}");
 }
+
+/// An upstream that answers a call whose body mentions `endless` with an SSE stream of 4 KiB
+/// events until the proxy goes away, and any other call with a JSON result at once.
+fn endless_upstream(rt: &tokio::runtime::Runtime) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                loop {
+                    let mut got = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !got.ends_with(b"}}") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if !String::from_utf8_lossy(&got).contains("endless") {
+                        let body = r#"{"jsonrpc":"2.0","id":2,"result":{"ok":true}}"#;
+                        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+                        if s.write_all(format!("{head}{body}").as_bytes()).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+                    if s.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let filler = "x".repeat(4000);
+                    let event = format!("data: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{{\"level\":\"info\",\"data\":\"{filler}\"}}}}\n\n");
+                    let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+                    while s.write_all(chunk.as_bytes()).await.is_ok() {}
+                    return;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Clients of an HTTPS upstream share one HTTP/2 connection to it. Clients that stop reading
+/// their streamed answers hold only their own streams' flow-control windows: every other
+/// client's call still goes through, at once, not after `client_send_timeout`.
+#[test]
+fn clients_that_stop_reading_do_not_stall_a_shared_http2_upstream() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let up = endless_upstream(&rt);
+    let d = dir("h2_upstream_window");
+    let p = common::pki(&d);
+    // Sluice A terminates TLS with ALPN h2 in front of the upstream; sluice B calls A.
+    let a = free_port();
+    let _a = serve_toml(
+        &d.join("a.toml"),
+        &format!(
+            "[listen]\naddress = \"127.0.0.1:{a}\"\ntls = {{ cert = \"{}\", key = \"{}\" }}\n[[upstream]]\nurl = \"http://{up}/mcp\"\n",
+            p.cert.display(),
+            p.key.display()
+        ),
+    );
+    let b = free_port();
+    let _b = serve_toml(
+        &d.join("b.toml"),
+        &format!(
+            "[listen]\naddress = \"127.0.0.1:{b}\"\n[[upstream]]\nurl = \"https://localhost:{a}/mcp\"\nca_file = \"{}\"\n",
+            p.ca.display()
+        ),
+    );
+    wait_for(a);
+    wait_for(b);
+    let endless = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"endless","arguments":{}}}"#;
+    let post = |body: &str| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{b}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // Four clients that ask for a stream and never read it (hyper's default windows let
+    // three stall the connection): wait until their socket buffers are full.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(("127.0.0.1", b)).unwrap();
+        s.write_all(post(endless).as_bytes()).unwrap();
+        stalled.push(s);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let t = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", b)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let ping =
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ping","arguments":{}}}"#;
+    s.write_all(post(ping).as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("\"ok\":true") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let took = t.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.contains("\"ok\":true"), "no answer: {answer}");
+    assert!(
+        took < Duration::from_secs(5),
+        "another client's call waited {took:?} behind clients that stopped reading"
+    );
+    drop(stalled);
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use crate::compile::CompiledRules;
+use crate::covering::Covering;
 use crate::mcp::strict::{check_tokens, Tokens};
 use crate::mcp::walk::{walk, Parsed, PathElem, StrRef, Walk, WalkError};
 use crate::mcp::{standins, Direction, MessageInfo};
@@ -254,7 +255,8 @@ impl Inspector {
             ScanError::PastDeadline(past) => InspectError::TimeBudget(past),
             other => InspectError::Scan(other),
         })?;
-        let (findings, sources) = self.findings(policy);
+        let (findings, sources) = self.findings(policy, deadline)?;
+        deadline.check()?;
         let verdict = self.verdict(msg, &findings, &sources, policy);
         Ok(Inspection {
             verdict,
@@ -444,9 +446,9 @@ impl Inspector {
 
     /// Findings with spans relative to their string, actions resolved by policy; and for each
     /// finding the index of its string.
-    fn findings(&mut self, policy: &Policy) -> (Vec<Finding>, Vec<usize>) {
+    fn findings(&mut self, policy: &Policy, deadline: Deadline) -> Result<Found, InspectError> {
         if self.matches.is_empty() {
-            return (Vec::new(), Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let rules = self.scanner.rules().clone();
         let located = self.locate();
@@ -460,23 +462,27 @@ impl Inspector {
             || matches!(self.walk.path_arena.first(), Some(PathElem::Index(_)));
         let mut out: Vec<Finding> = Vec::with_capacity(located.len());
         let mut sources: Vec<usize> = Vec::with_capacity(located.len());
-        let mut kept: Vec<usize> = Vec::new();
+        // Blob spans never cover a view's finding: they are not indexed.
+        let indexed = |l: &&Located| self.segments[l.segment].view != View::Blob;
+        let mut kept = Covering::new(
+            located
+                .iter()
+                .filter(indexed)
+                .map(|l| (l.source, l.rule, l.start)),
+        );
         for (n, l) in located.iter().enumerate() {
-            let view = self.segments[l.segment].view;
-            if !matches!(view, View::Text | View::Blob) {
-                let seen = kept.iter().any(|&k| {
-                    let o = &located[k];
-                    o.source == l.source
-                        && o.rule == l.rule
-                        && self.segments[o.segment].view != View::Blob
-                        && o.start <= l.start
-                        && l.end <= o.end
-                });
-                if seen {
-                    continue;
-                }
+            if n % DEADLINE_EVERY == DEADLINE_EVERY - 1 {
+                deadline.check()?;
             }
-            kept.push(n);
+            let view = self.segments[l.segment].view;
+            if !matches!(view, View::Text | View::Blob)
+                && kept.covers(l.source, l.rule, l.start, l.end)
+            {
+                continue;
+            }
+            if view != View::Blob {
+                kept.keep(l.source, l.rule, l.start, l.end);
+            }
             let rule = rules.rule(l.rule);
             let s = self.walk.strings[l.source];
             let scope = self.segments[l.segment].scope;
@@ -501,7 +507,7 @@ impl Inspector {
             });
             sources.push(l.source);
         }
-        (out, sources)
+        Ok((out, sources))
     }
 
     fn verdict(
@@ -756,6 +762,12 @@ fn lay_out_blob(
 
 /// A match placed in one string: `start..end` of the string (for a blob, of its decoded
 /// bytes), and the matched bytes as `matched`, a range of the scan buffer.
+/// Findings, and for each the index of its string.
+type Found = (Vec<Finding>, Vec<usize>);
+
+/// How many findings are resolved between two looks at the deadline.
+const DEADLINE_EVERY: usize = 1024;
+
 struct Located {
     segment: usize,
     source: usize,

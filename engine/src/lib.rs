@@ -7,6 +7,7 @@ pub mod baseline;
 pub mod check;
 pub mod compile;
 pub mod corpus;
+mod covering;
 pub mod inspect;
 pub mod json_stream;
 pub mod mcp;

@@ -147,7 +147,14 @@ pub struct SseInspector {
     swallow_lf: bool,
     big: Option<Box<BigEvent>>,
     aborted: bool,
+    /// Bytes of a leading byte order mark seen so far; `None` once past the stream's start.
+    bom: Option<usize>,
 }
+
+/// The UTF-8 byte order mark, which a client's decoder strips from the start of a stream
+/// (HTML Living Standard, 9.2.5 "Parsing an event stream": the stream is decoded with UTF-8
+/// decode, which removes one leading BOM); left in, it would hide the first field's name.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl SseInspector {
     /// An inspector for a stream sent in `dir`; events up to `event_cap` bytes are held whole
@@ -163,6 +170,7 @@ impl SseInspector {
             swallow_lf: false,
             big: None,
             aborted: false,
+            bom: Some(0),
         }
     }
 
@@ -190,6 +198,37 @@ impl SseInspector {
         if self.aborted {
             return Err(SseError::Aborted);
         }
+        if let Some(seen) = self.bom {
+            let mut seen = seen;
+            while seen < BOM.len() && chunk.first() == Some(&BOM[seen]) {
+                seen += 1;
+                chunk = &chunk[1..];
+            }
+            if seen == BOM.len() {
+                self.bom = None;
+                out.extend_from_slice(BOM);
+            } else if chunk.is_empty() {
+                self.bom = Some(seen);
+                return Ok(Flow::Continue);
+            } else {
+                // Not a BOM after all: what looked like its start is data.
+                self.bom = None;
+                if self.feed_lines(&BOM[..seen], insp, policy, out, decisions)? == Flow::Abort {
+                    return Ok(Flow::Abort);
+                }
+            }
+        }
+        self.feed_lines(chunk, insp, policy, out, decisions)
+    }
+
+    fn feed_lines(
+        &mut self,
+        mut chunk: &[u8],
+        insp: &mut Inspector,
+        policy: &Policy,
+        out: &mut Vec<u8>,
+        decisions: &mut Vec<EventDecision>,
+    ) -> Result<Flow, SseError> {
         while !chunk.is_empty() {
             if self.swallow_lf {
                 self.swallow_lf = false;

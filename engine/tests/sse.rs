@@ -189,3 +189,55 @@ fn oversized_event_with_a_bad_unicode_escape_aborts_unless_fail_open() {
     assert!(flows.iter().all(|f| *f == Flow::Continue));
     assert_eq!(out, input);
 }
+
+#[test]
+fn a_leading_byte_order_mark_hides_nothing_for_every_split() {
+    // Clients strip one leading BOM (UTF-8 decode), so the first line is a data field to them.
+    let mut input = b"\xEF\xBB\xBF".to_vec();
+    input.extend_from_slice(&stream());
+    for split in 0..8 {
+        let (a, b) = input.split_at(split);
+        let (out, _, n) = run(&[a, b], &Policy::with_mode(Action::Redact), 1 << 20);
+        assert_eq!(n, 6, "split at {split}");
+        assert!(
+            out.starts_with(b"\xEF\xBB\xBFid: 0\ndata:\n\n"),
+            "split at {split}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out).contains(AWS),
+            "split at {split}"
+        );
+    }
+    // Only one BOM is stripped; only at the start.
+    let mut twice = b"\xEF\xBB\xBF\xEF\xBB\xBF".to_vec();
+    twice.extend_from_slice(
+        format!("data: {{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{{\"k\":\"{AWS}\"}}}}\n\n")
+            .as_bytes(),
+    );
+    let (out, _, _) = run(&[&twice], &Policy::with_mode(Action::Redact), 1 << 20);
+    assert!(out.starts_with(b"\xEF\xBB\xBF\xEF\xBB\xBFdata"));
+}
+
+#[test]
+fn the_start_of_a_byte_order_mark_alone_is_data() {
+    let input = format!(
+        "\u{FEFF}data: {{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{{\"k\":\"{AWS}\"}}}}\n\n"
+    );
+    let bytes = input.as_bytes();
+    let (out, _, n) = run(
+        &[&bytes[..1], &bytes[1..2], &bytes[2..]],
+        &Policy::with_mode(Action::Redact),
+        1 << 20,
+    );
+    assert_eq!(n, 1);
+    assert!(!String::from_utf8_lossy(&out).contains(AWS));
+    // Two of its three bytes and then something else: not stripped, passed to the parser.
+    let mut odd = b"\xEF\xBB".to_vec();
+    odd.extend_from_slice(b"data: x\n\n");
+    let (out, _, _) = run(
+        &[&odd[..1], &odd[1..]],
+        &Policy::with_mode(Action::Redact),
+        1 << 20,
+    );
+    assert!(out.is_empty() || out.starts_with(b"\xEF\xBB"));
+}

@@ -32,9 +32,17 @@ impl Exchange {
             .inspect(live, who, bytes, Direction::ClientToServer, None)
             .await;
         let first = inspected.messages.first();
+        // A name a rule matched is matched text: the answer's audit row (which shows its
+        // request's method) and the answer's inspection get it withheld too. No MCP method
+        // or tool name that the answer's handling depends on is one a rule matches.
+        let matched = Matched::in_message(inspected.pointers.iter().map(String::as_str), 0);
         let asked = Asked {
-            method: first.and_then(|m| m.method.clone()),
-            tool: first.and_then(|m| m.tool.clone()),
+            method: matched
+                .method(first.and_then(|m| m.method.as_deref()))
+                .map(str::to_string),
+            tool: matched
+                .tool(first.and_then(|m| m.tool.as_deref()))
+                .map(str::to_string),
             id: first.and_then(|m| m.id.clone()),
         };
         match std::mem::replace(&mut inspected.decided, Decided::Unavailable) {

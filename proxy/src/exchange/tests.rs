@@ -599,3 +599,23 @@ async fn requests_are_refused_while_the_audit_trail_cannot_be_written() {
             .contains("audit trail"));
     }
 }
+
+/// A secret as a request's method, let through by a monitor-only rule: neither the request's
+/// row nor its answer's (which shows the method it answers) writes it.
+#[tokio::test]
+async fn a_secret_as_a_method_is_withheld_from_the_answers_row_too() {
+    let f = fixture(Action::Monitor, "", true, 1 << 20);
+    let w = who(Transport::Http);
+    let req =
+        Bytes::from(r#"{"jsonrpc":"2.0","id":4,"method":"tools/tkn_abcdef123456","params":{}}"#);
+    let Sent::Forward { asked, .. } = f.x.request(&f.live, &w, req).await else {
+        panic!("a monitored request was not forwarded")
+    };
+    assert_eq!(asked.method.as_deref(), Some(crate::audit::WITHHELD));
+    let answer = Bytes::from(r#"{"jsonrpc":"2.0","id":4,"result":{"note":"tkn_abcdef123456"}}"#);
+    let _ = f.x.answer(&f.live, &w, &asked, answer).await;
+    let rows = f.rows.all();
+    assert!(rows.len() >= 2, "{rows:?}");
+    let all = serde_json::to_string(&rows).unwrap();
+    assert!(!all.contains("abcdef123456"), "{all}");
+}

@@ -35,8 +35,10 @@ struct Inner {
 pub(super) struct Activity {
     /// Requests being served, counted until their answer's body is done.
     in_flight: AtomicUsize,
-    /// When the connection last became idle (opened, or its last answer finished).
+    /// When the connection last became idle (given its slot, or its last answer finished).
     idle_since: Mutex<Instant>,
+    /// Whether it holds a slot: one still waiting for its slot is neither timed nor evicted.
+    admitted: AtomicBool,
     /// Whether a request was ever served: the first one has the header timeout to arrive.
     served: AtomicBool,
     /// Set when the registry closes this connection for a waiting client.
@@ -114,6 +116,7 @@ impl Conns {
         let activity = Arc::new(Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
+            admitted: AtomicBool::new(false),
             served: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
             untaken: Mutex::new(HashMap::new()),
@@ -143,7 +146,7 @@ impl Conns {
             .iter()
             .filter(|(id, _)| **id != waiting.id)
             .filter_map(|(_, a)| a.upgrade())
-            .filter(|a| !a.evicted.load(Ordering::Acquire))
+            .filter(|a| a.admitted.load(Ordering::Acquire) && !a.evicted.load(Ordering::Acquire))
             .filter_map(|a| {
                 let rank = if a.in_flight.load(Ordering::Acquire) == 0 {
                     (0, *a.idle_since.lock().unwrap_or_else(|p| p.into_inner()))
@@ -183,6 +186,14 @@ impl Drop for Registration {
 pub(super) struct InFlight(Arc<Activity>);
 
 impl Activity {
+    /// The connection got its slot: its time to send a first request counts from now, not
+    /// from when it was accepted and waited for room.
+    pub fn admit(&self) {
+        *self.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.admitted.store(true, Ordering::Release);
+        self.changed.notify_one();
+    }
+
     /// Marks a request as being served until the returned guard drops.
     pub fn begin(self: &Arc<Self>) -> InFlight {
         self.served.store(true, Ordering::Release);
@@ -478,11 +489,11 @@ mod tests {
     #[tokio::test]
     async fn eviction_picks_the_longest_idle_and_skips_busy_ones() {
         let conns = Conns::new(0);
-        let busy = conns.register(LOCAL).unwrap();
+        let busy = admitted(&conns);
         let _serving = busy.activity.begin();
-        let old = conns.register(LOCAL).unwrap();
+        let old = admitted(&conns);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let young = conns.register(LOCAL).unwrap();
+        let young = admitted(&conns);
         let waiting = conns.register(LOCAL).unwrap();
         assert!(conns.evict_idle(&waiting));
         let long = timeouts(3600, 3600, 3600);
@@ -498,14 +509,29 @@ mod tests {
             "only a busy connection is left"
         );
         assert!(!waiting.activity.evicted.load(Ordering::Acquire));
+        // One that still waits for its slot is not idle: it has not had a chance to ask.
+        let newer = conns.register(LOCAL).unwrap();
+        drop(young);
+        assert!(
+            !conns.evict_idle(&newer),
+            "a waiting connection is not evicted"
+        );
+        assert!(!waiting.activity.evicted.load(Ordering::Acquire));
+    }
+
+    /// A connection that holds its slot.
+    fn admitted(conns: &Arc<Conns>) -> Registration {
+        let r = conns.register(LOCAL).unwrap();
+        r.activity.admit();
+        r
     }
 
     #[tokio::test(start_paused = true)]
     async fn with_none_idle_an_answer_left_untaken_is_evicted() {
         let conns = Conns::new(0);
-        let reading = conns.register(LOCAL).unwrap();
+        let reading = admitted(&conns);
         let _serving = reading.activity.begin();
-        let stalled = conns.register(LOCAL).unwrap();
+        let stalled = admitted(&conns);
         let held = Held::new(super::super::respond::full("x"), stalled.activity.begin());
         let waiting = conns.register(LOCAL).unwrap();
         let _w = waiting.activity.begin();

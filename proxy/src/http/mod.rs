@@ -157,7 +157,12 @@ impl HttpProxy {
                 .enable_http1()
                 .enable_http2()
                 .wrap_connector(http);
-            clients.push(Client::builder(TokioExecutor::new()).build(connector));
+            clients.push(
+                Client::builder(TokioExecutor::new())
+                    .http2_initial_stream_window_size(UPSTREAM_H2_STREAM_WINDOW)
+                    .http2_initial_connection_window_size(UPSTREAM_H2_CONNECTION_WINDOW)
+                    .build(connector),
+            );
         }
         let routes = routes::Routes::new(&self.upstreams);
         let acceptor = self.tls.clone().map(TlsAcceptor::from);
@@ -201,6 +206,7 @@ impl HttpProxy {
                 let Some(slot) = make_room(&slots, &conns, &registration).await else {
                     return;
                 };
+                registration.activity.admit();
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let acceptor = acceptor.clone();
@@ -276,6 +282,15 @@ async fn make_room(
         }
     }
 }
+
+/// What one answer may have in flight from an HTTP/2 upstream before its client takes it.
+const UPSTREAM_H2_STREAM_WINDOW: u32 = 256 * 1024;
+/// What all answers on one HTTP/2 upstream connection may have in flight together: room for
+/// 256 streams' windows, so that clients who stop reading (each answer's body is read from the
+/// upstream only as its client takes it) cannot use up the connection every other client's
+/// answers share (hyper's defaults, 2 MiB per stream and 5 MiB per connection, let three do
+/// that until `client_send_timeout`).
+const UPSTREAM_H2_CONNECTION_WINDOW: u32 = 256 * UPSTREAM_H2_STREAM_WINDOW;
 
 /// How often a client waiting for a slot looks again for a connection to close.
 const EVICT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
