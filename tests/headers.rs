@@ -183,11 +183,14 @@ fn block_mode_refuses_headers_with_a_key_and_leaves_credentials_alone() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(p.received().len(), 1);
 
-    // An Mcp-Param header that mirrors no argument, plain and base64-encoded.
+    // An Mcp-Param header that mirrors no argument, plain and base64-encoded, and spelt with
+    // underscores (CGI and WSGI servers read it as the same header).
     for v in [KEY.to_string(), b64(&format!("clé {KEY}"))] {
         let (status, body) = p.call(&[("Mcp-Param-Foo", v)]);
         blocked(status, &body);
     }
+    let (status, body) = p.call(&[("Mcp_Param_Foo", KEY.to_string())]);
+    blocked(status, &body);
     // A configured custom header, 30 KB of it.
     let (status, body) = p.call(&[("X-Note", big_note())]);
     blocked(status, &body);
@@ -195,12 +198,13 @@ fn block_mode_refuses_headers_with_a_key_and_leaves_credentials_alone() {
         p.received().is_empty(),
         "nothing blocked reached the upstream"
     );
-    let rows = rows_after(&p, 3);
-    assert_eq!(rows.len(), 3);
+    let rows = rows_after(&p, 4);
+    assert_eq!(rows.len(), 4);
     assert_eq!(rows[0]["outcome"], "blocked");
     assert_eq!(rows[0]["headers"][0], "mcp-param-foo");
-    assert_eq!(rows[2]["headers"][0], "x-note");
-    assert_eq!(rows[2]["rules"][0], "aws.access-key-id");
+    assert_eq!(rows[2]["headers"][0], "mcp_param_foo");
+    assert_eq!(rows[3]["headers"][0], "x-note");
+    assert_eq!(rows[3]["rules"][0], "aws.access-key-id");
 
     // Credentials meant for the upstream pass as they are, and an unlisted header too.
     let auth = [
@@ -303,4 +307,63 @@ fn monitor_mode_forwards_mcp_headers_and_records_them() {
     let rows = rows_after(&p, 1);
     assert_eq!(rows[0]["outcome"], "recorded");
     assert_eq!(rows[0]["headers"][0], "mcp-param-foo");
+}
+
+/// Sends `head` (and `body`) as one HTTP/1.1 request; the answer's status.
+fn raw_status(port: u16, head: &str, body: &str) -> u16 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        format!(
+            "{head}Host: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer)[9..12].parse().unwrap()
+}
+
+/// The transport checks' refusals reach nothing upstream and each leaves a `denied` row with
+/// control `request` (and a count in `sluice_denials_total`), like a gateway control's.
+#[test]
+fn transport_refusals_are_audited() {
+    let p = Proxy::start("refusals", "redact", "");
+    let post = "POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\n";
+    let pad = "x".repeat(70 * 1024);
+    let cases = [
+        (format!("{post}X-Pad: {pad}\r\n"), CALL, 431),
+        (format!("{post}Content-Encoding: gzip\r\n"), CALL, 415),
+        (
+            format!("{post}MCP-Protocol-Version: 1999-01-01\r\n"),
+            CALL,
+            400,
+        ),
+        ("GET /mcp HTTP/1.1\r\n".to_string(), "hello", 400),
+        ("DELETE /mcp HTTP/1.1\r\n".to_string(), CALL, 400),
+    ];
+    for (head, body, status) in &cases {
+        assert_eq!(raw_status(p.port, head, body), *status, "{head:.60}");
+    }
+    assert!(
+        p.received().is_empty(),
+        "a refused request reached the upstream"
+    );
+    let denied = |text: &str| {
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["event"] == "denied" && v["control"] == "request")
+            .count()
+    };
+    let mut rows = 0;
+    for _ in 0..100 {
+        rows = denied(&std::fs::read_to_string(&p.audit).unwrap_or_default());
+        if rows >= cases.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rows, cases.len(), "one denied row per refusal");
 }

@@ -413,6 +413,60 @@ fn upstream_error_answers_pass_through_unless_they_leak() {
     assert!(b.contains("aws.access-key-id"), "{b}");
 }
 
+/// A success of a type other than JSON or SSE is read whole and inspected as text (an old
+/// TypeScript SDK parses `text/plain; x=application/json` as JSON-RPC); two Content-Type
+/// headers leave it to the client which one counts, so the answer is refused; a clean
+/// `202 Accepted` in plain text (the legacy transport) passes as it is.
+#[test]
+fn answers_of_other_types_are_inspected_and_ambiguous_ones_refused() {
+    let d = dir("other_types");
+    let leaky = format!(r#"{{"jsonrpc":"2.0","id":1,"result":{{"note":"{AWS}"}}}}"#);
+    let fixed = |head: &str, body: &str| {
+        fixed_upstream(format!(
+            "HTTP/1.1 {head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    };
+    let plain = fixed(
+        "200 OK\r\nContent-Type: text/plain; x=application/json",
+        &leaky,
+    );
+    let untyped = fixed("200 OK", &leaky);
+    let twice = fixed(
+        "200 OK\r\nContent-Type: text/plain\r\nContent-Type: application/json",
+        r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+    );
+    let accepted = fixed("202 Accepted\r\nContent-Type: text/plain", "Accepted");
+    let port = free_port();
+    let mut toml = format!("[listen]\naddress = \"127.0.0.1:{port}\"\n");
+    for (up, path) in [
+        (plain, "plain"),
+        (untyped, "untyped"),
+        (twice, "twice"),
+        (accepted, "accepted"),
+    ] {
+        toml.push_str(&format!(
+            "[[upstream]]\nurl = \"http://127.0.0.1:{up}/{path}\"\n"
+        ));
+    }
+    let _proxy = serve_with_config(&d, "types.toml", &toml);
+    wait_for(port);
+    let req = |path: &str| {
+        format!("POST /{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 46\r\nConnection: close\r\n\r\n{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}")
+    };
+    for path in ["plain", "untyped"] {
+        let a = raw(port, &req(path), Duration::from_secs(5));
+        assert!(!a.contains(AWS), "{path}: {a}");
+        assert!(a.contains("aws.access-key-id"), "{path}: {a}");
+    }
+    let a = raw(port, &req("twice"), Duration::from_secs(5));
+    assert!(a.starts_with("HTTP/1.1 502"), "{a}");
+    assert!(a.contains("Content-Type headers"), "{a}");
+    let a = raw(port, &req("accepted"), Duration::from_secs(5));
+    assert!(a.starts_with("HTTP/1.1 202"), "{a}");
+    assert!(a.ends_with("\r\n\r\nAccepted"), "{a}");
+}
+
 /// An upstream that answers one request slowly and reports, on the returned channel, when it
 /// notices that sluice has gone away: `sse` streams a first event then keep-alives, otherwise
 /// it never answers.

@@ -72,11 +72,13 @@ impl Exchange {
         }
     }
 
-    /// An upstream's error answer that need not be JSON-RPC (`401 {"error":"invalid_token"}`,
-    /// an HTML 500 page with a stack trace). It passes as it is, for the client needs it,
-    /// unless a rule that blocks or redacts finds something in it: then it is withheld and
-    /// replaced by a JSON-RPC error naming the rules.
-    pub async fn error_answer(&self, live: &Live, who: &Who, bytes: Bytes) -> Answered {
+    /// An upstream answer that need not be JSON-RPC, inspected as text: an error answer of
+    /// any type (`401 {"error":"invalid_token"}`, an HTML 500 page with a stack trace) or a
+    /// success of a type other than JSON and SSE (the legacy transport's `202 Accepted`; a
+    /// `text/plain` body some clients parse as JSON-RPC anyway). It passes as it is, for the
+    /// client may need it, unless a rule that blocks or redacts finds something in it: then it
+    /// is withheld and replaced by a JSON-RPC error naming the rules.
+    pub async fn opaque_answer(&self, live: &Live, who: &Who, bytes: Bytes) -> Answered {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Answered::Send(bytes);
         }
@@ -96,10 +98,7 @@ impl Exchange {
             return Answered::Send(bytes);
         }
         if let Some(a) = &self.audit {
-            let why = format!(
-                "upstream error body withheld: it matched {}",
-                rules.join(", ")
-            );
+            let why = format!("upstream answer withheld: it matched {}", rules.join(", "));
             a.error(
                 who.transport.as_str(),
                 who.origin(),
@@ -115,7 +114,7 @@ impl Exchange {
             body: error_response(
                 &JsonRpcId::Null,
                 UPSTREAM_ERROR,
-                "upstream error body withheld by sluice",
+                "upstream answer withheld by sluice",
                 &ids,
             )
             .into_bytes(),

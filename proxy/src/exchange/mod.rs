@@ -11,7 +11,7 @@
 //!                       session marks
 //!                     ──> Sent::{Forward, Reply, Drop}
 //!  upstream answer ──> Exchange::answer          (read whole)
-//!                   ─> Exchange::error_answer    (an HTTP error page, not JSON-RPC)
+//!                   ─> Exchange::opaque_answer    (an HTTP error page, not JSON-RPC)
 //!                   ─> Exchange::stream          (server-sent events, event by event)
 //!                       inspection with the request's method as hint
 //!                       what answers teach: list filtering, pins, quarantine, Mcp-Param

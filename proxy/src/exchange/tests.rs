@@ -274,14 +274,14 @@ async fn an_error_page_with_a_secret_is_withheld_and_a_clean_one_passes() {
     let f = fixture(Action::Redact, "", true, 1 << 20);
     let w = who(Transport::Http);
     let page = Bytes::from_static(b"<html>500: config tkn_abcdef123456</html>");
-    let Answered::Reply(r) = f.x.error_answer(&f.live, &w, page).await else {
+    let Answered::Reply(r) = f.x.opaque_answer(&f.live, &w, page).await else {
         panic!("error page with a secret passed")
     };
     assert_eq!(r.kind, ReplyKind::Withheld);
     assert!(String::from_utf8_lossy(&r.body).contains("test-token"));
     let clean = Bytes::from_static(b"{\"error\":\"invalid_token\"}");
     assert!(matches!(
-        f.x.error_answer(&f.live, &w, clean.clone()).await,
+        f.x.opaque_answer(&f.live, &w, clean.clone()).await,
         Answered::Send(b) if b == clean
     ));
 }

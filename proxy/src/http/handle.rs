@@ -22,8 +22,12 @@ use crate::exchange::{Answered, Asked, Pending, ReplyKind, Sent, Transport, Who}
 use crate::policy::auth::AuthOutcome;
 use crate::policy::ControlKind;
 
-/// Reads a whole body up to `max` bytes within `within`.
-async fn read_body(mut body: Body, max: usize, within: Duration) -> Result<Bytes, Response<Body>> {
+/// Reads a whole body up to `max` bytes within `within`; else the status and why.
+async fn read_body(
+    mut body: Body,
+    max: usize,
+    within: Duration,
+) -> Result<Bytes, (StatusCode, String)> {
     enum Failed {
         TooLarge,
         Unreadable,
@@ -46,20 +50,17 @@ async fn read_body(mut body: Body, max: usize, within: Duration) -> Result<Bytes
     };
     match tokio::time::timeout(within, collect).await {
         Ok(Ok(b)) => Ok(b),
-        Ok(Err(Failed::TooLarge)) => Err(json_error(
+        Ok(Err(Failed::TooLarge)) => Err((
             StatusCode::PAYLOAD_TOO_LARGE,
-            INVALID_REQUEST,
-            &format!("request body over the {max}-byte limit"),
+            format!("request body over the {max}-byte limit"),
         )),
-        Ok(Err(Failed::Unreadable)) => Err(json_error(
+        Ok(Err(Failed::Unreadable)) => Err((
             StatusCode::BAD_REQUEST,
-            INVALID_REQUEST,
-            "request body unreadable",
+            "request body unreadable".to_string(),
         )),
-        Err(_) => Err(json_error(
+        Err(_) => Err((
             StatusCode::REQUEST_TIMEOUT,
-            INVALID_REQUEST,
-            "request body not received in time",
+            "request body not received in time".to_string(),
         )),
     }
 }
@@ -88,6 +89,13 @@ fn readable(headers: &HeaderMap) -> Result<(), String> {
                 "upstream answer is encoded (Content-Encoding: {coding}); sluice cannot inspect it"
             ));
         }
+    }
+    let types = headers.get_all(CONTENT_TYPE).iter().count();
+    if types > 1 {
+        // Which one a client believes is the client's choice: none can be trusted.
+        return Err(format!(
+            "upstream answer has {types} Content-Type headers; sluice cannot tell how clients read it"
+        ));
     }
     let Some(ctype) = header_str(headers, CONTENT_TYPE.as_str()) else {
         return Ok(());
@@ -159,18 +167,19 @@ fn check_transport(
             &why,
         )));
     }
+    let request = ControlKind::Request;
     if let Err(why) = checks::protocol_version(headers, &p.checks.protocol_versions) {
-        return Err(Box::new(json_error(
-            StatusCode::BAD_REQUEST,
-            INVALID_REQUEST,
-            &why.to_string(),
+        let why = why.to_string();
+        let status = StatusCode::BAD_REQUEST;
+        return Err(Box::new(refuse(
+            state, conn, transport, request, status, &why,
         )));
     }
     if let Err(why) = checks::request_encoding(headers) {
-        return Err(Box::new(json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            INVALID_REQUEST,
-            &why.to_string(),
+        let why = why.to_string();
+        let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return Err(Box::new(refuse(
+            state, conn, transport, request, status, &why,
         )));
     }
     let (challenge, why) = match gateway.clients.authenticate(headers, gateway.jwt.as_ref()) {
@@ -222,8 +231,9 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
         (false, false) => Transport::Http,
     };
     p.metrics.requests.inc_static([transport.as_str()]);
-    if let Some(r) = headers::too_large(&parts.headers, p.checks.max_header_bytes) {
-        return r;
+    if let Some(why) = headers::too_large(&parts.headers, p.checks.max_header_bytes) {
+        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        return refuse(&state, conn, transport, ControlKind::Request, status, &why);
     }
     // HTTP/2 carries the host in :authority, HTTP/1.1 in Host; check_transport has checked
     // both against the allowlist before the legacy endpoint rewrite below uses it.
@@ -251,11 +261,9 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
     let (route, uri) = match state.routes.find(path) {
         Ok(Some(found)) => found,
         Ok(None) => {
-            return json_error(
-                StatusCode::NOT_FOUND,
-                INVALID_REQUEST,
-                "no upstream is configured for this path",
-            )
+            let why = "no upstream is configured for this path";
+            let status = StatusCode::NOT_FOUND;
+            return refuse(&state, conn, transport, ControlKind::Request, status, why);
         }
         Err(e) => {
             let why = e.to_string();
@@ -295,7 +303,26 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
     let posted = if parts.method == Method::POST {
         match read_body(body, p.limits.max_body, p.limits.client_body_timeout).await {
             Ok(b) => Ok(b),
-            Err(r) => return r,
+            Err((status, why)) => {
+                return refuse(&state, conn, transport, ControlKind::Request, status, &why)
+            }
+        }
+    } else if !hyper::body::Body::is_end_stream(&body) {
+        // Only a POST body is inspected; MCP sends no other (GET and DELETE carry none). Over
+        // HTTP/2 and HTTP/3 a request shows it has none only by ending: wait for that.
+        match read_body(body, 0, p.limits.client_body_timeout).await {
+            Ok(_) => Err(super::respond::full(Bytes::new())),
+            Err((StatusCode::PAYLOAD_TOO_LARGE, _)) => {
+                let why = format!(
+                    "a {} request with a body: sluice forwards and inspects bodies of POST requests only",
+                    parts.method
+                );
+                let status = StatusCode::BAD_REQUEST;
+                return refuse(&state, conn, transport, ControlKind::Request, status, &why);
+            }
+            Err((status, why)) => {
+                return refuse(&state, conn, transport, ControlKind::Request, status, &why)
+            }
         }
     } else {
         Err(body)
@@ -397,8 +424,8 @@ pub(super) async fn handle(state: Arc<State>, conn: Conn, req: Request<Body>) ->
     answer(&state, live, who, asked, resp, rewrites).await
 }
 
-/// The upstream's answer through the exchange: JSON and error answers read whole, SSE event
-/// by event, anything else (a GET stream's framing, a DELETE's answer) as it is.
+/// The upstream's answer through the exchange: SSE event by event, anything else read whole
+/// (up to `max_body`) and inspected, as JSON-RPC when it is a JSON success, else as text.
 async fn answer(
     state: &Arc<State>,
     live: Arc<crate::live::Live>,
@@ -418,13 +445,15 @@ async fn answer(
             error_response(&id, UPSTREAM_ERROR, &why, &[]),
         );
     }
-    let ctype = header_str(&rparts.headers, CONTENT_TYPE.as_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let is_sse = ctype.starts_with("text/event-stream");
-    // JSON answers, and error answers of any type (an HTML 500 page can carry a stack trace
-    // with credentials), are read whole and inspected.
-    let whole = ctype.starts_with("application/json") || (!is_sse && !rparts.status.is_success());
+    let media = header_str(&rparts.headers, CONTENT_TYPE.as_str())
+        .and_then(|t| t.parse::<mime::Mime>().ok());
+    let essence = media.as_ref().map(|m| m.essence_str().to_ascii_lowercase());
+    let is_sse = essence.as_deref() == Some("text/event-stream");
+    let is_json = essence.as_deref() == Some("application/json");
+    // Everything but an SSE stream is read whole and inspected: JSON-RPC answers as such, and
+    // answers of any other type (an HTML 500 page with a stack trace, a 200 `text/plain` that
+    // an old SDK parses as JSON-RPC anyway) as text.
+    let whole = !is_sse;
     let mut out = Response::builder().status(rparts.status);
     if let Some(h) = out.headers_mut() {
         copy_headers(&rparts.headers, h, whole || is_sse);
@@ -438,10 +467,10 @@ async fn answer(
                 return json_error(StatusCode::BAD_GATEWAY, UPSTREAM_ERROR, why);
             }
         };
-        let answered = if rparts.status.is_success() {
+        let answered = if rparts.status.is_success() && is_json {
             state.exchange.answer(&live, &who, &asked, bytes).await
         } else {
-            state.exchange.error_answer(&live, &who, bytes).await
+            state.exchange.opaque_answer(&live, &who, bytes).await
         };
         match answered {
             Answered::Send(b) => super::respond::full(b),

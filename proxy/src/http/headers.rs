@@ -50,22 +50,18 @@ pub(super) fn section_size(headers: &HeaderMap) -> usize {
         .sum()
 }
 
-/// 431 (RFC 6585 section 5) when the header section is over `max` bytes.
-pub(super) fn too_large(headers: &HeaderMap, max: usize) -> Option<Response<Body>> {
+/// Why the header section is refused with 431 (RFC 6585 section 5): it is over `max` bytes.
+pub(super) fn too_large(headers: &HeaderMap, max: usize) -> Option<String> {
     let size = section_size(headers);
-    (size > max).then(|| {
-        json_error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            INVALID_REQUEST,
-            &format!("request headers of {size} bytes are over the {max}-byte limit"),
-        )
-    })
+    (size > max).then(|| format!("request headers of {size} bytes are over the {max}-byte limit"))
 }
 
 /// Whether `name` is scanned, and whether the policy decides its findings.
 fn selected(name: &HeaderName, checks: &HttpChecks) -> Option<bool> {
     let n = name.as_str();
-    if n.starts_with("mcp-") && n != "mcp-session-id" {
+    // `Mcp_Param_X` too: CGI and WSGI servers read `_` and `-` in names alike.
+    let mcp = n.starts_with("mcp-") || n.starts_with("mcp_");
+    if mcp && n != "mcp-session-id" && n != "mcp_session_id" {
         return Some(true);
     }
     let listed = checks.scan_headers.iter().any(|h| {
@@ -350,7 +346,10 @@ mod tests {
         h.append("x-a", HeaderValue::from_static("1"));
         assert_eq!(section_size(&h), (3 + 5 + 32) + (3 + 1 + 32));
         assert!(too_large(&h, 76).is_none());
-        let r = too_large(&h, 75).unwrap();
-        assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let why = too_large(&h, 75).unwrap();
+        assert_eq!(
+            why,
+            "request headers of 76 bytes are over the 75-byte limit"
+        );
     }
 }

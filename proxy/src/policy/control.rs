@@ -44,6 +44,10 @@ pub enum ControlKind {
     /// A request path that climbs out of its route or hides separators (dot segments,
     /// encoded slashes, backslashes, control bytes).
     Path,
+    /// A request the transport checks refuse: an unsupported `MCP-Protocol-Version`, a
+    /// compressed body, a header section or body over its limit or late, a body on a method
+    /// other than POST, a path no upstream serves.
+    Request,
 }
 
 impl ControlKind {
@@ -63,6 +67,7 @@ impl ControlKind {
             ControlKind::Host => "host",
             ControlKind::Origin => "origin",
             ControlKind::Path => "path",
+            ControlKind::Request => "request",
         }
     }
 }
