@@ -492,7 +492,11 @@ impl Inspector {
                 rule_name: rule.name.clone(),
                 category: rule.category,
                 severity: rule.severity,
-                action: policy.action_for(rule, scope),
+                action: match policy.action_for(rule, scope) {
+                    // An id cannot be rewritten: its response would be orphaned.
+                    Action::Redact if s.is_id => Action::Block,
+                    action => action,
+                },
                 scope,
                 pointer: pointer(&self.walk, &self.parse_buf, path, &key_hit),
                 in_key: s.is_key,

@@ -590,3 +590,51 @@ fn injection_with_unicode_spaces_is_caught() {
         assert!(matches!(res.verdict, Verdict::Block { .. }), "{text}");
     }
 }
+
+/// A credential in a string JSON-RPC id reaches the other side (and an echoing server sends
+/// it back): it is found, and since an id cannot be rewritten without orphaning its answer, a
+/// finding that would be redacted blocks the message instead. A clean string id is untouched.
+#[test]
+fn a_secret_in_a_string_id_blocks_even_in_redact_mode() {
+    let mut insp = inspector();
+    let msg = format!(
+        r#"{{"jsonrpc":"2.0","id":"call-{AWS}","method":"tools/call","params":{{"name":"x","arguments":{{"k":"v"}}}}}}"#
+    );
+    let res = insp
+        .inspect(
+            msg.as_bytes(),
+            Direction::ClientToServer,
+            None,
+            &Policy::with_mode(Action::Redact),
+        )
+        .unwrap();
+    assert!(
+        matches!(res.verdict, Verdict::Block { .. }),
+        "{:?}",
+        res.verdict
+    );
+    assert_eq!(res.findings.len(), 1);
+    assert_eq!(res.findings[0].pointer, "/id");
+    assert_eq!(res.findings[0].action, Action::Block);
+    // Monitor stays monitor; a clean string id forwards the bytes as they came.
+    let res = insp
+        .inspect(
+            msg.as_bytes(),
+            Direction::ClientToServer,
+            None,
+            &Policy::with_mode(Action::Monitor),
+        )
+        .unwrap();
+    assert_eq!(res.verdict, Verdict::Forward);
+    assert_eq!(res.findings.len(), 1);
+    let clean = br#"{"jsonrpc":"2.0","id":"call-17","method":"tools/call","params":{"name":"x","arguments":{"k":"v"}}}"#;
+    let res = insp
+        .inspect(
+            clean,
+            Direction::ClientToServer,
+            None,
+            &Policy::with_mode(Action::Redact),
+        )
+        .unwrap();
+    assert_eq!(res.verdict, Verdict::Forward);
+}

@@ -33,6 +33,8 @@ pub struct StrRef {
     pub blob: bool,
     /// A JSON number (its raw text; rewritten as a string if redacted).
     pub number: bool,
+    /// The message's JSON-RPC `id` (a string id): scanned, never rewritten.
+    pub is_id: bool,
     /// The pointer to this string (for a key: to its object), as a range of the path arena.
     pub path_start: u32,
     /// Number of elements in the pointer.
@@ -290,10 +292,18 @@ impl<'w, 'n> Walker<'w, 'n> {
             };
             let key_idx = self.key(i, key_scope)?;
             if key == "id" {
-                // The JSON-RPC id is correlation, not content: never scanned, never rewritten
-                // (a redacted id would orphan the response). Its numbers still count. With
-                // the key twice, the last one is the id, as the proxy and the SDKs read it.
+                // The JSON-RPC id is correlation, but a string id is also text that reaches
+                // the other side (and comes back in the answer): scanned, never rewritten (a
+                // redacted id would orphan the response; a finding to redact blocks instead).
+                // Its numbers still count. With the key twice, the last one is the id, as the
+                // proxy and the SDKs read it.
                 info.id = Some(self.id(i + 1));
+                if matches!(self.nodes[i + 1], Node::String(_)) {
+                    self.out.path.push(PathElem::Key(key_idx));
+                    let n = self.string(i + 1, Scope::Metadata, false, false);
+                    self.out.strings[n as usize].is_id = true;
+                    self.out.path.pop();
+                }
                 let end = skip(self.nodes, i + 1);
                 self.next_number += self.nodes[i + 1..end]
                     .iter()
@@ -470,6 +480,7 @@ impl<'w, 'n> Walker<'w, 'n> {
             is_key,
             blob,
             number,
+            is_id: false,
             path_start,
             path_len: self.out.path.len() as u32,
         });
