@@ -86,6 +86,10 @@ fn a_call_past_scan_timeout_is_refused_and_audited() {
     assert!(refused.starts_with("HTTP/1.1 400"), "{}", &refused[..200]);
     assert!(refused.contains("time budget of 1ms"), "{refused}");
     assert!(refused.contains("-32603"), "{refused}");
+    assert!(
+        refused.contains(r#""id":1"#),
+        "the refusal answers the call: {refused}"
+    );
     assert!(!refused.contains(AWS), "{refused}");
     assert_eq!(
         seen.load(Ordering::SeqCst),

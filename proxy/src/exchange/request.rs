@@ -28,6 +28,8 @@ impl Exchange {
             let id = super::Pending::message_id(&bytes).unwrap_or(JsonRpcId::Null);
             return Sent::Reply(self.refuse(who, &id, Named::default(), &d));
         }
+        // A reference, read again only when inspection fails, for the id of its error.
+        let sent = bytes.clone();
         let mut inspected = self
             .inspect(live, who, bytes, Direction::ClientToServer, None)
             .await;
@@ -75,10 +77,15 @@ impl Exchange {
                 body,
             }),
             Decided::Blocked(None) => Sent::Drop,
-            Decided::Failed { code, message } => Sent::Reply(Reply {
-                kind: ReplyKind::Uninspectable,
-                body: error_response(&JsonRpcId::Null, code, &message, &[]).into_bytes(),
-            }),
+            Decided::Failed { code, message } => {
+                // The engine gave up on the message (out of time, too large, malformed past
+                // its id): the id alone may still be readable, and the client waits on it.
+                let id = super::Pending::message_id(&sent).unwrap_or(JsonRpcId::Null);
+                Sent::Reply(Reply {
+                    kind: ReplyKind::Uninspectable,
+                    body: error_response(&id, code, &message, &[]).into_bytes(),
+                })
+            }
             Decided::Unavailable => Sent::Reply(unavailable()),
         }
     }
