@@ -198,8 +198,7 @@ impl SseInspector {
         if self.aborted {
             return Err(SseError::Aborted);
         }
-        if let Some(seen) = self.bom {
-            let mut seen = seen;
+        if let Some(mut seen) = self.bom {
             while seen < BOM.len() && chunk.first() == Some(&BOM[seen]) {
                 seen += 1;
                 chunk = &chunk[1..];
